@@ -1,0 +1,125 @@
+"""Hash many files on all cores, in order, surviving hostile files.
+
+Results come back in input order through a bounded window, so memory stays flat on
+millions of files. Work runs in worker processes: if a decoder crashes its process
+(a hostile file can do that to C code), the files that were in flight are retried
+one at a time in a fresh pool and the culprit gets the error code `decoder_crash`;
+the batch goes on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from vigie.errors import ErrorRecord
+from vigie.hashing import HashRecord, hash_file
+from vigie.ingest.files import Skipped
+from vigie.settings import Settings
+
+_worker_settings: Settings | None = None
+
+
+def _init_worker(settings: Settings) -> None:
+    global _worker_settings
+    _worker_settings = settings
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+
+HashFn = Callable[..., HashRecord]
+
+
+def _work(fn: HashFn, path: str, variants: bool) -> HashRecord:
+    assert _worker_settings is not None
+    return fn(path, _worker_settings, variants=variants)
+
+
+def _skipped(s: Skipped) -> HashRecord:
+    return HashRecord(path=s.path, error=ErrorRecord(s.code, s.message))
+
+
+def hash_many(items: Iterable[str | Skipped], settings: Settings, *, workers: int | None = None,
+              variants: bool = False, on_done: Callable[[HashRecord], None] | None = None,
+              fn: HashFn = hash_file) -> Iterator[HashRecord]:
+    """Yield one HashRecord per item, in order. `fn(path, settings, variants=...)` hashes one file
+    (a module-level function, since it travels to worker processes)."""
+    n = workers if workers is not None else settings.effective_workers
+    it = iter(items)
+    if n <= 1:
+        for item in it:
+            rec = _skipped(item) if isinstance(item, Skipped) else fn(item, settings, variants=variants)
+            if on_done:
+                on_done(rec)
+            yield rec
+        return
+    yield from _pooled(it, settings, n, variants, on_done, fn)
+
+
+def _new_pool(settings: Settings, n: int) -> ProcessPoolExecutor:
+    import multiprocessing as mp
+
+    return ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("forkserver"),
+                               initializer=_init_worker, initargs=(settings,))
+
+
+def _pooled(it: Iterator[str | Skipped], settings: Settings, n: int, variants: bool,
+            on_done: Callable[[HashRecord], None] | None, fn: HashFn) -> Iterator[HashRecord]:
+    window: deque[tuple[str | Skipped, Future | None]] = deque()
+    pool = _new_pool(settings, n)
+    try:
+        exhausted = False
+        while True:
+            while not exhausted and len(window) < n * 8:
+                try:
+                    item = next(it)
+                except StopIteration:
+                    exhausted = True
+                    break
+                fut = None if isinstance(item, Skipped) else pool.submit(_work, fn, item, variants)
+                window.append((item, fut))
+            if not window:
+                break
+            item, fut = window.popleft()
+            if fut is None:
+                rec = _skipped(item)  # type: ignore[arg-type]
+            else:
+                try:
+                    rec = fut.result()
+                except BrokenProcessPool:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pending = [item] + [i for i, _ in window]
+                    window.clear()
+                    recs = list(_isolate(pending, settings, variants, fn))
+                    pool = _new_pool(settings, n)
+                    for r in recs:
+                        if on_done:
+                            on_done(r)
+                        yield r
+                    continue
+            if on_done:
+                on_done(rec)
+            yield rec
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _isolate(items: list[str | Skipped], settings: Settings, variants: bool, fn: HashFn) -> Iterator[HashRecord]:
+    """Run each item alone in a one-process pool, so a crash is pinned on its file."""
+    pool = _new_pool(settings, 1)
+    try:
+        for item in items:
+            if isinstance(item, Skipped):
+                yield _skipped(item)
+                continue
+            try:
+                yield pool.submit(_work, fn, item, variants).result()
+            except BrokenProcessPool:
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = _new_pool(settings, 1)
+                yield HashRecord(path=item, error=ErrorRecord(
+                    "decoder_crash", "the decoder crashed on this file; the rest of the batch went on"))
+    finally:
+        pool.shutdown(wait=True)

@@ -1,0 +1,473 @@
+"""The `vigie` command: a thin shell that parses, calls the library, and turns errors into exit codes.
+
+Exit status: 0 when everything succeeded, 1 when any item failed (each failure is a
+record in the output), 2 for bad usage. No traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from vigie import __version__
+from vigie.errors import UsageError, VigieError
+from vigie.settings import Settings
+
+app = typer.Typer(help="Vigie: recognise known material by its hashes so no analyst sees it twice.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 240)
+err = Console(stderr=True)
+
+JsonOpt = typer.Option(False, "--json", help="One JSON object per line on stdout.")
+DataDirOpt = typer.Option(None, "--data-dir", help="Data folder (default: $VIGIE_DATA_DIR or ~/.local/share/vigie).")
+
+
+def settings_from(data_dir: Path | None = None, **overrides) -> Settings:
+    try:
+        if data_dir is not None:
+            overrides["data_dir"] = data_dir
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except Exception as exc:  # pydantic ValidationError: a setting is wrong
+        raise UsageError(f"bad setting: {exc}") from None
+
+
+def emit_json(obj: dict) -> None:
+    # ensure_ascii keeps undecodable file names (surrogate escapes) printable.
+    sys.stdout.write(json.dumps(obj, ensure_ascii=True, default=str) + "\n")
+
+
+def display(path: str) -> str:
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
+def progress(enabled: bool, label: str, total: int | None = None) -> Progress:
+    cols = [SpinnerColumn(), TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    return Progress(*cols, console=err, disable=not (enabled and err.is_terminal), transient=True)
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
+    if version:
+        out.print(f"vigie {__version__}")
+        raise typer.Exit(0)
+
+
+@app.command("hash")
+def hash_cmd(
+    paths: list[str] = typer.Argument(..., help="Files or folders."),
+    json_out: bool = JsonOpt,
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into folders."),
+    workers: int = typer.Option(0, "--workers", "-w", min=0, help="Processes (default: one per core)."),
+    variants: bool = typer.Option(False, "--variants", help="Add PDQ hashes of rotations, mirrors, "
+                                  "de-bordered and cropped versions."),
+    fast: bool = typer.Option(False, "--fast", help="Decode JPEGs at reduced scale: faster, moves a few PDQ bits."),
+    engine: str = typer.Option(None, "--engine", help="PDQ engine: numba (default) or reference."),
+    max_pixels: int = typer.Option(None, "--max-pixels", min=1, help="Largest picture decoded, in pixels."),
+) -> None:
+    """Hash files: MD5, SHA-1, SHA-256 of the bytes and PDQ of the pixels."""
+    from vigie.batch import hash_many
+    from vigie.ingest.files import iter_files
+
+    settings = settings_from(workers=workers or None, fast_decode=fast or None, pdq_engine=engine,
+                             max_pixels=max_pixels)
+    items = iter_files(paths, recursive=recursive)
+    n_workers = settings.effective_workers
+    small = len(paths) <= 4 and not recursive
+    failed = 0
+    rows: list = []
+    with progress(True, "hashing") as bar:
+        task = bar.add_task("hash", total=None)
+        for rec in hash_many(items, settings, workers=1 if small else n_workers, variants=variants):
+            bar.advance(task)
+            failed += not rec.ok
+            if json_out:
+                emit_json(rec.as_dict())
+            else:
+                rows.append(rec)
+                if len(rows) >= 500:
+                    _print_hash_table(rows)
+                    rows = []
+    if not json_out:
+        _print_hash_table(rows)
+        if failed:
+            err.print(f"[yellow]{failed} file(s) could not be hashed fully (see the error column).[/]")
+    raise typer.Exit(1 if failed else 0)
+
+
+def _print_hash_table(rows: Iterable) -> None:
+    rows = list(rows)
+    if not rows:
+        return
+    t = Table(show_edge=False, pad_edge=False)
+    t.add_column("path", overflow="fold")
+    for col in ("type", "size", "pdq", "q"):
+        t.add_column(col, no_wrap=True)
+    t.add_column("md5 / error", overflow="fold")
+    for r in rows:
+        last = r.md5 or "" if r.ok else f"[red]{r.error.code}[/]: {r.error.message}"
+        t.add_row(display(r.path), r.media_type or "-", f"{r.size:,}" if r.size is not None else "-",
+                  r.pdq or "-", str(r.pdq_quality) if r.pdq_quality is not None else "-", last)
+    out.print(t)
+
+
+demo_app = typer.Typer(help="Benign demo material.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.command("images")
+def demo_images(folder: Path = typer.Argument(..., help="Folder to write into."),
+                count: int = typer.Option(12, "--count", min=1, max=10000),
+                json_out: bool = JsonOpt) -> None:
+    """Write benign generated pictures (colour fields and shapes) to FOLDER."""
+    from vigie.demo import make_demo_folder
+
+    paths = make_demo_folder(folder, count)
+    if json_out:
+        for p in paths:
+            emit_json({"path": str(p)})
+    else:
+        out.print(f"wrote {len(paths)} benign pictures to {folder}")
+
+
+@demo_app.command("run")
+def demo_run(data_dir: Path = typer.Option(Path("demo-data"), "--data-dir", help="Where the demo store lives."),
+             json_out: bool = JsonOpt) -> None:
+    """The main job on benign demo data: plant a demo bank, then match a folder of pictures against it."""
+    from vigie.batch import hash_many
+    from vigie.demo import setup_demo
+    from vigie.ingest.files import iter_files
+    from vigie.matching import Matcher, Query
+
+    store, settings = open_store(data_dir)
+    info = setup_demo(store, settings, data_dir / "pictures")
+    matcher = Matcher(store, settings)
+    matcher.refresh()
+    recs = list(hash_many(iter_files([info["folder"]], recursive=True), settings, variants=settings.dihedral))
+    results = matcher.match([Query.from_record(r) for r in recs])
+    known = near = unknown = 0
+    for r in results:
+        exact = any(m.signal != "pdq" for m in r.matches)
+        known += exact
+        near += bool(r.matches) and not exact
+        unknown += not r.matches
+        if json_out:
+            emit_json(r.as_dict())
+    summary = {"pictures": len(results), "known_exact": known, "known_near": near, "unknown_to_review": unknown,
+               "data_dir": str(data_dir)}
+    if json_out:
+        emit_json({"summary": summary})
+        return
+    t = Table(title="Demo scan (benign generated pictures)", show_edge=False)
+    for col in ("picture", "outcome", "bank", "signal", "distance", "variant"):
+        t.add_column(col)
+    for r in results:
+        name = Path(r.input).name
+        if not r.matches:
+            t.add_row(name, "[yellow]unknown: to review[/]", "", "", "", "")
+            continue
+        m = r.matches[0]
+        outcome = "[green]known (exact)[/]" if m.signal != "pdq" else "[cyan]known (near)[/]"
+        t.add_row(name, outcome, m.bank, m.signal, str(m.distance),
+                  f"{m.query_variant}/{m.entry_variant}" if m.signal == "pdq" else "")
+    out.print(t)
+    out.print(f"{known} known by exact hash, {near} by PDQ (altered copies), {unknown} unknown would go to review. "
+              f"Store: {data_dir}")
+
+
+def open_store(data_dir: Path | None = None):
+    from vigie.store import Store
+
+    settings = settings_from(data_dir)
+    return Store.open(settings), settings
+
+
+bank_app = typer.Typer(help="Hash banks: create, import, export, remove entries, hygiene.", no_args_is_help=True)
+app.add_typer(bank_app, name="bank")
+
+
+def _verdict(text: str | None):
+    if not text:
+        return None
+    from vigie.banks.verdict import parse_verdict
+
+    try:
+        return parse_verdict(text)
+    except ValueError as exc:
+        raise UsageError(f"bad category {text!r}: {exc}", code="bad_category") from None
+
+
+@bank_app.command("create")
+def bank_create(name: str, description: str = typer.Option("", "--description", "-d"),
+                source: str = typer.Option("", "--source", help="Who gave this list."),
+                category: str = typer.Option(None, "--category", help="Default verdict: scheme:label (uk:A, "
+                                             "vics_us:1) or facets (legality=baseline,age_band=prepubescent)."),
+                kind: str = typer.Option("match", "--kind", help="match, or suppression (known false positives)."),
+                threshold: int = typer.Option(None, "--threshold", min=0, max=128,
+                                              help="PDQ distance for this bank (default: the query's)."),
+                data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Create a bank."""
+    from vigie.banks import service
+
+    store, _ = open_store(data_dir)
+    info = service.create_bank(store, name, description=description, source=source,
+                               default_verdict=_verdict(category), kind=kind, pdq_threshold=threshold)
+    emit_json(info.as_dict()) if json_out else out.print(f"created bank [bold]{info.name}[/]")
+
+
+@bank_app.command("set")
+def bank_set(name: str, enable: bool = typer.Option(None, "--enable/--disable", help="Use for matching or not."),
+             threshold: int = typer.Option(None, "--threshold", min=0, max=128),
+             kind: str = typer.Option(None, "--kind"), description: str = typer.Option(None, "--description"),
+             category: str = typer.Option(None, "--category"),
+             data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Change a bank's settings."""
+    from vigie.banks import service
+
+    store, _ = open_store(data_dir)
+    changes = {k: v for k, v in {"enabled": enable, "pdq_threshold": threshold, "kind": kind,
+                                 "description": description, "default_verdict": _verdict(category)}.items()
+               if v is not None}
+    info = service.update_bank(store, name, **changes)
+    emit_json(info.as_dict()) if json_out else out.print(f"updated bank [bold]{info.name}[/]")
+
+
+@bank_app.command("list")
+def bank_list(data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """List banks with their entry counts."""
+    from vigie.banks import service
+
+    store, _ = open_store(data_dir)
+    banks = service.list_banks(store)
+    if json_out:
+        for b in banks:
+            emit_json(b.as_dict())
+        return
+    t = Table(show_edge=False)
+    for col in ("name", "kind", "enabled", "threshold", "entries", "removed", "source"):
+        t.add_column(col)
+    for b in banks:
+        live = sum(v for k, v in b.counts.items() if k != "removed")
+        detail = ", ".join(f"{k} {v:,}" for k, v in sorted(b.counts.items()) if k != "removed")
+        t.add_row(b.name, b.kind, "yes" if b.enabled else "no", str(b.pdq_threshold or "-"),
+                  f"{live:,} ({detail})" if live else "0", f"{b.counts.get('removed', 0):,}", b.source)
+    out.print(t)
+
+
+@bank_app.command("import")
+def bank_import(name: str, file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+                fmt: str = typer.Option(None, "--format", "-f", help="csv, text, vics or te (default: detected)."),
+                skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Import good rows, report bad ones."),
+                signal: str = typer.Option(None, "--signal", help="Signal type for plain lists (pdq, md5...)."),
+                by: str = typer.Option(None, "--by", help="Who adds these entries (recorded)."),
+                data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Import a hash list into a bank, atomically."""
+    from vigie.banks import service
+    from vigie.banks.formats import detect_format
+    from vigie.errors import FormatError
+
+    store, _ = open_store(data_dir)
+    with open(file, "rb") as f:
+        if fmt is None:
+            fmt = detect_format(f.read(8192), file.name)
+            f.seek(0)
+        total = file.stat().st_size
+        with Progress(SpinnerColumn(), TextColumn("importing"), BarColumn(), TimeElapsedColumn(), console=err,
+                      disable=not err.is_terminal, transient=True) as bar:
+            task = bar.add_task("import", total=total)
+            try:
+                rep = service.import_file(store, name, f, fmt, skip_invalid=skip_invalid, signal=signal,
+                                          added_by=by or os.environ.get("USER"),
+                                          progress=lambda _line: bar.update(task, completed=f.tell()))
+            except FormatError as exc:
+                if json_out:
+                    emit_json({"bank": name, "error": exc.as_dict()})
+                else:
+                    err.print(f"[red]refused[/] ({exc.code}): {exc.message}")
+                    for r in exc.rows[:50]:
+                        err.print(f"  line {r.line}: {r.code}: {r.message}")
+                    if len(exc.rows) > 50:
+                        err.print(f"  ... and {len(exc.rows) - 50} more (use --json for all)")
+                raise typer.Exit(1) from None
+    if json_out:
+        emit_json({**rep.as_dict(), "format": fmt})
+    else:
+        out.print(f"{name}: {rep.added:,} added, {rep.merged:,} merged into existing entries, "
+                  f"{rep.tombstoned:,} kept removed, {rep.skipped_count:,} bad rows skipped")
+        for r in rep.skipped[:20]:
+            err.print(f"  skipped line {r.line}: {r.code}: {r.message}")
+    raise typer.Exit(0)
+
+
+@bank_app.command("export")
+def bank_export(name: str, file: Path, fmt: str = typer.Option(..., "--format", "-f", help="csv, text, vics or te."),
+                include_removed: bool = typer.Option(False, "--include-removed",
+                                                     help="Write tombstones too (formats that can say so)."),
+                shape: str = typer.Option(None, "--shape", help="VICS: media (hash set) or cases."),
+                signal: str = typer.Option(None, "--signal", help="text: which signal to write."),
+                data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Export a bank to a file in one of the field's formats."""
+    from vigie.banks import service
+
+    store, _ = open_store(data_dir)
+    opts = {k: v for k, v in {"shape": shape, "signal": signal}.items() if v}
+    tmp = file.with_name(file.name + ".part")
+    with open(tmp, "wb") as f:
+        n = service.export_file(store, name, f, fmt, include_removed=include_removed, **opts)
+    tmp.replace(file)
+    emit_json({"bank": name, "file": str(file), "format": fmt, "entries": n}) if json_out else \
+        out.print(f"wrote {n:,} entries of {name} to {file} ({fmt})")
+
+
+@bank_app.command("remove")
+def bank_remove(name: str, value: str, signal: str = typer.Option(None, "--signal"),
+                reason: str = typer.Option(None, "--reason", help="Why (e.g. false positive)."),
+                by: str = typer.Option(None, "--by"), data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Remove an entry; it stays as a tombstone so no re-import brings it back."""
+    from vigie.banks import service
+
+    store, _ = open_store(data_dir)
+    n = service.remove_entry(store, name, value, signal=signal, by=by or os.environ.get("USER"), reason=reason)
+    emit_json({"bank": name, "value": value, "removed": n}) if json_out else out.print(f"removed {n} entr(y/ies)")
+
+
+@bank_app.command("restore")
+def bank_restore(name: str, value: str, signal: str = typer.Option(None, "--signal"),
+                 data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Bring a removed entry back."""
+    from vigie.banks import service
+
+    store, _ = open_store(data_dir)
+    n = service.restore_entry(store, name, value, signal=signal)
+    emit_json({"bank": name, "value": value, "restored": n}) if json_out else out.print(f"restored {n}")
+
+
+@bank_app.command("disable-entry")
+def bank_disable_entry(name: str, value: str, enable: bool = typer.Option(False, "--enable", help="Enable again."),
+                       signal: str = typer.Option(None, "--signal"),
+                       data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Stop (or with --enable, resume) matching one entry, without removing it."""
+    from vigie.banks import service
+
+    store, _ = open_store(data_dir)
+    n = service.set_disabled(store, name, value, not enable, signal=signal)
+    emit_json({"bank": name, "value": value, "disabled": not enable, "entries": n}) if json_out else \
+        out.print(f"{'enabled' if enable else 'disabled'} {n} entr(y/ies)")
+
+
+@bank_app.command("quarantine")
+def bank_quarantine(release: int = typer.Option(None, "--release", help="Entry id to release."),
+                    data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """List entries quarantined for a flood of matches, or release one."""
+    from sqlalchemy import select
+
+    from vigie.banks import service
+    from vigie.store.models import Bank, Entry
+
+    store, _ = open_store(data_dir)
+    if release is not None:
+        service.release_quarantine(store, release)
+        emit_json({"released": release}) if json_out else out.print(f"released entry {release}")
+        return
+    with store.sessions() as s:
+        rows = s.execute(select(Entry, Bank.name).join(Bank).where(Entry.quarantined_at.is_not(None))).all()
+    for e, bank in rows:
+        d = {"entry_id": e.id, "bank": bank, "signal": e.signal, "value": e.value,
+             "quarantined_at": e.quarantined_at.isoformat(), "reason": e.quarantine_reason}
+        emit_json(d) if json_out else out.print(f"{e.id} {bank} {e.signal} {e.value}: {e.quarantine_reason}")
+
+
+@app.command("match")
+def match_cmd(
+    inputs: list[str] = typer.Argument(..., help="Files, folders (with -r) or hashes."),
+    bank: list[str] = typer.Option(None, "--bank", "-b", help="Only these banks (repeat)."),
+    threshold: int = typer.Option(None, "--threshold", "-t", min=0, max=128, help="PDQ distance (default 31)."),
+    signal: str = typer.Option(None, "--signal", help="Signal of hash arguments (default: from length; "
+                               "64 hex means PDQ, give --signal sha256 for SHA-256)."),
+    recursive: bool = typer.Option(False, "--recursive", "-r"),
+    no_dihedral: bool = typer.Option(False, "--no-dihedral", help="Do not try rotations and mirrors."),
+    variants: bool = typer.Option(False, "--variants", help="Also try de-bordered and screenshot-region variants."),
+    data_dir: Path = DataDirOpt, json_out: bool = JsonOpt,
+) -> None:
+    """Match files or hashes against the banks."""
+    from vigie.batch import hash_many
+    from vigie.ingest.files import iter_files
+    from vigie.matching import Matcher, Query
+
+    store, settings = open_store(data_dir)
+    if no_dihedral:
+        settings = settings.model_copy(update={"dihedral": False})
+    matcher = Matcher(store, settings)
+    matcher.refresh()
+    hashes = [x for x in inputs if not os.path.lexists(x)]
+    paths = [x for x in inputs if os.path.lexists(x)]
+    queries: list = []
+    failed = 0
+    for h in hashes:
+        try:
+            queries.append(Query.from_hash(h, signal))
+        except VigieError as exc:
+            failed += 1
+            emit_json({"input": h, "error": exc.as_dict()}) if json_out else \
+                err.print(f"[red]{h}[/]: {exc.code}: {exc.message}")
+    want_variants = variants or settings.dihedral
+    fn_settings = settings if variants else settings.model_copy(update={"variant_unbordered": False,
+                                                                         "variant_region": False})
+    with progress(True, "hashing") as bar:
+        task = bar.add_task("hash", total=None)
+        for rec in hash_many(iter_files(paths, recursive=recursive), fn_settings,
+                             workers=1 if len(paths) <= 4 and not recursive else None, variants=want_variants):
+            bar.advance(task)
+            if rec.pdq is None and not rec.md5:
+                failed += 1
+                emit_json({"input": rec.path, "error": rec.error.as_dict()}) if json_out else \
+                    err.print(f"[red]{display(rec.path)}[/]: {rec.error.code}: {rec.error.message}")
+                continue
+            failed += not rec.ok
+            queries.append(Query.from_record(rec))
+    results = matcher.match(queries, banks=bank or None, threshold=threshold)
+    if json_out:
+        for r in results:
+            emit_json(r.as_dict())
+    else:
+        t = Table(show_edge=False)
+        for col in ("input", "bank", "signal", "category", "distance", "variant"):
+            t.add_column(col, overflow="fold")
+        for r in results:
+            if not r.matches:
+                t.add_row(display(r.input), "[dim]no match[/]", "", "", "", "")
+            for m in r.matches:
+                var = f"{m.query_variant}/{m.entry_variant}" if m.signal == "pdq" else ""
+                t.add_row(display(r.input), m.bank, m.signal, m.category or "-", str(m.distance), var)
+        out.print(t)
+    raise typer.Exit(1 if failed else 0)
+
+
+def main() -> None:
+    """Entry point: library errors become a message and an exit code, never a traceback."""
+    try:
+        app(standalone_mode=True)
+    except VigieError as exc:
+        err.print(f"[red]error[/] ({exc.code}): {exc.message}")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

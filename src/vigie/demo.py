@@ -1,0 +1,103 @@
+"""Benign generated pictures for the demo, the tests and the benchmarks.
+
+Vigie's one absolute rule: no real abusive material anywhere. Everything that needs a
+picture makes one here: smooth colour fields, shapes and noise, drawn from a seed so
+the same call gives the same bytes. Their hashes are planted in demo banks as "known".
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+
+def photo_like(seed: int, width: int = 640, height: int = 480) -> Image.Image:
+    """An RGB picture with the structure of a photo (gradients, shapes, texture), different per seed."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.zeros((height, width, 3), np.float32)
+    for c in range(3):
+        fx, fy = rng.uniform(0.5, 4.0, 2)
+        phase = rng.uniform(0, 6.28, 2)
+        img[:, :, c] = 128 + 90 * np.sin(xx / width * fx * 6.28 + phase[0]) * np.cos(yy / height * fy * 6.28 + phase[1])
+    pil = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(pil)
+    for _ in range(int(rng.integers(4, 12))):
+        x0, x1 = sorted(rng.integers(0, width, 2).tolist())
+        y0, y1 = sorted(rng.integers(0, height, 2).tolist())
+        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        if rng.random() < 0.5:
+            draw.ellipse([x0, y0, x1 + 1, y1 + 1], fill=colour)
+        else:
+            draw.rectangle([x0, y0, x1 + 1, y1 + 1], fill=colour)
+    noise = rng.normal(0, 6, (height, width, 3))
+    arr = np.clip(np.asarray(pil, np.float32) + noise, 0, 255).astype(np.uint8)
+    return Image.fromarray(arr)
+
+
+def encode(img: Image.Image, fmt: str = "JPEG", **kw) -> bytes:
+    buf = io.BytesIO()
+    if fmt == "JPEG" and img.mode not in ("RGB", "L", "CMYK"):
+        img = img.convert("RGB")
+    img.save(buf, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}) | kw)
+    return buf.getvalue()
+
+
+def make_demo_folder(folder: str | Path, count: int = 12, *, seed: int = 0) -> list[Path]:
+    """Write `count` benign pictures in several formats; return their paths."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    formats = [("JPEG", "jpg"), ("PNG", "png"), ("WEBP", "webp"), ("GIF", "gif"), ("BMP", "bmp"), ("TIFF", "tif")]
+    for i in range(count):
+        fmt, ext = formats[i % len(formats)]
+        img = photo_like(seed + i, 480 + 32 * (i % 5), 360 + 24 * (i % 3))
+        p = out / f"demo-{i:03d}.{ext}"
+        p.write_bytes(encode(img, fmt))
+        paths.append(p)
+    return paths
+
+
+def setup_demo(store, settings, folder: str | Path, *, count: int = 24) -> dict:
+    """A demo bank of benign generated pictures planted as "known", and a folder to scan.
+
+    Half the pictures are planted in the bank `demo-known` (PDQ and MD5); the folder
+    also gets altered copies of some known pictures (mirrored, re-encoded, shrunk) so
+    the demo shows exact matches, near matches and unknown pictures side by side.
+    """
+    from PIL import ImageOps
+
+    from vigie.banks import service
+    from vigie.banks.records import EntryData
+    from vigie.banks.verdict import Verdict
+    from vigie.errors import Conflict
+    from vigie.hashing import hash_file
+
+    folder = Path(folder)
+    paths = make_demo_folder(folder, count)
+    known = paths[::2]
+    altered = []
+    for i, p in enumerate(known[:4]):
+        img = Image.open(p).convert("RGB")
+        variant = [ImageOps.mirror(img), img.resize((img.width // 2, img.height // 2)),
+                   img.rotate(90, expand=True), img][i]
+        q = folder / f"altered-{i}.jpg"
+        q.write_bytes(encode(variant, "JPEG", quality=70))
+        altered.append(q)
+    try:
+        service.create_bank(store, "demo-known", description="Benign generated pictures planted as known "
+                            "(demo only)", source="vigie demo",
+                            default_verdict=Verdict(legality="national", flags=("series_known",)))
+    except Conflict:
+        pass
+    rows = []
+    for p in known:
+        rec = hash_file(p, settings)
+        rows += [EntryData("pdq", rec.pdq, tags=["demo"], external_id=p.name),
+                 EntryData("md5", rec.md5, tags=["demo"], external_id=p.name)]
+    report = service.import_entries(store, "demo-known", enumerate(rows, 1), added_by="demo")
+    return {"folder": str(folder), "pictures": len(paths) + len(altered), "planted": len(known),
+            "added": report.added}

@@ -1,0 +1,143 @@
+"""Decode a picture into the RGB pixels PDQ expects, with limits against hostile files.
+
+Conversion follows what HMA and python-threatexchange do (Pillow's `convert("RGB")`)
+so that our PDQ hashes equal the ones in partners' banks, with two deliberate
+differences that keep information Pillow would throw away:
+
+* 16-bit samples are scaled to 8 bits (the high byte) instead of clipped at 255, so a
+  16-bit picture hashes like its 8-bit version.
+* Float images (TIFF "F") are scaled from 0..1 when they are in that range.
+
+Alpha: by default the colour channels are hashed as stored and alpha is ignored,
+exactly as HMA does (compositing moves PDQ by 60 bits on upstream's LA.png test
+picture, so our hashes would no longer match HMA's). `alpha="composite"` composites
+on a fixed background instead (settings.alpha_background, white by default).
+
+EXIF orientation is not applied, as in HMA; rotated copies are found by dihedral
+matching instead. Animated GIF/WebP/APNG: the first frame. Multi-page TIFF: the
+first page.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import warnings
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from vigie.errors import MediaError
+from vigie.media.sniff import SNIFF_BYTES, sniff
+
+_heif_lock = threading.Lock()
+_heif_ready = False
+
+
+def _enable_heif() -> bool:
+    """Register pillow-heif's opener once, on first use rather than at import."""
+    global _heif_ready
+    with _heif_lock:
+        if not _heif_ready:
+            try:
+                import pillow_heif
+
+                pillow_heif.register_heif_opener()
+                _heif_ready = True
+            except ImportError:
+                return False
+    return True
+
+
+def _classify(exc: BaseException) -> MediaError:
+    msg = str(exc) or type(exc).__name__
+    low = msg.lower()
+    if isinstance(exc, MediaError):
+        return exc
+    if isinstance(exc, (Image.DecompressionBombError, MemoryError)):
+        return MediaError(f"picture too large to decode: {msg}", code="too_large")
+    if "truncated" in low or isinstance(exc, EOFError) or "premature end" in low:
+        return MediaError(f"file ends early: {msg}", code="truncated")
+    if isinstance(exc, UnidentifiedImageError):
+        return MediaError(f"not a picture Vigie can decode: {msg}", code="corrupt")
+    return MediaError(f"damaged picture: {msg}", code="corrupt")
+
+
+def open_image(source: bytes | BinaryIO, *, max_pixels: int = 100_000_000) -> Image.Image:
+    """Open (without decoding pixels) and check the size against `max_pixels`."""
+    fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
+    head = fp.read(SNIFF_BYTES)
+    fp.seek(0)
+    mtype = sniff(head)
+    if mtype is None:
+        raise MediaError("not a picture: the bytes match no known image format", code="not_media")
+    if not mtype.startswith("image/"):
+        raise MediaError(f"{mtype} is not a still picture", code="not_image")
+    if mtype in ("image/heif", "image/avif") and not _enable_heif():
+        raise MediaError("HEIF support (pillow-heif) is not installed", code="unsupported")
+    # Pillow's own bomb check uses a global limit; we apply ours, so lift Pillow's to at least ours.
+    if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(fp)
+            w, h = img.size
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is a record, not a crash
+        raise _classify(exc) from None
+    if w <= 0 or h <= 0:
+        raise MediaError(f"picture has no pixels ({w}x{h})", code="corrupt")
+    if w * h > max_pixels:
+        raise MediaError(f"picture of {w}x{h} = {w * h:,} pixels is over the limit of {max_pixels:,}",
+                         code="too_large")
+    return img
+
+
+def to_rgb(img: Image.Image, *, alpha: str = "ignore", background: tuple[int, int, int] = (255, 255, 255)
+           ) -> np.ndarray:
+    """Pixels as an HxWx3 uint8 array, converted as described in the module docstring."""
+    mode = img.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        a = np.asarray(img)
+        if mode == "I" and a.size and int(a.max()) > 65535:
+            a = (a.astype(np.float64) * (255.0 / float(a.max()))).astype(np.uint8)
+        else:
+            a = (a.astype(np.uint32) >> 8).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(a[:, :, None], 3, axis=2))
+    if mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        finite = a[np.isfinite(a)]
+        scale = 255.0 if finite.size and finite.max() <= 1.0 and finite.min() >= 0.0 else 1.0
+        a = np.clip(np.nan_to_num(a * scale), 0, 255).round().astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(a[:, :, None], 3, axis=2))
+    if alpha == "composite" and (mode in ("RGBA", "LA", "PA", "RGBa", "La")
+                                 or (mode == "P" and "transparency" in img.info)):
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (*background, 255))
+        return np.asarray(Image.alpha_composite(bg, rgba).convert("RGB"))
+    if mode != "RGB":
+        img = img.convert("RGB")
+    return np.asarray(img)
+
+
+def decode_image(source: bytes | BinaryIO, *, max_pixels: int = 100_000_000, fast: bool = False,
+                 alpha: str = "ignore", background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """Decode the first frame of a picture to RGB uint8; MediaError with a stable code otherwise.
+
+    `fast` lets JPEG decode at a reduced scale in the DCT domain (at least 512 pixels
+    a side): many times faster on camera photos, but it moves a few PDQ bits, so it is
+    an explicit choice (bench/hash_bench.py reports how many).
+    """
+    img = open_image(source, max_pixels=max_pixels)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if fast and img.format == "JPEG":
+                img.draft("RGB", (512, 512))
+            img.load()
+            return to_rgb(img, alpha=alpha, background=background)
+    except Exception as exc:  # noqa: BLE001
+        raise _classify(exc) from None
+    finally:
+        img.close()

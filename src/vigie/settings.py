@@ -1,0 +1,85 @@
+"""One typed settings object, read from `VIGIE_*` environment variables.
+
+Built when a command or the app starts, never at import time, and passed to what
+needs it. Every field is documented in docs/settings.md; a test fails when one is not.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "vigie"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIGIE_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir,
+                           description="Folder for the embedded SQLite store and the match indexes.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL of the store; default: SQLite in data_dir. "
+                                     "PostgreSQL: postgresql+psycopg://user@host/db")
+    max_pixels: int = Field(100_000_000, ge=1, description="Largest picture decoded, in pixels (decompression-bomb "
+                            "guard); larger pictures get the error code too_large.")
+    max_file_bytes: int = Field(2 * 1024**3, ge=1, description="Largest file decoded as a picture, in bytes; "
+                                "larger files are still hashed with MD5/SHA-1/SHA-256.")
+    pdq_threshold: int = Field(31, ge=0, le=128, description="Default PDQ match distance (Meta's rule: 31).")
+    pdq_quality_floor: int = Field(0, ge=0, le=100, description="Queries with PDQ quality below this are not "
+                                   "matched by PDQ (Meta suggests 50); 0 matches all.")
+    pdq_engine: str = Field("numba", description="PDQ implementation: numba (bit-exact, fast) or reference "
+                            "(Meta's C++ via pdqhash).")
+    fast_decode: bool = Field(False, description="Decode JPEGs at reduced scale (much faster, moves a few PDQ "
+                              "bits; see bench/hash_bench.py). Off by default: hashes stay bit-exact.")
+    workers: int = Field(0, ge=0, description="Processes for hashing; 0 means one per CPU core.")
+    alpha: str = Field("ignore", description="Transparent pictures: ignore alpha and hash the colour channels "
+                       "as stored (what HMA does, default) or composite them on alpha_background.")
+    file_timeout: float = Field(60.0, ge=0, description="Seconds spent on one file before it is given up with "
+                                "the error code timeout (0: no limit).")
+    alpha_background: tuple[int, int, int] = Field((255, 255, 255), description="Colour that transparent "
+                                                   "pixels are composited on when alpha=composite (white, as a "
+                                                   "browser shows them).")
+    dihedral: bool = Field(True, description="Match the eight rotations and mirrors of a query picture.")
+    variant_unbordered: bool = Field(True, description="Hash pictures with uniform borders removed as an extra "
+                                     "variant (finds framed and letterboxed copies).")
+    variant_region: bool = Field(True, description="Hash the dominant photo inside a screenshot or collage as "
+                                 "an extra variant.")
+    variant_crops: bool = Field(True, description="Give bank entries whose media Vigie holds central-crop "
+                                "variants (95, 90, 80 %) so cropped copies match.")
+    flood_factor: float = Field(20.0, gt=1, description="An entry is quarantined when its matches in one day "
+                                "exceed this many times its daily average (and at least flood_min).")
+    flood_min: int = Field(100, ge=1, description="Fewest matches in one day before an entry can be "
+                           "quarantined as a flood.")
+
+    @field_validator("alpha")
+    @classmethod
+    def _alpha(cls, v: str) -> str:
+        if v not in ("ignore", "composite"):
+            raise ValueError("alpha must be ignore or composite")
+        return v
+
+    @field_validator("pdq_engine")
+    @classmethod
+    def _engine(cls, v: str) -> str:
+        if v not in ("numba", "reference"):
+            raise ValueError("pdq_engine must be numba or reference")
+        return v
+
+    @property
+    def effective_workers(self) -> int:
+        return self.workers or (os.cpu_count() or 1)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'vigie.db'}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"

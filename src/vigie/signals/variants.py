@@ -1,0 +1,439 @@
+"""Extra PDQ hashes of a picture, so that altered copies of a known picture still match.
+
+Plain PDQ survives re-encoding, resizing, blur and colour changes, but not mirrors,
+90-degree rotations, borders, crops of 5 % or more, or a photo pasted into a screenshot
+or collage. Each variant here is one more PDQ hash with a kind; the matcher compares
+every query variant with every entry variant and keeps the best distance.
+
+Query side, `compute_variants`:
+
+* the seven non-identity dihedral transforms (`rot90` ... `transverse`), from one decode;
+* `unbordered`: the picture with near-uniform borders of any colour removed, each side on
+  its own (letterbox, pillarbox, asymmetric frames, JPEG noise tolerated);
+* `region`, `region2` ... `region6`: the photographs inside a screenshot, page or collage,
+  found from the picture's layout (a recursive XY-cut on flat gaps and straight seams),
+  largest first.
+
+Entry side, `entry_variants` (bank entries whose media Vigie holds): `unbordered` plus the
+central crops `crop95`, `crop90` and `crop80` (fraction of each side kept).
+
+A derived variant is added only when it differs from the plain picture (no border found:
+no `unbordered`) and when its PDQ quality is at least 50; the dihedral variants are not
+computed for derived variants (see docs/variants.md for the measurements behind both).
+Detection runs on a downscaled copy; hashes are computed on the full-resolution crop.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from vigie.signals.pdq import DIHEDRAL_KINDS, PdqHash, dihedral_rgb, hash_rgb
+
+#: Central crops of a bank entry: kind -> fraction of each side kept.
+ENTRY_CROPS: dict[str, float] = {"crop95": 0.95, "crop90": 0.90, "crop80": 0.80}
+#: Variants under this PDQ quality are not added (Meta's suggested floor): the bits of a flat
+#: or near-flat picture are rounding noise, and its transforms would be bogus extra hashes.
+MIN_VARIANT_QUALITY = 50
+#: Most photographs reported from one screenshot or collage.
+MAX_REGIONS = 6
+
+# Border removal.
+_BORDER_SIDE = 1024          # detection works on a copy at most this many pixels a side
+_BORDER_TOL = 24             # channel difference from the border colour still counted as border
+_BORDER_FILL = 0.95          # share of a line that must be border colour
+_BORDER_MIN_FRAC = 0.015     # a side counts when its border is at least this share of the side...
+_BORDER_MIN_PX = 2           # ...and at least this many pixels
+_KEEP_MIN_FRAC = 0.08        # what is left must be at least this share of each side
+
+# Region detection.
+_REGION_SIDE = 512
+_FLAT_TOL = 10               # a flat line: its pixels within this of its median colour...
+_FLAT_FILL = 0.98            # ...for this share of them
+_SEAM_DIFF = 16              # a seam: colour jump across it above this...
+_SEAM_FILL = 0.75            # ...on this share of its length...
+_SEAM_CONTRAST = 0.35        # ...and this much more often than on the lines around it
+_SEAM_BALANCE = 0.2          # bonus for a seam near the middle (collages, two-column layouts)
+_SEAM_GLOBAL = 0.3           # bonus for a seam that crosses the whole picture (collage grids)
+_MIN_SEG = 12                # segments thinner than this (detection pixels) are dropped
+_REGION_MIN_AREA = 0.04      # a photo is at least this share of the frame...
+_REGION_MAX_AREA = 0.90      # ...and at most this share ("substantially smaller")
+_REGION_MAX_ASPECT = 5.0
+_REGION_MAX_DOMINANT = 0.5   # share of its most common (quantised) colour: text and UI sit above
+_REGION_MIN_BUSY = 0.2       # share of pixels with a visible gradient
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle [y0, y1) x [x0, x1) in pixels."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def area(self) -> int:
+        return max(0, self.height) * max(0, self.width)
+
+    def crop(self, rgb: np.ndarray) -> np.ndarray:
+        return rgb[self.y0:self.y1, self.x0:self.x1]
+
+    def iou(self, other: Box) -> float:
+        ih = max(0, min(self.y1, other.y1) - max(self.y0, other.y0))
+        iw = max(0, min(self.x1, other.x1) - max(self.x0, other.x0))
+        inter = ih * iw
+        union = self.area + other.area - inter
+        return inter / union if union else 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _engine(settings) -> str:
+    """The configured PDQ engine; `reference` (same bits) while the numba one is not importable."""
+    engine = getattr(settings, "pdq_engine", "numba")
+    if engine == "numba":
+        try:
+            from vigie.signals import pdq_numba  # noqa: F401
+        except ImportError:
+            return "reference"
+    return engine
+
+
+def _downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float, float]:
+    """A box-filtered copy at most `max_side` a side, and the factors back to full resolution."""
+    h, w = rgb.shape[:2]
+    factor = math.ceil(max(h, w) / max_side)
+    if factor <= 1:
+        return rgb.astype(np.int16), 1.0, 1.0
+    small = np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).reduce(factor)).astype(np.int16)
+    return small, h / small.shape[0], w / small.shape[1]
+
+
+def _scale_box(box: Box, sy: float, sx: float, h: int, w: int) -> Box:
+    return Box(max(0, round(box.y0 * sy)), min(h, round(box.y1 * sy)),
+               max(0, round(box.x0 * sx)), min(w, round(box.x1 * sx)))
+
+
+# ---------------------------------------------------------------------------------------------
+# borders
+
+
+def _border_depth(a: np.ndarray, span: slice, limit: int) -> int:
+    """How many leading rows of `a` (restricted to columns `span`) are the colour of row 0."""
+    if limit <= 0 or a[0, span].shape[0] == 0:
+        return 0
+    colour = np.median(a[0, span], axis=0)
+    pos, step = 0, 8
+    while pos < limit:  # growing chunks: a photo stops the scan after a few rows
+        rows = a[pos:min(limit, pos + step), span]
+        close = (np.abs(rows - colour).max(axis=-1) <= _BORDER_TOL).mean(axis=1) >= _BORDER_FILL
+        misses = np.flatnonzero(~close)
+        if misses.size:
+            return pos + int(misses[0])
+        pos += rows.shape[0]
+        step *= 2
+    return limit
+
+
+def _side_views(a: np.ndarray) -> dict[str, np.ndarray]:
+    """Each side of `a` turned to be the top (row 0 the outermost line)."""
+    return {"top": a, "bottom": a[::-1], "left": a.transpose(1, 0, 2), "right": a.transpose(1, 0, 2)[::-1]}
+
+
+def _trim_once(a: np.ndarray) -> tuple[int, int, int, int]:
+    """Border depth on each side (top, bottom, left, right) of one frame of uniform colour."""
+    h, w = a.shape[:2]
+    views = _side_views(a)
+    lim = {"top": h - 1, "bottom": h - 1, "left": w - 1, "right": w - 1}
+    # first guess on the middle 60 % of each side (the corners may belong to another bar)
+    mid = {k: slice(int(0.2 * (w if k in ("top", "bottom") else h)),
+                    max(1, int(0.8 * (w if k in ("top", "bottom") else h)))) for k in views}
+    d = {k: _border_depth(v, mid[k], lim[k]) for k, v in views.items()}
+    # confirm over the whole span between the other sides' borders
+    for _ in range(2):
+        span = {"top": slice(d["left"], w - d["right"]), "bottom": slice(d["left"], w - d["right"]),
+                "left": slice(d["top"], h - d["bottom"]), "right": slice(d["top"], h - d["bottom"])}
+        d = {k: _border_depth(v, span[k], lim[k]) if d[k] else 0 for k, v in views.items()}
+    return d["top"], d["bottom"], d["left"], d["right"]
+
+
+def find_border(rgb: np.ndarray) -> Box | None:
+    """The picture inside near-uniform borders, or None when there is no border worth removing.
+
+    Each side is found on its own (any colour, any width; nested frames of different
+    colours are peeled one after the other). Works on a downscaled copy of large pictures;
+    the box is in full-resolution pixels, rounded inwards.
+    """
+    h, w = rgb.shape[:2]
+    if h < 8 or w < 8:
+        return None
+    small, sy, sx = _downscale(rgb, _BORDER_SIDE)
+    sh, sw = small.shape[:2]
+    y0, y1, x0, x1 = 0, sh, 0, sw
+    for _ in range(3):  # nested frames
+        a = small[y0:y1, x0:x1]
+        if a.shape[0] < 4 or a.shape[1] < 4:
+            return None
+        t, b, lft, r = _trim_once(a)
+        if t + b >= a.shape[0] - 1 or lft + r >= a.shape[1] - 1:
+            return None  # uniform: nothing inside
+        if not (t or b or lft or r):
+            break
+        y0, y1, x0, x1 = y0 + t, y1 - b, x0 + lft, x1 - r
+    box = Box(math.ceil(y0 * sy), math.floor(y1 * sy), math.ceil(x0 * sx), math.floor(x1 * sx))
+    if box.height < max(4, _KEEP_MIN_FRAC * h) or box.width < max(4, _KEEP_MIN_FRAC * w):
+        return None
+    sides = ((box.y0, h), (h - box.y1, h), (box.x0, w), (w - box.x1, w))
+    if not any(px >= _BORDER_MIN_PX and px >= _BORDER_MIN_FRAC * n for px, n in sides):
+        return None
+    return box
+
+
+# ---------------------------------------------------------------------------------------------
+# photographs inside a screenshot, page or collage
+
+
+def _flat_lines(a: np.ndarray) -> np.ndarray:
+    """Per row of `a`: is it one colour (within JPEG noise)?"""
+    med = np.median(a, axis=1)
+    return (np.abs(a - med[:, None, :]).max(axis=-1) <= _FLAT_TOL).mean(axis=1) >= _FLAT_FILL
+
+
+def _jumps(a: np.ndarray) -> np.ndarray:
+    """Per row i+1 of `a`: share of its length where the colour jumps between rows i and i+2."""
+    return (np.abs(a[2:] - a[:-2]).max(axis=-1) > _SEAM_DIFF).mean(axis=1)
+
+
+def _seam(a: np.ndarray, glob: np.ndarray) -> tuple[float, int]:
+    """The strongest straight seam across the rows of `a`: (score, row), score 0 when none.
+
+    A seam is a row where the colour jumps across (almost) the whole width, much more
+    often than on the rows around it: the edge of a pasted photo or a collage tile, not
+    the texture inside a photo. Among seams, those near the middle and those that go on
+    across the whole picture (`glob`, the same jumps over the full width: a collage grid)
+    are preferred.
+    """
+    h = a.shape[0]
+    if h < 2 * _MIN_SEG:
+        return 0.0, 0
+    jump = _jumps(a)  # jump[i]: row i+1
+    n = jump.size
+    pad = np.pad(jump, 7, mode="edge")
+    around = (pad[1:n + 1] + pad[2:n + 2] + pad[3:n + 3] + pad[11:n + 11] + pad[12:n + 12] + pad[13:n + 13]) / 6
+    score = np.where(jump >= _SEAM_FILL, jump - around, 0.0)
+    rows = np.arange(n) + 1
+    score[(rows < _MIN_SEG // 2) | (rows > h - _MIN_SEG // 2)] = 0.0
+    bonus = np.where(score >= _SEAM_CONTRAST,
+                     _SEAM_BALANCE * np.minimum(rows, h - rows) / (h / 2) + _SEAM_GLOBAL * glob, 0.0)
+    i = int(np.argmax(score + bonus))
+    return (float(score[i]), i + 1) if score[i] >= _SEAM_CONTRAST else (0.0, 0)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of each run of False in `mask`."""
+    keep = np.concatenate(([False], ~mask, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(keep))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def _xy_cut(img: np.ndarray, glob: tuple[np.ndarray, np.ndarray], box: Box, depth: int, seams: int,
+            out: list[tuple[int, Box]]) -> None:
+    """Split `box` of `img` along flat gaps, then along seams; collect the candidate photos.
+
+    Candidates are the leaves and the boxes split by a seam (a photo with a straight edge
+    inside it, or a collage, is split by seams too: its pieces and the whole are both
+    candidates). A box split by flat gaps is a layout container, never a candidate. Each
+    candidate comes with the number of seams crossed to reach it (0: a box of the layout).
+    """
+    if box.height < _MIN_SEG or box.width < _MIN_SEG or depth > 24 or len(out) > 400:
+        return
+    a = box.crop(img)
+    # flat gaps: rows or columns that are one colour across the whole box (also trims the edges)
+    for axis in (0, 1):
+        lines = a if axis == 0 else a.transpose(1, 0, 2)
+        flat = _flat_lines(lines)
+        if flat.any():
+            for s, e in _runs(flat):
+                sub = Box(box.y0 + s, box.y0 + e, box.x0, box.x1) if axis == 0 else \
+                    Box(box.y0, box.y1, box.x0 + s, box.x0 + e)
+                _xy_cut(img, glob, sub, depth + 1, seams, out)
+            return
+    out.append((seams, box))
+    # seams: straight colour edges across the whole box
+    row_score, row = _seam(a, glob[0][box.y0 + 1:box.y1 - 1])
+    col_score, col = _seam(a.transpose(1, 0, 2), glob[1][box.x0 + 1:box.x1 - 1])
+    if row_score == 0 and col_score == 0:
+        return
+    if row_score >= col_score:
+        parts = (Box(box.y0, box.y0 + row, box.x0, box.x1), Box(box.y0 + row + 1, box.y1, box.x0, box.x1))
+    else:
+        parts = (Box(box.y0, box.y1, box.x0, box.x0 + col), Box(box.y0, box.y1, box.x0 + col + 1, box.x1))
+    for p in parts:
+        _xy_cut(img, glob, p, depth + 1, seams + 1, out)
+
+
+def _photo_like(a: np.ndarray) -> bool:
+    """Does this leaf look like a photograph rather than text, an icon or a flat panel?"""
+    q = (a // 16).astype(np.int32)
+    codes = (q[..., 0] * 256 + q[..., 1] * 16 + q[..., 2]).ravel()
+    dominant = np.bincount(codes).max() / codes.size
+    if dominant > _REGION_MAX_DOMINANT:
+        return False
+    gy = np.abs(np.diff(a, axis=0)).max(axis=-1)
+    gx = np.abs(np.diff(a, axis=1)).max(axis=-1)
+    busy = ((gy[:, :-1] > 2) | (gx[:-1, :] > 2)).mean()
+    return bool(busy >= _REGION_MIN_BUSY)
+
+
+def find_regions(rgb: np.ndarray, max_regions: int = MAX_REGIONS) -> list[Box]:
+    """The photographs inside a screenshot, page or collage, largest first (full-resolution boxes).
+
+    The layout is split recursively (XY-cut) along rows/columns of one colour and along
+    straight seams; the leaves and seam-split boxes that look like photographs (many
+    colours, texture) of at least 4 % and at most 90 % of the frame are returned, at most
+    `max_regions`, near-duplicates (IoU > 0.97) dropped; boxes of the layout come
+    before the pieces of seam-split boxes (collage tiles), then larger before smaller. Empty when none is found.
+    """
+    h, w = rgb.shape[:2]
+    if h < 2 * _MIN_SEG or w < 2 * _MIN_SEG:
+        return []
+    small, sy, sx = _downscale(rgb, _REGION_SIDE)
+    sh, sw = small.shape[:2]
+    nodes: list[tuple[int, Box]] = []
+    glob = (np.pad(_jumps(small), 1), np.pad(_jumps(small.transpose(1, 0, 2)), 1))
+    _xy_cut(small, glob, Box(0, sh, 0, sw), 0, 0, nodes)
+    frame = sh * sw
+    found: list[Box] = []
+    # boxes of the layout first, then the pieces of seam-split ones (collage tiles), largest first
+    for _, b in sorted(nodes, key=lambda n: (n[0], -n[1].area)):
+        if not _REGION_MIN_AREA * frame <= b.area <= _REGION_MAX_AREA * frame:
+            continue
+        if max(b.height / b.width, b.width / b.height) > _REGION_MAX_ASPECT:
+            continue
+        if any(b.iou(f) > 0.97 for f in found):
+            continue
+        if _photo_like(b.crop(small)):
+            found.append(b)
+            if len(found) >= max_regions:
+                break
+    boxes = []
+    for b in found:
+        full = _scale_box(b, sy, sx, h, w)
+        # snap to the photo's own edge: trim what is left of the flat surroundings
+        inner = find_border(full.crop(rgb))
+        if inner is not None:
+            full = Box(full.y0 + inner.y0, full.y0 + inner.y1, full.x0 + inner.x0, full.x0 + inner.x1)
+        boxes.append(full)
+    return boxes
+
+
+def central_crop(rgb: np.ndarray, fraction: float) -> np.ndarray:
+    """The central part of `rgb`, `fraction` of each side."""
+    h, w = rgb.shape[:2]
+    ch, cw = max(1, round(h * fraction)), max(1, round(w * fraction))
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    return rgb[y0:y0 + ch, x0:x0 + cw]
+
+
+# ---------------------------------------------------------------------------------------------
+# public API
+
+
+def _add(out: list[dict], seen: set[str], kind: str, h: PdqHash, *, min_quality: int = 0) -> None:
+    if h.hex in seen or h.quality < min_quality:
+        return
+    seen.add(h.hex)
+    out.append({"kind": kind, "pdq": h.hex, "quality": h.quality})
+
+
+def _add_derived(out: list[dict], seen: set[str], kind: str, crop: np.ndarray, engine: str,
+                 derived_dihedral: bool) -> None:
+    if crop.shape[0] < 1 or crop.shape[1] < 1:
+        return
+    if derived_dihedral:
+        hexes, quality = dihedral_rgb(crop, engine)
+        if quality < MIN_VARIANT_QUALITY:
+            return
+        for k in DIHEDRAL_KINDS:
+            name = kind if k == "original" else f"{kind}-{k}"
+            _add(out, seen, name, PdqHash(hexes[k], quality))
+    else:
+        _add(out, seen, kind, hash_rgb(crop, engine), min_quality=MIN_VARIANT_QUALITY)
+
+
+def compute_variants(rgb: np.ndarray, settings, *,
+                     derived_dihedral: bool | None = None) -> tuple[PdqHash, list[dict]]:
+    """The plain PDQ of a query picture and its variants, [{"kind", "pdq", "quality"}, ...].
+
+    Kinds: the seven non-identity dihedral transforms (when `settings.dihedral`),
+    `unbordered` (`settings.variant_unbordered`), `region`, `region2`... (`settings.variant_region`).
+    A variant whose hash equals the plain one (or an earlier variant) is left out.
+    `derived_dihedral` also adds the dihedral transforms of `unbordered` and `region*`
+    (kinds like `unbordered-rot90`); default `settings.variant_derived_dihedral`, else off
+    (2.3 times the hashes per query for mirrored-and-framed copies: docs/variants.md).
+    """
+    engine = _engine(settings)
+    if derived_dihedral is None:
+        derived_dihedral = bool(getattr(settings, "variant_derived_dihedral", False))
+    out: list[dict] = []
+    if getattr(settings, "dihedral", True):
+        hexes, quality = dihedral_rgb(rgb, engine)
+        plain = PdqHash(hexes["original"], quality)
+        seen = {plain.hex}
+        for k in DIHEDRAL_KINDS[1:]:
+            _add(out, seen, k, PdqHash(hexes[k], quality), min_quality=MIN_VARIANT_QUALITY)
+    else:
+        plain = hash_rgb(rgb, engine)
+        seen = {plain.hex}
+    border = None
+    if getattr(settings, "variant_unbordered", True):
+        border = find_border(rgb)
+        if border is not None:
+            _add_derived(out, seen, "unbordered", border.crop(rgb), engine, derived_dihedral)
+    if getattr(settings, "variant_region", True):
+        h, w = rgb.shape[:2]
+        for i, box in enumerate(find_regions(rgb)):
+            if border is not None and box.iou(border) > 0.95:
+                continue  # the same picture as `unbordered`
+            if box.area > _REGION_MAX_AREA * h * w:
+                continue
+            _add_derived(out, seen, "region" if i == 0 else f"region{i + 1}", box.crop(rgb), engine,
+                         derived_dihedral)
+    return plain, out
+
+
+def entry_variants(rgb: np.ndarray, settings, *, plain: str | None = None) -> list[dict]:
+    """Variants of a bank entry whose media Vigie holds: `unbordered`, `crop95`, `crop90`, `crop80`.
+
+    `settings.variant_unbordered` and `settings.variant_crops` switch them off. `plain`
+    (the entry's own hash, when known) keeps a variant equal to it out of the list.
+    """
+    engine = _engine(settings)
+    out: list[dict] = []
+    seen = {plain} if plain else set()
+    base = rgb
+    if getattr(settings, "variant_unbordered", True):
+        border = find_border(rgb)
+        if border is not None:
+            base = border.crop(rgb)
+            _add(out, seen, "unbordered", hash_rgb(base, engine), min_quality=MIN_VARIANT_QUALITY)
+    if getattr(settings, "variant_crops", True):
+        for kind, frac in ENTRY_CROPS.items():
+            crop = central_crop(base, frac)
+            if crop.shape[0] >= 4 and crop.shape[1] >= 4:
+                _add(out, seen, kind, hash_rgb(crop, engine), min_quality=MIN_VARIANT_QUALITY)
+    return out
