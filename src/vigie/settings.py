@@ -51,6 +51,15 @@ class Settings(BaseSettings):
                                  "an extra variant.")
     variant_crops: bool = Field(True, description="Give bank entries whose media Vigie holds central-crop "
                                 "variants (95, 90, 80 %) so cropped copies match.")
+    archive_max_depth: int = Field(5, ge=0, description="Archives inside archives are opened down to this depth; "
+                                   "deeper ones are listed with the error code too_deep.")
+    archive_max_total_bytes: int = Field(20 * 1024**3, ge=1, description="Most bytes unpacked from one top-level "
+                                         "archive, nested ones included (zip-bomb guard).")
+    archive_max_ratio: float = Field(200.0, gt=1, description="Largest unpacked/packed size ratio of an archive "
+                                     "member (zip-bomb guard).")
+    archive_max_entries: int = Field(1_000_000, ge=1, description="Most entries read from one archive.")
+    video_max_seconds: float = Field(4 * 3600.0, gt=0, description="Longest video decoded for vPDQ; longer "
+                                     "videos are hashed on their first video_max_seconds.")
     flood_factor: float = Field(20.0, gt=1, description="An entry is quarantined when its matches in one day "
                                 "exceed this many times its daily average (and at least flood_min).")
     flood_min: int = Field(100, ge=1, description="Fewest matches in one day before an entry can be "

@@ -384,7 +384,7 @@ def compute_variants(rgb: np.ndarray, settings, *,
     A variant whose hash equals the plain one (or an earlier variant) is left out.
     `derived_dihedral` also adds the dihedral transforms of `unbordered` and `region*`
     (kinds like `unbordered-rot90`); default `settings.variant_derived_dihedral`, else off
-    (2.3 times the hashes per query for mirrored-and-framed copies: docs/variants.md).
+    (2.6 times the hashes per query, for mirrored-and-framed copies: docs/variants.md).
     """
     engine = _engine(settings)
     if derived_dihedral is None:
