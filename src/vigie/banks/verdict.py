@@ -9,7 +9,8 @@ even where our derivation would say something else. See docs/categories.md.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Literal
 
 Legality = Literal["baseline", "national", "not_illegal", "unknown"]
@@ -65,10 +66,8 @@ class Verdict:
         return {s: self.label(s) for s in SCHEMES}
 
     def as_dict(self) -> dict:
-        d = asdict(self)
-        d["jurisdictions"] = list(self.jurisdictions)
-        d["flags"] = list(self.flags)
-        return d
+        """Only the facets that say something: compact in the store (millions of rows)."""
+        return _as_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> Verdict | None:
@@ -82,6 +81,28 @@ class Verdict:
 
     def with_source(self, scheme: str, label: str | None, profile: str | None = None) -> Verdict:
         return replace(self, source_scheme=scheme, source_label=label, source_profile=profile)
+
+
+@lru_cache(maxsize=4096)
+def _as_dict_cached(v: Verdict) -> tuple:
+    d = {}
+    for name in ("legality", "age_band", "severity", "synthetic"):
+        val = getattr(v, name)
+        if val != "unknown":
+            d[name] = val
+    if v.jurisdictions:
+        d["jurisdictions"] = list(v.jurisdictions)
+    if v.flags:
+        d["flags"] = list(v.flags)
+    for name in ("source_scheme", "source_profile", "source_label"):
+        val = getattr(v, name)
+        if val is not None:
+            d[name] = val
+    return tuple(d.items())
+
+
+def _as_dict(v: Verdict) -> dict:
+    return {k: list(x) if isinstance(x, list) else x for k, x in _as_dict_cached(v)}
 
 
 def _interpol(v: Verdict) -> str | None:
@@ -129,10 +150,11 @@ _DERIVE = {"interpol": _interpol, "iccam": _iccam, "vics_us": _vics_us, "uk": _u
            "tech_coalition": _tech_coalition}
 
 
+@lru_cache(maxsize=1024)
 def from_label(scheme: str, label: str, profile: str | None = None) -> Verdict:
     """The facets a scheme's label implies, keeping the label as its source.
 
-    Raises ValueError for a label the scheme does not have.
+    Raises ValueError for a label the scheme does not have. Cached: imports call it per row.
     """
     lab = str(label).strip()
     key = lab.upper()

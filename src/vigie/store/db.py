@@ -69,6 +69,8 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA cache_size=-262144")  # 256 MiB: index pages of large banks stay in memory on import
+    cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
 
 
