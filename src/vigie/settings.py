@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     archive_max_entries: int = Field(1_000_000, ge=1, description="Most entries read from one archive.")
     video_max_seconds: float = Field(4 * 3600.0, gt=0, description="Longest video decoded for vPDQ; longer "
                                      "videos are hashed on their first video_max_seconds.")
+    variant_derived_dihedral: bool = Field(False, description="Also try rotations and mirrors of the de-bordered "
+                                           "and region variants (finds a mirrored copy inside a screenshot; "
+                                           "2.6 times the look-ups per query).")
     flood_factor: float = Field(20.0, gt=1, description="An entry is quarantined when its matches in one day "
                                 "exceed this many times its daily average (and at least flood_min).")
     flood_min: int = Field(100, ge=1, description="Fewest matches in one day before an entry can be "

@@ -111,3 +111,46 @@ class MatchCount(Base):
     entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Scan(Base):
+    """One triage run over evidence; the key makes the same command resume the same scan."""
+
+    __tablename__ = "scans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    sources: Mapped[list] = mapped_column(JSON, default=list)
+    case_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    operator: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    hashing_seconds: Mapped[float] = mapped_column(default=0.0)
+    meta: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class ScanFile(Base):
+    """One location found by a scan, with its hashes and outcome; the state a resumed scan skips."""
+
+    __tablename__ = "scan_files"
+    __table_args__ = (UniqueConstraint("scan_id", "location", name="uq_scan_location"),
+                      Index("ix_scan_files_sha256", "scan_id", "sha256"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    location: Mapped[str] = mapped_column(Text)
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    media_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    md5: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    sha1: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    pdq: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    pdq_quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    klass: Mapped[str] = mapped_column(String(16))
+    matches: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    flags: Mapped[list] = mapped_column(JSON, default=list)
+    error_code: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    detail: Mapped[dict | None] = mapped_column(JSON, nullable=True)
