@@ -84,6 +84,8 @@ class Match:
     external_id: str | None = None
     query_variant: str | None = None
     entry_variant: str | None = None
+    #: For a video: start and end time (seconds) of the frames that matched.
+    span: tuple[float, float] | None = None
 
     @property
     def category(self) -> str | None:
@@ -99,9 +101,11 @@ class Match:
              "distance": self.distance}
         if self.verdict is not None:
             d["labels"] = {k: v for k, v in self.verdict.labels().items() if v is not None}
-        if self.signal == "pdq":
+        if self.signal in ("pdq", "vpdq"):
             d["query_variant"] = self.query_variant
             d["entry_variant"] = self.entry_variant
+        if self.span is not None:
+            d["start"], d["end"] = self.span
         return d
 
 
@@ -281,6 +285,29 @@ class Matcher:
             if record:
                 self._record([m for r in results for m in r.matches])
             return results
+
+    def match_video(self, frames: list[tuple[float, str, int]], *, banks: list[str] | None = None,
+                    threshold: int | None = None, quality_floor: int = 50) -> list[Match]:
+        """A video matches a known picture when any of its frames does; the match carries the time span.
+
+        `frames` are (timestamp, PDQ hex, quality) of the sampled frames; frames below
+        `quality_floor` (Meta's 50: flat frames such as fades) are not matched.
+        """
+        good = [(ts, h) for ts, h, q in frames if q >= quality_floor]
+        if not good:
+            return []
+        queries = [Query(f"frame@{ts:.3f}", {}, [("original", h)], None) for ts, h in good]
+        per_entry: dict[int, Match] = {}
+        for (ts, _), res in zip(good, self.match(queries, banks=banks, threshold=threshold)):
+            for m in res.matches:
+                cur = per_entry.get(m.entry_id)
+                if cur is None:
+                    m.query_variant, m.span = "frame", (ts, ts)
+                    per_entry[m.entry_id] = m
+                else:
+                    cur.distance = min(cur.distance, m.distance)
+                    cur.span = (min(cur.span[0], ts), max(cur.span[1], ts))
+        return sorted(per_entry.values(), key=lambda m: (m.distance, m.bank, m.entry_id))
 
     def _raw_hits(self, queries: list[Query], radius: int, floor: int) -> list[list[tuple]]:
         """(signal, entry id, distance, query variant, entry variant) per query, unfiltered."""

@@ -80,7 +80,7 @@ KNOWN_GENERATORS: tuple[tuple[str, str], ...] = (
 _GENERATOR_RES = tuple((re.compile(p, re.I), name) for p, name in KNOWN_GENERATORS)
 
 # The "parameters" text of AUTOMATIC1111-style web UIs: "...\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1".
-_A1111_RE = re.compile(r"(?:^|\n|,\s)Steps:\s*\d+.*?(?:Sampler|CFG scale|Seed):", re.S)
+_A1111_RE = re.compile(r"(?:^|\n|,\s)Steps:\s*\d{1,6},[^\n]{0,400}?\b(?:Sampler|CFG scale|Seed):")
 _XMP_START = (b"<x:xmpmeta", b"<?xpacket begin")
 _XMP_END = (b"</x:xmpmeta>", b"<?xpacket end")
 
@@ -435,12 +435,12 @@ def _user_comment(value) -> str | None:
 
 # Attribute form (prefix:DigitalSourceType="...") and element forms (<prefix:DigitalSourceType>...</...>
 # or rdf:resource="..."). A regex over the packet: no XML parser, so no entity expansion.
-_DST_ATTR_RE = re.compile(rb"[\w.-]+:DigitalSourceType\s*=\s*[\"']([^\"'<>]{1,512})[\"']")
+_DST_ATTR_RE = re.compile(rb"(?<=[\w.-]):DigitalSourceType\s{0,16}=\s{0,16}[\"']([^\"'<>]{1,512})[\"']")
 _DST_ELEM_RE = re.compile(
-    rb"<([\w.-]+:DigitalSourceType)\b([^>]{0,1024})>(?:\s*([^<]{1,512}?)\s*</\1>)?", re.S)
-_RESOURCE_RE = re.compile(rb"rdf:resource\s*=\s*[\"']([^\"'<>]{1,512})[\"']")
+    rb"<([\w.-]{1,64}:DigitalSourceType)\b([^>]{0,1024})>(?:([^<]{1,512})</\1>)?", re.S)
+_RESOURCE_RE = re.compile(rb"rdf:resource\s{0,16}=\s{0,16}[\"']([^\"'<>]{1,512})[\"']")
 _CREATOR_TOOL_RE = re.compile(
-    rb"xmp:CreatorTool\s*=\s*[\"']([^\"'<>]{1,512})[\"']|<xmp:CreatorTool>\s*([^<]{1,512}?)\s*</xmp:CreatorTool>")
+    rb"xmp:CreatorTool\s{0,16}=\s{0,16}[\"']([^\"'<>]{1,512})[\"']|<xmp:CreatorTool>([^<]{1,512})</xmp:CreatorTool>")
 
 
 def _apply_xmp(prov: Provenance, packet: bytes) -> None:

@@ -240,7 +240,45 @@ class VideoHash:
         return to_pytx_json(self.features)
 
 
-def _classify_open(exc: BaseException) -> MediaError:
+_BMFF_TOP = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid", b"meta", b"moof", b"styp"}
+
+
+def _bmff_cut(fp: BinaryIO) -> bool:
+    """True when `fp` is an MP4 / MOV (ISO base media) whose last top-level box runs past the end
+    of the file: it was cut short. FFmpeg only says "invalid data" (the index is missing)."""
+    try:
+        start = fp.tell()
+        end = fp.seek(0, io.SEEK_END)
+        pos, boxes = 0, 0
+        try:
+            while pos + 8 <= end and boxes < 10_000:
+                fp.seek(pos)
+                head = fp.read(16)
+                size, kind = int.from_bytes(head[:4], "big"), head[4:8]
+                if boxes == 0 and kind not in _BMFF_TOP:
+                    return False
+                if not kind.isalnum() and kind not in _BMFF_TOP:
+                    return False
+                if size == 1:
+                    if len(head) < 16:
+                        return True
+                    size = int.from_bytes(head[8:16], "big")
+                elif size == 0:  # runs to the end of the file by definition
+                    return False
+                if size < 8:
+                    return False
+                if pos + size > end:
+                    return True
+                pos += size
+                boxes += 1
+            return 0 < pos < end and boxes > 0 and end - pos < 8
+        finally:
+            fp.seek(start)
+    except (OSError, ValueError):
+        return False
+
+
+def _classify_open(exc: BaseException, cut: bool = False) -> MediaError:
     import av
 
     msg = str(exc) or type(exc).__name__
@@ -251,9 +289,9 @@ def _classify_open(exc: BaseException) -> MediaError:
         return MediaError(f"cannot read the video: {msg}", code="unreadable")
     if isinstance(exc, av.error.EOFError) or "end of file" in msg.lower():
         return MediaError(f"video ends early: {msg}", code="truncated")
-    if "moov atom not found" in msg.lower():
-        # An MP4 whose index (written last) is missing: the file was cut short.
-        return MediaError(f"video ends early (no MP4 index): {msg}", code="truncated")
+    if cut:
+        return MediaError(f"video ends early (an MP4/MOV box runs past the end of the file): {msg}",
+                          code="truncated")
     return MediaError(f"not a video Vigie can decode: {msg}", code="corrupt")
 
 
@@ -267,7 +305,8 @@ class _Opened:
         if isinstance(source, (bytes, bytearray, memoryview)):
             if len(source) == 0:
                 raise MediaError("the video has no bytes", code="empty")
-            target: Any = self._own = io.BytesIO(bytes(source))
+            self._own = io.BytesIO(bytes(source))
+            target: Any = self._own
         elif isinstance(source, (str, os.PathLike)):
             target = os.fspath(source)
             try:
@@ -280,12 +319,23 @@ class _Opened:
         try:
             self.container = av.open(target, mode="r", metadata_errors="ignore")
         except Exception as exc:  # noqa: BLE001 - every failure becomes a MediaError
+            cut = False
+            try:
+                if isinstance(target, str):
+                    with open(target, "rb") as f:
+                        cut = _bmff_cut(f)
+                elif hasattr(target, "seek") and (not hasattr(target, "seekable") or target.seekable()):
+                    cut = _bmff_cut(target)
+            except OSError:
+                pass
             if self._own is not None:
                 self._own.close()
-            raise _classify_open(exc) from None
+            raise _classify_open(exc, cut) from None
         if not self.container.streams.video:
+            kinds = sorted({str(s.type) for s in self.container.streams})
             self.close()
-            kinds = sorted({s.type for s in self.container.streams}) or ["none"]
+            if not kinds:
+                raise MediaError("no stream could be read from the container", code="corrupt")
             raise MediaError(f"no video stream (streams: {', '.join(kinds)})", code="unsupported")
         self.stream = self.container.streams.video[0]
 
@@ -425,9 +475,9 @@ def hash_video(source: Source, *, seconds_per_hash: float = 1.0, downsample: tup
             got_dur = n / fps if fps > 0 else None
             if counters.get("read_error"):
                 truncated_why = f"read error after {n} frames: {counters['read_error']}"
-            elif exp_frames and n < exp_frames * 0.95 - 1:
+            elif exp_frames and n < exp_frames * 0.98 - 2:
                 truncated_why = f"{n} frames decoded of {exp_frames} announced"
-            elif exp_dur and got_dur is not None and got_dur < exp_dur * 0.9 - 0.5:
+            elif exp_dur and got_dur is not None and got_dur < exp_dur * 0.98 - 2 / fps:
                 truncated_why = f"{got_dur:.2f} s decoded of {exp_dur:.2f} s announced"
         if truncated_why and not (allow_partial and feats):
             raise MediaError(f"video ends early: {truncated_why}", code="truncated")
@@ -465,8 +515,7 @@ def keyframes(source: Source, count: int = 4, *, max_side: int | None = None) ->
         if dur is None and opened.container.duration:
             dur = opened.container.duration / 1_000_000
         out: list[np.ndarray] = []
-        if dur and dur > 0 and stream.time_base is not None and opened.container.file.seekable() \
-                if hasattr(opened.container, "file") else dur and dur > 0 and stream.time_base is not None:
+        if dur and dur > 0 and stream.time_base is not None:
             try:
                 start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
                 for i in range(count):
@@ -478,21 +527,28 @@ def keyframes(source: Source, count: int = 4, *, max_side: int | None = None) ->
                             break
                     if frame is not None:
                         out.append(rgb(frame))
-                if out:
+                if len(out) == count:
                     return out
             except (av.error.FFmpegError, ValueError, OSError):
-                out = []
+                pass
+            out = []
+            try:
                 opened.container.seek(0)
-        # sequential fallback: keep every frame's time cheaply, convert only the chosen ones
-        frames = []
-        for frame in _decode(opened, {"failed": 0}):
-            frames.append(frame)
-            if len(frames) > 20_000:
-                break
-        if not frames:
+            except (av.error.FFmpegError, ValueError, OSError):
+                pass
+        # Sequential fallback in bounded memory: keep every `stride`-th frame (as a small RGB
+        # array); when the buffer is full, drop every other one and double the stride.
+        kept: list[np.ndarray] = []
+        stride = 1
+        for n, frame in enumerate(_decode(opened, {"failed": 0})):
+            if n % stride == 0:
+                kept.append(rgb(frame))
+                if len(kept) >= 8 * count:
+                    kept, stride = kept[::2], stride * 2
+        if not kept:
             raise MediaError("no video frame could be decoded", code="corrupt")
-        picks = sorted({min(len(frames) - 1, int(len(frames) * (i + 0.5) / count)) for i in range(count)})
-        return [rgb(frames[i]) for i in picks]
+        picks = sorted({min(len(kept) - 1, int(len(kept) * (i + 0.5) / count)) for i in range(count)})
+        return [kept[i] for i in picks]
 
 
 # --------------------------------------------------------------------------- matching
@@ -588,7 +644,7 @@ SearchFn = Callable[[np.ndarray, int], Sequence[Sequence[tuple[Any, int]]]]
 
 def _brute_search(known: Sequence[tuple[Any, str]]) -> SearchFn:
     ids = [k for k, _ in known]
-    words = _words([PdqHex(h) for _, h in known])
+    words = _words([_pdq_hex(h) for _, h in known])
 
     def search(queries: np.ndarray, threshold: int) -> list[list[tuple[Any, int]]]:
         qw = queries.view(">u8").astype(np.uint64).reshape(-1, 4)
@@ -602,7 +658,7 @@ def _brute_search(known: Sequence[tuple[Any, str]]) -> SearchFn:
     return search
 
 
-def PdqHex(value: str) -> str:  # noqa: N802 - tiny validator used like a type
+def _pdq_hex(value: str) -> str:
     h = str(value).strip().lower().removeprefix("0x")
     if not _HEX64.match(h):
         raise _bad(f"expected a 64-hex-character PDQ hash, got {str(value)[:80]!r}")

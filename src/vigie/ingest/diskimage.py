@@ -1,0 +1,188 @@
+"""Files of raw disk images and file-system images, through The Sleuth Kit (pytsk3), read-only.
+
+An image is read through a file object (the evidence file opened "rb", or the bytes of an
+image found inside an archive): pytsk3 never gets a path it could open for writing. A file
+system at offset 0 is walked as ``image!/path``; otherwise the partition table (MBR, GPT…)
+is read and each allocated partition is walked as ``image!p1/path``, ``image!p2/path``
+(partitions numbered from 1 in the order of their start sector).
+
+Directories are walked sorted by name, once per inode (loops in damaged file systems are not
+followed twice). Entries the file system lists as deleted come with ``deleted=True`` and
+whatever bytes are still readable. TSK's virtual ``$OrphanFiles`` folder (deleted files
+whose name is gone) is walked too; its other virtual files ($MBR, $FAT1…) are not listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import pytsk3
+
+from vigie.errors import ErrorRecord
+from vigie.ingest.containers import SEP, Context, Item, LimitExceeded, MemberSink, NameBook, expand, limit_item
+
+_FS_NAMES = {int(getattr(pytsk3, f"TSK_FS_TYPE_{n}")): n.lower()
+             for n in ("NTFS", "FAT12", "FAT16", "FAT32", "EXFAT", "EXT2", "EXT3", "EXT4", "HFS", "ISO9660",
+                       "FFS1", "FFS1B", "FFS2", "APFS", "YAFFS2", "SWAP", "RAW")}
+_CHUNK = 1 << 20
+_M = pytsk3
+
+
+class _FileImg(pytsk3.Img_Info):
+    """A TSK image over a read-only Python file object."""
+
+    def __init__(self, fobj: BinaryIO, size: int):
+        self._fobj = fobj
+        self._size = size
+        super().__init__(url="", type=pytsk3.TSK_IMG_TYPE_EXTERNAL)
+
+    def close(self):
+        pass
+
+    def read(self, offset, size):
+        self._fobj.seek(offset)
+        return self._fobj.read(size)
+
+    def get_size(self):
+        return self._size
+
+
+def iter_disk(item: Item, fobj: BinaryIO, size: int, depth: int, ctx: Context) -> Iterator[Item]:
+    try:
+        img = _FileImg(fobj, size)
+    except OSError as exc:
+        item.error = ErrorRecord("corrupt_container", f"disk image unreadable: {exc}")
+        yield item
+        return
+    try:
+        fs = pytsk3.FS_Info(img, offset=0)
+    except OSError:
+        fs = None
+    parts: list[tuple[int, int, str]] = []
+    if fs is None:
+        try:
+            vs = pytsk3.Volume_Info(img)
+            block = vs.info.block_size
+            for part in vs:
+                if int(part.flags) & int(pytsk3.TSK_VS_PART_FLAG_ALLOC) and part.len > 0:
+                    desc = part.desc.decode("utf-8", "replace") if isinstance(part.desc, bytes) else str(part.desc)
+                    parts.append((part.start * block, part.len * block, desc))
+        except OSError as exc:
+            item.error = ErrorRecord("corrupt_container", f"no file system or partition table that The Sleuth "
+                                     f"Kit can open: {str(exc).strip()[:300]}")
+            yield item
+            return
+        parts.sort()
+        item.meta["partitions"] = len(parts)
+    yield item
+    if fs is not None:
+        yield from _walk_fs(fs, f"{item.location}{SEP}/", depth, ctx)
+        return
+    for i, (offset, length, desc) in enumerate(parts, 1):
+        prefix = f"{item.location}{SEP}p{i}"
+        try:
+            pfs = pytsk3.FS_Info(img, offset=offset)
+        except OSError as exc:
+            yield Item(prefix, meta={"partition": i, "offset": offset, "length": length, "description": desc},
+                       error=ErrorRecord("no_filesystem", f"partition {i} ({desc}): no file system The Sleuth Kit "
+                                         f"can open (unknown, encrypted or damaged): {str(exc).strip()[:200]}"))
+            continue
+        yield from _walk_fs(pfs, prefix + "/", depth, ctx, {"partition": i})
+
+
+def _walk_fs(fs, prefix: str, depth: int, ctx: Context, extra: dict | None = None) -> Iterator[Item]:
+    fsname = _FS_NAMES.get(int(fs.info.ftype), str(int(fs.info.ftype)))
+    try:
+        root = fs.open_dir(path="/")
+    except OSError as exc:
+        yield Item(prefix, error=ErrorRecord("corrupt_container", f"root folder unreadable: {exc}"))
+        return
+    seen = {root.info.fs_file.meta.addr if root.info.fs_file and root.info.fs_file.meta else -1}
+    yield from _walk_dir(root, prefix, False, seen, fsname, depth, ctx, extra or {})
+
+
+def _walk_dir(directory, prefix: str, parent_deleted: bool, seen: set, fsname: str, depth: int, ctx: Context,
+              extra: dict) -> Iterator[Item]:
+    entries = []
+    try:
+        for f in directory:
+            n = f.info.name
+            if n is None or n.name in (b".", b".."):
+                continue
+            m = f.info.meta
+            entries.append((n.name.decode("utf-8", "backslashreplace"), m.addr if m else n.meta_addr, f))
+    except OSError as exc:
+        yield Item(prefix.rstrip("/") or prefix, error=ErrorRecord("corrupt_container", f"folder unreadable: {exc}"))
+    entries.sort(key=lambda e: (e[0], e[1]))
+    book = NameBook()
+    for name, addr, f in entries:
+        n, m = f.info.name, f.info.meta
+        deleted = parent_deleted or bool(int(n.flags) & int(_M.TSK_FS_NAME_FLAG_UNALLOC)) or (
+            m is not None and bool(int(m.flags) & int(_M.TSK_FS_META_FLAG_UNALLOC)))
+        meta = {"fs": fsname, "inode": addr, **extra}
+        if m is not None:
+            for t in ("mtime", "atime", "ctime", "crtime"):
+                v = getattr(m, t, 0)
+                if v:
+                    meta[t] = int(v)
+        mtype = m.type if m is not None else None
+        if mtype in (_M.TSK_FS_META_TYPE_DIR, _M.TSK_FS_META_TYPE_VIRT_DIR) or (
+                m is None and n.type == _M.TSK_FS_NAME_TYPE_DIR):
+            if addr in seen or m is None:
+                continue  # a loop, or a deleted folder whose inode is gone: nothing to list
+            seen.add(addr)
+            try:
+                sub = f.as_directory()
+            except OSError:
+                continue  # deleted folders often cannot be listed any more
+            yield from _walk_dir(sub, f"{prefix}{name}/", deleted, seen, fsname, depth, ctx, extra)
+            continue
+        if mtype == _M.TSK_FS_META_TYPE_VIRT:
+            continue  # $MBR, $FAT1, $FAT2: TSK's views of file-system structures, not files
+        loc = f"{prefix}{book.unique(name, meta)}"
+        if m is None:
+            yield Item(loc, deleted=deleted, meta=meta,
+                       error=ErrorRecord("unrecoverable", "deleted entry whose metadata is gone: content unreadable"))
+            continue
+        if mtype == _M.TSK_FS_META_TYPE_LNK:
+            target = getattr(m, "link", None)
+            if isinstance(target, bytes):
+                target = target.decode("utf-8", "backslashreplace")
+            meta["link_target"] = target
+            yield Item(loc, deleted=deleted, meta=meta,
+                       error=ErrorRecord("link", f"link to {target!r}: listed, not followed"))
+            continue
+        if mtype != _M.TSK_FS_META_TYPE_REG:
+            yield Item(loc, deleted=deleted, meta=meta,
+                       error=ErrorRecord("special_file", "not a regular file (device, FIFO, socket): not read"))
+            continue
+        yield from _read_file(f, loc, int(m.size), deleted, meta, depth, ctx)
+
+
+def _read_file(f, loc: str, size: int, deleted: bool, meta: dict, depth: int, ctx: Context) -> Iterator[Item]:
+    try:
+        sink = MemberSink(ctx, counted=False, declared=size)
+        off = 0
+        while off < size:
+            chunk = f.read_random(off, min(_CHUNK, size - off))
+            if not chunk:
+                break
+            sink.write(chunk)
+            off += len(chunk)
+        data = sink.finish()
+    except LimitExceeded as exc:
+        yield limit_item(loc, exc, size=size, deleted=deleted, meta=meta)
+        return
+    except OSError as exc:
+        code = "unrecoverable" if deleted else "corrupt_container"
+        yield Item(loc, size=size, deleted=deleted, meta=meta,
+                   error=ErrorRecord(code, f"content unreadable: {str(exc).strip()[:200]}"))
+        return
+    if len(data) < size:
+        meta["partial_bytes"] = len(data)
+        yield Item(loc, size=size, deleted=deleted, meta=meta,
+                   error=ErrorRecord("unrecoverable" if deleted else "corrupt_container",
+                                     f"only {len(data)} of {size} bytes readable"))
+        return
+    yield from expand(Item(loc, size=size, data=data, deleted=deleted, meta=meta), depth + 1, ctx)

@@ -1,0 +1,462 @@
+"""Triage of seized media: find every picture and video in a source, hash each once, match, classify.
+
+`run_scan` walks the sources (folders, archives inside them, disk images) in a fixed
+order, hashes items on worker processes, matches them in the main process and writes
+one row per location to the store, in order. That order is what makes a scan
+resumable: after a kill, the same command finds the rows already written, skips that
+many items without hashing them, and goes on. Identical content is hashed once: a
+worker first computes the cheap digests, and reuses the PDQ of any earlier location
+of this scan with the same SHA-256.
+
+Classes: `exact` (a cryptographic hash is in a bank), `near` (PDQ or vPDQ within the
+threshold), `unknown` (a picture or video no bank knows: it goes to review), `error`
+(it could not be read; see the error code), `skipped` (not media, or a container whose
+members are listed after it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+
+from vigie import __version__
+from vigie.errors import ErrorRecord, MediaError
+from vigie.hashing import DIGESTS, FileTimeout, time_limit
+from vigie.ingest.containers import Item, iter_items
+from vigie.matching import Matcher, MatchResult, Query
+from vigie.media.decode import decode_image
+from vigie.media.sniff import SNIFF_BYTES, sniff
+from vigie.settings import Settings
+from vigie.store.db import Store
+from vigie.store.models import Scan, ScanFile, utcnow
+
+CLASSES = ("exact", "near", "unknown", "error", "skipped")
+#: Codes that say why a location was skipped, not that something failed.
+NOT_ERRORS = {"special_file", "link", "symlink_loop", "duplicate_folder"}
+THUMB_SIDE = 160
+
+
+@dataclass
+class ItemResult:
+    """What a worker found out about one item (picklable; travels back to the main process)."""
+
+    location: str
+    size: int | None = None
+    media_type: str | None = None
+    md5: str | None = None
+    sha1: str | None = None
+    sha256: str | None = None
+    pdq: str | None = None
+    pdq_quality: int | None = None
+    pdq_variants: list[dict] = field(default_factory=list)
+    error: tuple[str, str] | None = None
+    flags: list[str] = field(default_factory=list)
+    detail: dict = field(default_factory=dict)
+    thumb: bytes | None = None
+    keyframes: list[bytes] = field(default_factory=list)
+    video_frames: list[tuple[float, str, int]] = field(default_factory=list)
+    reused: bool = False
+
+
+def _thumb(rgb) -> bytes:
+    from PIL import Image
+
+    img = Image.fromarray(rgb)
+    img.thumbnail((THUMB_SIDE, THUMB_SIDE))
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, "JPEG", quality=70)
+    return buf.getvalue()
+
+
+def _read(item: Item, settings: Settings) -> tuple[bytes | None, dict, int]:
+    """The item's bytes (None when over the size limit) and its digests, streaming from disk."""
+    if item.data is not None:
+        data = item.data
+        return data, {n: hashlib.new(n, data).hexdigest() for n in DIGESTS}, len(data)
+    hs = {n: hashlib.new(n) for n in DIGESTS}
+    buf = io.BytesIO()
+    keep, size = True, 0
+    with open(item.path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            size += len(chunk)
+            for h in hs.values():
+                h.update(chunk)
+            if keep:
+                if size > settings.max_file_bytes:
+                    keep, buf = False, None
+                else:
+                    buf.write(chunk)
+    return (buf.getvalue() if keep else None), {n: h.hexdigest() for n, h in hs.items()}, size
+
+
+def process_item(item: Item, settings: Settings, known: Callable[[str], ItemResult | None] | None = None
+                 ) -> ItemResult:
+    """Hash one item; never raises (a failure is the result's error)."""
+    r = ItemResult(item.location, size=item.size)
+    if item.deleted:
+        r.flags.append("deleted")
+    if item.container:
+        r.flags.append("container")
+    for k in ("unsafe_name", "encrypted"):
+        if item.meta.get(k):
+            r.flags.append(k)
+    if item.error is not None and item.data is None and item.path is None:
+        r.error = (item.error.code, item.error.message)
+        return r
+    try:
+        with time_limit(settings.file_timeout):
+            _process(item, settings, r, known)
+    except FileTimeout:
+        r.error = ("timeout", f"gave up after {settings.file_timeout:g} s")
+    except OSError as exc:
+        r.error = ("unreadable", f"cannot read: {exc.strerror or exc}")
+    except MemoryError:
+        r.error = ("too_large", "out of memory")
+    except Exception as exc:  # noqa: BLE001 - one bad file never stops a scan
+        r.error = ("internal_error", f"{type(exc).__name__}: {exc}")
+    if item.error is not None and r.error is None:
+        r.error = (item.error.code, item.error.message)
+    return r
+
+
+def _process(item: Item, settings: Settings, r: ItemResult, known) -> None:
+    data, digests, size = _read(item, settings)
+    r.size = size
+    r.md5, r.sha1, r.sha256 = digests["md5"], digests["sha1"], digests["sha256"]
+    if size == 0:
+        r.error = ("empty", "the file is empty")
+        return
+    r.media_type = sniff(data[:SNIFF_BYTES]) if data is not None else None
+    if item.container:
+        return
+    prev = known(r.sha256) if known else None
+    if prev is not None:  # identical content seen before in this scan: hashed once
+        for k in ("media_type", "pdq", "pdq_quality", "pdq_variants", "error", "detail", "thumb", "keyframes",
+                  "video_frames"):
+            setattr(r, k, getattr(prev, k))
+        r.reused = True
+        return
+    if data is None:
+        r.error = ("too_large", f"{size:,} bytes is over the limit of {settings.max_file_bytes:,} for decoding")
+        return
+    if r.media_type is None:
+        return  # not media: digests only, class skipped
+    if r.media_type.startswith("image/"):
+        _image(data, settings, r)
+    elif r.media_type.startswith("video/"):
+        _video(data, settings, r)
+
+
+def _image(data: bytes, settings: Settings, r: ItemResult) -> None:
+    try:
+        rgb = decode_image(data, max_pixels=settings.max_pixels, alpha=settings.alpha,
+                           background=settings.alpha_background)
+    except MediaError as exc:
+        r.error = (exc.code, exc.message)
+        return
+    from vigie.signals.variants import compute_variants
+
+    h, variants = compute_variants(rgb, settings)
+    r.pdq, r.pdq_quality, r.pdq_variants = h.hex, h.quality, variants
+    r.thumb = _thumb(rgb)
+    _provenance(data, r)
+
+
+def _provenance(data: bytes, r: ItemResult) -> None:
+    try:
+        from vigie.media.provenance import read_provenance
+    except ImportError:
+        return
+    p = read_provenance(data, r.media_type)
+    d = p.as_dict()
+    if d:
+        r.detail["provenance"] = d
+    if p.ai_likely:
+        r.flags.append("ai_likely")
+    if p.gps:
+        r.flags.append("gps")
+
+
+def _video(data: bytes, settings: Settings, r: ItemResult) -> None:
+    try:
+        from vigie.signals import vpdq
+    except ImportError:
+        r.error = ("unsupported", "video hashing is not available")
+        return
+    try:
+        vh = vpdq.hash_video(data, seconds_per_hash=1.0, max_seconds=settings.video_max_seconds,
+                             engine=settings.pdq_engine)
+    except MediaError as exc:
+        r.error = (exc.code, exc.message)
+        return
+    r.video_frames = [(f.timestamp, f.pdq_hex, f.quality) for f in vh.features]
+    r.detail["video"] = {"duration": vh.duration, "frames_hashed": len(vh.features)}
+    try:
+        r.keyframes = [_thumb(fr) for fr in vpdq.keyframes(data, count=4)]
+    except Exception:  # noqa: BLE001 - keyframes are a convenience for review
+        r.keyframes = []
+
+
+# ---------------------------------------------------------------------------------------------- worker side
+
+_worker_settings: Settings | None = None
+_worker_store: Store | None = None
+_worker_scan: int | None = None
+
+
+def _init(settings: Settings, scan_id: int) -> None:
+    global _worker_settings, _worker_scan
+    _worker_settings, _worker_scan = settings, scan_id
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+
+def _known_in_store(sha256: str) -> ItemResult | None:
+    """An earlier location of this scan with the same content, already committed."""
+    global _worker_store
+    if _worker_store is None:
+        _worker_store = Store.open(_worker_settings, migrate=False)
+    with _worker_store.sessions() as s:
+        row = s.scalars(select(ScanFile).where(ScanFile.scan_id == _worker_scan, ScanFile.sha256 == sha256,
+                                               ScanFile.media_type.is_not(None)).limit(1)).first()
+    if row is None:
+        return None
+    d = row.detail or {}
+    return ItemResult(row.location, media_type=row.media_type, pdq=row.pdq, pdq_quality=row.pdq_quality,
+                      pdq_variants=d.get("pdq_variants", []),
+                      error=(row.error_code, row.error_message) if row.error_code else None,
+                      detail={k: v for k, v in d.items() if k != "pdq_variants"},
+                      video_frames=[tuple(x) for x in d.get("video_frames", [])])
+
+
+def _work(item: Item) -> ItemResult:
+    return process_item(item, _worker_settings, _known_in_store)
+
+
+# ---------------------------------------------------------------------------------------------- main side
+
+
+def scan_key(sources: list[str], case: str | None) -> str:
+    return hashlib.sha256(json.dumps([[os.path.abspath(s) for s in sources], case]).encode()).hexdigest()
+
+
+@dataclass
+class ScanProgress:
+    files: int = 0
+    bytes: int = 0
+    skipped_resume: int = 0
+
+
+def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str, *, banks: list[str] | None = None,
+             workers: int | None = None, case: str | None = None, operator: str | None = None,
+             on_item: Callable[[ScanProgress], None] | None = None, stop_after: int | None = None) -> dict:
+    """Scan `sources`, write the report to `out_dir`, and return the summary.
+
+    `stop_after` ends the run after that many new items (tests use it to stand for a kill).
+    """
+    from vigie.report.scan_report import write_report
+
+    for s in sources:
+        if not os.path.lexists(s):
+            from vigie.errors import NotFound
+
+            raise NotFound(f"no such source: {s}", code="source_not_found")
+    os.makedirs(out_dir, exist_ok=True)
+    key = scan_key(sources, case)
+    with store.session() as s:
+        scan = s.scalar(select(Scan).where(Scan.key == key))
+        if scan is None:
+            scan = Scan(key=key, sources=[os.path.abspath(x) for x in sources], case_id=case, operator=operator,
+                        meta={"banks": banks, "tool_version": __version__})
+            s.add(scan)
+            s.flush()
+        scan.status = "running"
+        scan_id = scan.id
+        done = s.scalar(select(func.count()).select_from(ScanFile).where(ScanFile.scan_id == scan_id)) or 0
+    matcher = Matcher(store, settings)
+    matcher.refresh()
+    prog = ScanProgress(skipped_resume=done)
+    t0 = time.perf_counter()
+    n_workers = workers if workers is not None else settings.effective_workers
+    items = iter_items(sources, settings)
+    for _ in range(done):  # resume: these locations are in the store already
+        next(items, None)
+    pending: list[tuple[Item, ItemResult]] = []
+    seq = done
+
+    def flush() -> None:
+        nonlocal seq
+        if not pending:
+            return
+        results = _match(matcher, [r for _, r in pending], banks, settings)
+        rows = []
+        for (item, r), mres in zip(pending, results):
+            seq += 1
+            rows.append(_row(scan_id, seq, item, r, mres, out_dir))
+        with store.session() as s:
+            s.add_all(rows)
+        pending.clear()
+
+    for new, (item, r) in enumerate(_hashed(items, settings, scan_id, n_workers), start=1):
+        pending.append((item, r))
+        prog.files += 1
+        prog.bytes += r.size or 0
+        if on_item:
+            on_item(prog)
+        if len(pending) >= 64:
+            flush()
+        if stop_after is not None and new >= stop_after:
+            flush()
+            with store.session() as s:
+                sc = s.get(Scan, scan_id)
+                sc.hashing_seconds += time.perf_counter() - t0
+                sc.status = "interrupted"
+            return {"status": "interrupted", "files_done": seq}
+    flush()
+    with store.session() as s:
+        sc = s.get(Scan, scan_id)
+        sc.hashing_seconds += time.perf_counter() - t0
+        sc.status = "done"
+        sc.finished_at = utcnow()
+    return write_report(store, settings, scan_id, out_dir)
+
+
+def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int) -> Iterator[tuple[Item, ItemResult]]:
+    """Results in input order; in-process for one worker, else a process pool with a bounded window."""
+    if n <= 1:
+        from collections import OrderedDict
+
+        seen: OrderedDict[str, ItemResult] = OrderedDict()  # recent content, bounded
+        for item in items:
+            r = process_item(item, settings, seen.get)
+            if r.sha256 and not r.reused and r.media_type:
+                seen[r.sha256] = r
+                if len(seen) > 10_000:
+                    seen.popitem(last=False)
+            yield item, r
+        return
+    import multiprocessing as mp
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    def pool():
+        return ProcessPoolExecutor(n, mp_context=mp.get_context("forkserver"), initializer=_init,
+                                   initargs=(settings, scan_id))
+
+    ex = pool()
+    window: deque = deque()
+    try:
+        it = iter(items)
+        exhausted = False
+        while True:
+            while not exhausted and len(window) < n * 4:
+                item = next(it, None)
+                if item is None:
+                    exhausted = True
+                    break
+                window.append((item, ex.submit(_work, item)))
+            if not window:
+                return
+            item, fut = window.popleft()
+            try:
+                yield item, fut.result()
+            except BrokenProcessPool:
+                # Every item in flight failed with the pool: run them one by one in a pool of one, so the
+                # crash is pinned on the file that caused it, then carry on with a fresh pool.
+                ex.shutdown(wait=False, cancel_futures=True)
+                suspects = [item] + [i for i, _ in window]
+                window.clear()
+                solo = ProcessPoolExecutor(1, mp_context=mp.get_context("forkserver"), initializer=_init,
+                                           initargs=(settings, scan_id))
+                for i in suspects:
+                    try:
+                        yield i, solo.submit(_work, i).result()
+                    except BrokenProcessPool:
+                        solo.shutdown(wait=False, cancel_futures=True)
+                        solo = ProcessPoolExecutor(1, mp_context=mp.get_context("forkserver"), initializer=_init,
+                                                   initargs=(settings, scan_id))
+                        yield i, ItemResult(i.location, error=("decoder_crash",
+                                                               "the decoder crashed on this file"))
+                solo.shutdown(wait=True)
+                ex = pool()
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+def _match(matcher: Matcher, results: list[ItemResult], banks: list[str] | None, settings: Settings
+           ) -> list[MatchResult]:
+    queries = []
+    for r in results:
+        q = Query(r.location, {s: getattr(r, s) for s in DIGESTS if getattr(r, s)}, [], r.pdq_quality)
+        if r.pdq:
+            q.pdq = [("original", r.pdq)] + [(v["kind"], v["pdq"]) for v in r.pdq_variants]
+        queries.append(q)
+    out = matcher.match(queries, banks=banks, record=True)
+    for r, res in zip(results, out):
+        if r.video_frames and not any(m.signal != "pdq" for m in res.matches):
+            res.matches += matcher.match_video(r.video_frames, banks=banks)
+    return out
+
+
+def _row(scan_id: int, seq: int, item: Item, r: ItemResult, mres: MatchResult, out_dir: str) -> ScanFile:
+    exact = [m for m in mres.matches if m.signal in DIGESTS]
+    near = [m for m in mres.matches if m.signal not in DIGESTS]
+    is_media = bool(r.media_type) and r.media_type.split("/")[0] in ("image", "video")
+    if exact:
+        klass = "exact"
+    elif near:
+        klass = "near"
+    elif r.error is not None and r.error[0] not in NOT_ERRORS:
+        klass = "error"
+    elif item.container or not is_media:
+        klass = "skipped"
+    else:
+        klass = "unknown"
+    flags = list(r.flags)
+    if not is_media and not item.container and r.error is None and klass == "skipped":
+        flags.append("not_media")
+    detail = dict(r.detail)
+    if r.pdq_variants:
+        detail["pdq_variants"] = r.pdq_variants
+    if r.video_frames:
+        detail["video_frames"] = [list(x) for x in r.video_frames]
+    if item.meta:
+        detail["source"] = {k: v for k, v in item.meta.items() if isinstance(v, (str, int, float, bool))}
+    if klass == "unknown" and r.sha256:
+        _write_thumbs(out_dir, r)
+    return ScanFile(scan_id=scan_id, seq=seq, location=r.location, size=r.size, media_type=r.media_type,
+                    md5=r.md5, sha1=r.sha1, sha256=r.sha256, pdq=r.pdq, pdq_quality=r.pdq_quality, klass=klass,
+                    matches=[m.as_dict() | _when(m) for m in mres.matches] or None, flags=sorted(set(flags)),
+                    error_code=r.error[0] if r.error else None, error_message=r.error[1] if r.error else None,
+                    detail=detail or None)
+
+
+def _when(m) -> dict:
+    span = getattr(m, "span", None)
+    return {"start": span[0], "end": span[1]} if span else {}
+
+
+def _write_thumbs(out_dir: str, r: ItemResult) -> None:
+    """Thumbnails of unknown media only: known material is never written out, not even small."""
+    folder = os.path.join(out_dir, "thumbs")
+    os.makedirs(folder, exist_ok=True)
+    if r.thumb:
+        p = os.path.join(folder, f"{r.sha256}.jpg")
+        if not os.path.exists(p):
+            with open(p, "wb") as f:
+                f.write(r.thumb)
+    for i, kf in enumerate(r.keyframes):
+        p = os.path.join(folder, f"{r.sha256}-{i}.jpg")
+        if not os.path.exists(p):
+            with open(p, "wb") as f:
+                f.write(kf)
+
+
+__all__ = ["CLASSES", "ItemResult", "process_item", "run_scan", "scan_key", "ErrorRecord"]

@@ -1,0 +1,113 @@
+"""report.html: one self-contained page (no network, no build step) an analyst can open anywhere.
+
+Wellbeing rules, enforced here and checked by a browser test: known material is never
+shown, not even as a thumbnail; unknown material is shown small, blurred and in grey,
+and a person reveals one item at a time on purpose (a click), which can be undone.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+
+CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d232a;max-width:1100px}
+h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
+table{border-collapse:collapse}td,th{padding:.2rem .6rem;border-bottom:1px solid #e3e6ea;text-align:left}
+.bar{fill:#4a6fa5}.bar.exact{fill:#2e7d32}.bar.near{fill:#558b2f}.bar.unknown{fill:#f9a825}
+.bar.error{fill:#c62828}.bar.skipped{fill:#9e9e9e}
+.note{background:#f4f6f8;padding:.6rem 1rem;border-left:4px solid #4a6fa5}
+.clusters{display:flex;flex-wrap:wrap;gap:1rem}
+.cluster{border:1px solid #d5d9de;border-radius:6px;padding:.5rem;width:220px}
+.media{position:relative;width:200px;height:160px;overflow:hidden;background:#e9ecef;border-radius:4px}
+.media img{width:100%;height:100%;object-fit:contain;filter:blur(18px) grayscale(100%);transition:filter .2s}
+.media.revealed img{filter:grayscale(100%)}
+.media button{position:absolute;left:50%;top:50%;transform:translate(-50%,-50%);z-index:2}
+.media.revealed button{top:auto;bottom:4px;transform:translateX(-50%)}
+.loc{font-size:12px;word-break:break-all;color:#555}
+"""
+
+JS = """
+document.querySelectorAll('.media button').forEach(function(b){
+  b.addEventListener('click', function(){
+    var m = b.parentElement; var on = m.classList.toggle('revealed');
+    b.textContent = on ? 'Hide' : 'Reveal';
+  });
+});
+"""
+
+
+def _bars(counts: dict, cls: bool = False) -> str:
+    items = [(k, v) for k, v in counts.items()]
+    if not items:
+        return "<p>none</p>"
+    top = max(v for _, v in items) or 1
+    h = 22 * len(items) + 4
+    rows = []
+    for i, (k, v) in enumerate(items):
+        w = int(360 * v / top)
+        c = f"bar {html.escape(k)}" if cls else "bar"
+        rows.append(f'<text x="0" y="{22 * i + 16}">{html.escape(str(k))}</text>'
+                    f'<rect class="{c}" x="170" y="{22 * i + 4}" width="{w}" height="16"/>'
+                    f'<text x="{176 + w}" y="{22 * i + 16}">{v:,}</text>')
+    return f'<svg width="640" height="{h}" role="img">{"".join(rows)}</svg>'
+
+
+def _img(out_dir: str, name: str) -> str | None:
+    p = os.path.join(out_dir, "thumbs", name)
+    if not os.path.exists(p):
+        return None
+    with open(p, "rb") as f:
+        return "data:image/jpeg;base64," + base64.b64encode(f.read()).decode()
+
+
+def render_html(path: str, summary: dict, clusters: list[dict], errors: list[dict], out_dir: str) -> None:
+    c = summary["counts"]
+    e = summary["exposure_spared"]
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Vigie scan report</title>"
+             f"<style>{CSS}</style></head><body>",
+             "<h1>Vigie scan report</h1>",
+             f"<p>Case <b>{html.escape(str(summary.get('case') or '-'))}</b>, operator "
+             f"{html.escape(str(summary.get('operator') or '-'))}, Vigie {html.escape(summary['version'])}, "
+             f"{html.escape(str(summary.get('started_at')))} to {html.escape(str(summary.get('finished_at')))}.</p>",
+             f"<p class='note'><b>{e['classified_without_viewing']:,}</b> of {e['media_locations']:,} pictures and "
+             f"videos ({e['share']:.1%}) were classified from the hash banks: nobody needs to see them. "
+             f"Known material is never shown in this report.</p>",
+             "<h2>Files by class</h2>", _bars(c["by_class"], cls=True),
+             "<h2>Files by media type</h2>", _bars(c["by_media_type"]),
+             "<h2>Known material by category</h2>", _bars(c["by_category"])]
+    parts.append(f"<h2>Unknown material: {len(clusters)} group(s) of near-duplicates</h2>"
+                 "<p>Each picture is blurred and grey. Reveal one on purpose; take breaks.</p>"
+                 "<div class='clusters'>")
+    for cl in clusters:
+        first = cl["members"][0]
+        names = [f"{first['sha256']}.jpg"] if not cl.get("video") else [f"{first['sha256']}-{i}.jpg"
+                                                                         for i in range(4)]
+        imgs = [u for u in (_img(out_dir, n) for n in names) if u]
+        flags = sorted({f for m in cl["members"] for f in m["flags"]})
+        parts.append(f"<div class='cluster' data-cluster='{cl['name']}'><b>{cl['name']}</b> "
+                     f"{len(cl['members'])} location(s), {len(cl['contents'])} distinct"
+                     + (f" <i>{html.escape(', '.join(flags))}</i>" if flags else ""))
+        for u in imgs[:1] if not cl.get("video") else imgs:
+            parts.append(f"<div class='media'><img alt='unknown media, blurred' src='{u}'>"
+                         f"<button type='button'>Reveal</button></div>")
+        for m in cl["members"][:5]:
+            parts.append(f"<div class='loc'>{html.escape(m['location'])}</div>")
+        if len(cl["members"]) > 5:
+            parts.append(f"<div class='loc'>… and {len(cl['members']) - 5} more (files.csv)</div>")
+        parts.append("</div>")
+    parts.append("</div><h2>Errors</h2>")
+    if errors:
+        parts.append("<table><tr><th>location</th><th>code</th><th>reason</th></tr>")
+        for er in errors:
+            parts.append(f"<tr><td class='loc'>{html.escape(er['location'])}</td><td>{html.escape(er['code'])}</td>"
+                         f"<td>{html.escape(er['message'] or '')}</td></tr>")
+        parts.append("</table>")
+    else:
+        parts.append("<p>none</p>")
+    parts.append(f"<script>{JS}</script></body></html>")
+    tmp = path + ".part"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("".join(parts))
+    os.replace(tmp, path)

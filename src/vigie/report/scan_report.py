@@ -1,0 +1,172 @@
+"""The report of a scan: summary.json, files.csv, media.vics.json and report.html in the output folder.
+
+Everything is rebuilt from the store, so a resumed scan writes the same report as one
+that was never interrupted. Known material never appears in the HTML, not even as a
+thumbnail; unknown material appears small, blurred and grey until a person clicks.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import Counter
+
+from sqlalchemy import select
+
+from vigie import __version__
+from vigie.banks.records import BankMeta, EntryData
+from vigie.banks.verdict import from_label
+from vigie.report.clusters import cluster
+from vigie.report.html import render_html
+from vigie.settings import Settings
+from vigie.store.db import Store
+from vigie.store.models import Scan, ScanFile
+
+FILES_COLUMNS = ["location", "size", "media_type", "md5", "sha1", "sha256", "pdq", "class", "bank", "category",
+                 "distance", "cluster", "flags", "error", "variant", "start", "end"]
+
+
+def _rows(store: Store, scan_id: int):
+    with store.sessions() as s:
+        last = 0
+        while True:
+            chunk = list(s.scalars(select(ScanFile).where(ScanFile.scan_id == scan_id, ScanFile.seq > last)
+                                   .order_by(ScanFile.seq).limit(5000)))
+            if not chunk:
+                return
+            yield from chunk
+            last = chunk[-1].seq
+            s.expunge_all()
+
+
+def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -> dict:
+    with store.sessions() as s:
+        scan = s.get(Scan, scan_id)
+        s.expunge(scan)
+    # Clusters of unknown pictures, by distinct content.
+    unknown: dict[str, str] = {}
+    for r in _rows(store, scan_id):
+        if r.klass == "unknown" and r.pdq and r.sha256 not in unknown:
+            unknown[r.sha256] = r.pdq
+    keys = list(unknown)
+    numbers = cluster([unknown[k] for k in keys], settings.pdq_threshold)
+    cluster_of = {k: f"c{n + 1:04d}" for k, n in zip(keys, numbers)}
+
+    by_class, by_type, by_cat, by_bank, errors = Counter(), Counter(), Counter(), Counter(), Counter()
+    flags_count: Counter = Counter()
+    contents, auto_media, media_locs = set(), 0, 0
+    sources, acquisition = [], []
+    clusters: dict[str, dict] = {}
+    vics_groups: dict[str, dict] = {}
+    src_paths = set(scan.sources)
+    with open(os.path.join(out_dir, "files.csv.part"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(FILES_COLUMNS)
+        for r in _rows(store, scan_id):
+            top = (r.matches or [None])[0]
+            by_class[r.klass] += 1
+            by_type[r.media_type or "unknown"] += 1
+            if r.sha256:
+                contents.add(r.sha256)
+            if r.error_code:
+                errors[r.error_code] += 1
+            for fl in r.flags or []:
+                flags_count[fl] += 1
+            is_media = bool(r.media_type) and r.media_type.split("/")[0] in ("image", "video")
+            if is_media:
+                media_locs += 1
+                auto_media += r.klass in ("exact", "near")
+            if top:
+                by_cat[top.get("category") or "uncategorised"] += 1
+                by_bank[top["bank"]] += 1
+            cl = cluster_of.get(r.sha256, "") if r.klass == "unknown" else ""
+            if cl:
+                c = clusters.setdefault(cl, {"name": cl, "members": [], "contents": set()})
+                c["members"].append({"location": r.location, "sha256": r.sha256, "media_type": r.media_type,
+                                     "flags": r.flags or []})
+                c["contents"].add(r.sha256)
+            elif r.klass == "unknown" and r.media_type and r.media_type.startswith("video/"):
+                cl = f"v-{r.sha256[:12]}"
+                c = clusters.setdefault(cl, {"name": cl, "members": [], "contents": set(), "video": True})
+                c["members"].append({"location": r.location, "sha256": r.sha256, "media_type": r.media_type,
+                                     "flags": r.flags or []})
+                c["contents"].add(r.sha256)
+            if r.location in src_paths and r.sha256:
+                sources.append({"path": r.location, "sha256": r.sha256})
+            src_meta = (r.detail or {}).get("source", {})
+            if src_meta.get("acquisition") and r.sha256:
+                acquisition.append({"location": r.location, "sha256": r.sha256})
+            w.writerow([r.location, r.size if r.size is not None else "", r.media_type or "", r.md5 or "",
+                        r.sha1 or "", r.sha256 or "", r.pdq or "", r.klass, top["bank"] if top else "",
+                        (top.get("category") or "") if top else "", top["distance"] if top else "", cl,
+                        ";".join(r.flags or []), f"{r.error_code}: {r.error_message}" if r.error_code else "",
+                        f"{top.get('query_variant')}/{top.get('entry_variant')}" if top and top.get("query_variant")
+                        else "", top.get("start", "") if top else "", top.get("end", "") if top else ""])
+            if is_media and r.md5:
+                g = vics_groups.setdefault(r.md5, {"row": r, "top": top, "files": []})
+                g["files"].append({"MD5": r.md5.upper(), "FileName": r.location.replace("!", "/").split("/")[-1],
+                                   "FilePath": r.location, **({"Deleted": "true"} if "deleted" in (r.flags or [])
+                                                              else {})})
+    os.replace(os.path.join(out_dir, "files.csv.part"), os.path.join(out_dir, "files.csv"))
+    _write_vics(out_dir, scan, vics_groups)
+    spared = auto_media
+    summary = {
+        "tool": "vigie", "version": __version__, "case": scan.case_id, "operator": scan.operator,
+        "sources": sorted(scan.sources), "source_hashes": sources, "acquisition_hashes": acquisition,
+        "started_at": scan.started_at.isoformat() if scan.started_at else None,
+        "finished_at": scan.finished_at.isoformat() if scan.finished_at else None,
+        "hashing_seconds": round(scan.hashing_seconds or 0.0, 3), "status": scan.status,
+        "banks": (scan.meta or {}).get("banks"),
+        "counts": {"locations": sum(by_class.values()), "distinct_contents": len(contents),
+                   "by_class": {k: by_class.get(k, 0) for k in ("exact", "near", "unknown", "error", "skipped")},
+                   "by_media_type": dict(sorted(by_type.items())), "by_category": dict(sorted(by_cat.items())),
+                   "by_bank": dict(sorted(by_bank.items())), "errors": dict(sorted(errors.items())),
+                   "flags": dict(sorted(flags_count.items()))},
+        "exposure_spared": {"media_locations": media_locs, "classified_without_viewing": spared,
+                            "share": round(spared / media_locs, 4) if media_locs else 0.0},
+        "unknown_clusters": len(clusters),
+    }
+    with open(os.path.join(out_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2, sort_keys=True)
+    cl_list = sorted(clusters.values(), key=lambda c: c["name"])
+    for c in cl_list:
+        c["contents"] = sorted(c["contents"])
+    render_html(os.path.join(out_dir, "report.html"), summary, cl_list, errors_list(store, scan_id), out_dir)
+    return summary
+
+
+def errors_list(store: Store, scan_id: int, limit: int = 2000) -> list[dict]:
+    out = []
+    for r in _rows(store, scan_id):
+        if r.error_code and len(out) < limit:
+            out.append({"location": r.location, "code": r.error_code, "message": r.error_message,
+                        "class": r.klass})
+    return out
+
+
+def _write_vics(out_dir: str, scan: Scan, groups: dict[str, dict]) -> None:
+    """Every medium as a VICS 2.0 case export, so Griffeye and Project VIC tools can load the scan."""
+    from vigie.banks.formats import get_format
+
+    def entries():
+        for md5, g in groups.items():
+            r, top = g["row"], g["top"]
+            verdict = None
+            vics = (top or {}).get("labels", {}).get("vics_us")
+            if vics is not None:
+                verdict = from_label("vics_us", vics)
+            extra = {"MediaSize": r.size, "MimeType": r.media_type, "MediaFiles": g["files"]}
+            yield EntryData("md5", md5, verdict=verdict, media_key=md5, extra=extra)
+            if r.sha1:
+                yield EntryData("sha1", r.sha1, verdict=verdict, media_key=md5)
+            if r.pdq:
+                yield EntryData("pdq", r.pdq, verdict=verdict, media_key=md5)
+
+    meta = BankMeta(name=f"scan {scan.case_id or scan.key[:12]}", extra={
+        "case": {"CaseNumber": scan.case_id or "", "SourceApplicationName": "Vigie",
+                 "SourceApplicationVersion": __version__}})
+    tmp = os.path.join(out_dir, "media.vics.json.part")
+    with open(tmp, "wb") as f:
+        get_format("vics")(shape="cases").write(entries(), f, bank=meta)
+    os.replace(tmp, os.path.join(out_dir, "media.vics.json"))

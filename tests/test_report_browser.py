@@ -1,0 +1,67 @@
+"""report.html in a real browser (Debian's Chromium driven by Playwright): nothing unblurred until a click."""
+
+from __future__ import annotations
+
+import shutil
+
+import factory
+import pytest
+
+from vigie.banks import service as banks
+from vigie.banks.records import EntryData
+from vigie.hashing import hash_file
+from vigie.ingest.scan import run_scan
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def report(tmp_path, settings):
+    from vigie.store import Store
+
+    store = Store.open(settings)
+    src = tmp_path / "src"
+    src.mkdir()
+    known = factory.write(src, "known.jpg", factory.save(factory.picture(40), "JPEG"))
+    for i in range(3):
+        factory.write(src, f"new{i}.png", factory.save(factory.picture(41 + i), "PNG"))
+    rec = hash_file(known, settings)
+    banks.create_bank(store, "k")
+    banks.import_entries(store, "k", [(1, EntryData("md5", rec.md5))])
+    out = tmp_path / "out"
+    summary = run_scan(store, settings, [str(src)], str(out), workers=1)
+    return out, summary, rec
+
+
+def test_report_never_shows_known_and_blurs_unknown(report):
+    if not CHROMIUM:
+        pytest.skip("Debian's chromium is not installed (make browser installs it)")
+    from playwright.sync_api import sync_playwright
+
+    out, summary, known = report
+    assert summary["counts"]["by_class"]["exact"] == 1 and summary["counts"]["by_class"]["unknown"] == 3
+    html = (out / "report.html").read_text()
+    assert known.sha256 not in html  # no trace of the known picture's content
+    assert not (out / "thumbs" / f"{known.sha256}.jpg").exists()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync"])
+        page = browser.new_page()
+        page.goto((out / "report.html").as_uri())
+        imgs = page.locator(".media img")
+        assert imgs.count() == 3
+
+        def filters():
+            return [imgs.nth(i).evaluate("e => getComputedStyle(e).filter") for i in range(imgs.count())]
+
+        before = filters()
+        assert all("blur" in f and "grayscale" in f for f in before), before
+        page.locator(".media button").first.click()
+        after = filters()
+        assert "blur" not in after[0] and "grayscale" in after[0]
+        assert all("blur" in f for f in after[1:])
+        page.locator(".media button").first.click()  # hide again
+        assert "blur" in filters()[0]
+        page.screenshot(path=str(out / "report.png"), full_page=True)
+        browser.close()
