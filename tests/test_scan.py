@@ -73,7 +73,7 @@ def seized(tmp_path, settings):
     known = [jpeg(100 + i) for i in range(3)]
     banks.create_bank(store, "known", default_verdict=None)
     rows = []
-    for i, data in enumerate(known):
+    for data in known:
         rec = hash_bytes(data, settings)
         rows += [EntryData("md5", rec.md5), EntryData("pdq", rec.pdq)]
     banks.import_entries(store, "known", enumerate(rows, 1))

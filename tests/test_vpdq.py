@@ -354,3 +354,7 @@ def test_match_rule_details():
     assert match_vpdq(q, [VpdqFeature(0, 10, a, 0.0)], quality=0).query_pct == pytest.approx(200 / 3)
     empty = match_vpdq(q, [VpdqFeature(0, 10, a, 0.0)])
     assert (empty.query_pct, empty.target_pct, empty.matched) == (0.0, 0.0, False)
+
+
+def test_pixel_limit(videos):
+    assert _code(videos["clip"], max_pixels=100 * 100) == "too_large"

@@ -86,7 +86,7 @@ def iter_zip(item: Item, fobj: BinaryIO, depth: int, ctx: Context) -> Iterator[I
             continue
         try:
             with zf.open(info) as m:
-                data = read_member(m.read, ctx, packed=lambda n, i=info: i.compress_size, declared=info.file_size)
+                data = read_member(m.read, ctx, packed=lambda n, i=info: i.compress_size)
         except LimitExceeded as exc:
             yield limit_item(loc, exc, meta=meta)
             if exc.stop:
@@ -203,7 +203,7 @@ def _zip_local_scan(item: Item, fobj: BinaryIO, depth: int, ctx: Context) -> Ite
             pos = start + csize
             continue
         try:
-            data = read_member(reader.read, ctx, packed=packed, declared=usize if sized else None)
+            data = read_member(reader.read, ctx, packed=packed)
         except LimitExceeded as exc:
             yield limit_item(loc, exc, meta=meta)
             if exc.stop or not sized:
@@ -296,7 +296,7 @@ def iter_tar(item: Item, fobj: BinaryIO, kind: str, depth: int, ctx: Context) ->
             continue
         try:
             f = tf.extractfile(m)
-            data = read_member(f.read, ctx, packed=packed, declared=m.size)
+            data = read_member(f.read, ctx, packed=packed)
         except LimitExceeded as exc:
             yield limit_item(loc, exc, meta=meta)
             if exc.code == "zip_bomb" or exc.stop:
@@ -388,7 +388,7 @@ def _7z_members(item: Item, sz, depth: int, ctx: Context, errors: tuple) -> Iter
 
             try:
                 sink = MemberSink(ctx, packed=packed)
-                crc = sz.worker.decompress(sz.fp, current, sink, f.uncompressed, f.compressed, folder_end)
+                crc = _7z_decompress(sz.fp, current, sink, f.uncompressed, f.compressed, folder_end)
                 if f.crc32 is not None and crc != f.crc32:
                     raise py7zr.exceptions.CrcError(crc, f.crc32, rawname)
                 data = sink.finish()
@@ -407,3 +407,26 @@ def _7z_members(item: Item, sz, depth: int, ctx: Context, errors: tuple) -> Iter
             yield Item(loc, meta=meta, error=ErrorRecord("link", f"link to {target!r}: listed, not followed"))
             continue
         yield from expand(Item(loc, size=len(data), data=data, meta=meta), depth + 1, ctx)
+
+
+def _7z_decompress(fp, folder, sink: MemberSink, size: int, compressed: int | None, end: int) -> int:
+    """One member of a 7z folder, in CHUNK-sized pieces (py7zr's own loop asks for far more at once)."""
+    import py7zr
+
+    from vigie.ingest.containers import CHUNK
+
+    decompressor = folder.get_decompressor(compressed)
+    remaining = size
+    crc = 0
+    while remaining > 0:
+        pos = fp.tell()
+        if pos > end:
+            raise py7zr.Bad7zFile("member data runs past its folder")
+        out = decompressor.decompress(fp, min(remaining, CHUNK))
+        if out:
+            remaining -= len(out)
+            sink.write(out)
+            crc = zlib.crc32(out, crc)
+        elif fp.tell() == pos:
+            raise py7zr.Bad7zFile("archive ends before this member does")
+    return crc

@@ -98,12 +98,7 @@ class MemberSink:
     `finish` raises too_large with the digests attached.
     """
 
-    def __init__(self, ctx: Context, *, packed: Callable[[int], int | None] | None = None, counted: bool = True,
-                 declared: int | None = None):
-        s = ctx.settings
-        if declared is not None and declared > s.max_file_bytes:
-            # Declared sizes can lie; one over the limit is believed only to refuse early.
-            raise LimitExceeded("too_large", f"declared size {declared} is over max_file_bytes ({s.max_file_bytes})")
+    def __init__(self, ctx: Context, *, packed: Callable[[int], int | None] | None = None, counted: bool = True):
         self.ctx, self.packed, self.counted = ctx, packed, counted
         self.buf = bytearray()
         self.n = 0

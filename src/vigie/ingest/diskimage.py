@@ -162,7 +162,7 @@ def _walk_dir(directory, prefix: str, parent_deleted: bool, seen: set, fsname: s
 
 def _read_file(f, loc: str, size: int, deleted: bool, meta: dict, depth: int, ctx: Context) -> Iterator[Item]:
     try:
-        sink = MemberSink(ctx, counted=False, declared=size)
+        sink = MemberSink(ctx, counted=False)
         off = 0
         while off < size:
             chunk = f.read_random(off, min(_CHUNK, size - off))

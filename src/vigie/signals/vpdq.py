@@ -211,7 +211,8 @@ class VideoHash:
     """The vPDQ of one video and what the decoder saw.
 
     `duration` is the decoded span, ``frames_decoded / fps`` (seconds). `frames_failed` counts
-    packets the decoder rejected and frames that could not be hashed; they are skipped.
+    packets the decoder rejected and chosen frames that could not be hashed; both are skipped
+    (a rejected packet yields no frame, so it takes no frame number).
     `truncated` is True only when ``allow_partial=True`` let a short file through; `limited`
     when decoding stopped at `max_seconds`.
     """
@@ -401,13 +402,15 @@ def _decode(opened: _Opened, counters: dict):
 
 
 def hash_video(source: Source, *, seconds_per_hash: float = 1.0, downsample: tuple[int, int] | None = None,
-               max_seconds: float | None = None, engine: str = "numba", allow_partial: bool = False) -> VideoHash:
+               max_seconds: float | None = None, engine: str = "numba", allow_partial: bool = False,
+               max_pixels: int | None = 100_000_000) -> VideoHash:
     """The vPDQ of a video (path, bytes or binary file object), Meta's reference frame rule.
 
     `seconds_per_hash`: 0 hashes every frame; otherwise the first frame of each interval
     (frame numbers divisible by ``max(1, int(seconds_per_hash * fps))``). `downsample`: scale
     every hashed frame to (width, height) first, as upstream's ``-s``. `max_seconds`: stop
     decoding at this point of the video (frames at or after it are not read; `limited` is set).
+    `max_pixels`: refuse (``too_large``) a stream whose frames are larger than this.
 
     Raises MediaError: ``empty``, ``unreadable``, ``corrupt`` (no frame decodes, or the
     container cannot be read), ``truncated`` (fewer frames or seconds than the container
@@ -430,6 +433,9 @@ def hash_video(source: Source, *, seconds_per_hash: float = 1.0, downsample: tup
         if downsample is not None:
             width = int(downsample[0]) or width
             height = int(downsample[1]) or height
+        if max_pixels is not None and int(cc.width or 0) * int(cc.height or 0) > max_pixels:
+            raise MediaError(f"video frames of {cc.width}x{cc.height} are over the limit of {max_pixels:,} pixels",
+                             code="too_large")
         frame_mod = max(1, int(seconds_per_hash * fps)) if fps > 0 else 1
         fps32 = np.float32(fps)
         counters: dict[str, Any] = {"failed": 0}
