@@ -14,11 +14,17 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Browser tests drive Debian's Chromium (never a downloaded browser).
+# System tools some tests use, from Debian's packages: Chromium for the browser tests (never a downloaded
+# browser), e2fsprogs and ntfs-3g to build disk images. Installed when missing and running as root.
+DEBS := chromium e2fsprogs ntfs-3g
 browser:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
-	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
-	  echo "chromium not installed: browser tests will be skipped"
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	  command -v mke2fs >/dev/null 2>&1 || [ -x /usr/sbin/mke2fs ] || missing="$$missing e2fsprogs"; \
+	  command -v mkntfs >/dev/null 2>&1 || [ -x /usr/sbin/mkntfs ] || [ -x /sbin/mkntfs ] || missing="$$missing ntfs-3g"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null \
+	      || echo "could not install$$missing: the tests that need them will be skipped"; \
+	    else echo "not root: install$$missing for the browser and disk-image tests"; fi; fi
 
 # The main job: a benign demo bank, demo pictures, and a scan of them against the bank.
 demo: setup

@@ -80,3 +80,32 @@ def corrupt_png_crc(data: bytes) -> bytes:
     """Flip a byte inside the first IDAT chunk's data so its CRC no longer matches."""
     i = data.index(b"IDAT") + 10
     return data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:]
+
+
+def video(path: Path, stills: list[np.ndarray], *, seconds_each: float = 1.0, fps: int = 10,
+          codec: str = "libx264", bit_rate: int | None = None, size: tuple[int, int] | None = None) -> Path:
+    """An MP4 showing each benign still for `seconds_each`, with a small moving square so frames differ."""
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(codec, rate=fps)
+        h, w = stills[0].shape[:2]
+        s.width, s.height = size or (w, h)
+        s.pix_fmt = "yuv420p"
+        if bit_rate:
+            s.bit_rate = bit_rate
+        i = 0
+        for still in stills:
+            for _ in range(int(seconds_each * fps)):
+                fr = still.copy()
+                x = (i * 5) % max(1, w - 12)
+                fr[4:12, x:x + 8] = 255
+                vf = av.VideoFrame.from_ndarray(fr, format="rgb24")
+                if size:
+                    vf = vf.reformat(width=size[0], height=size[1])
+                for p in s.encode(vf):
+                    c.mux(p)
+                i += 1
+        for p in s.encode():
+            c.mux(p)
+    return path

@@ -39,6 +39,8 @@ SLOTS = 16
 #: Entry-side variant kinds and their code in the index id.
 ENTRY_VARIANTS = ("original", "unbordered", "crop95", "crop90", "crop80", "region")
 CODE = {k: i for i, k in enumerate(ENTRY_VARIANTS)}
+#: Slot of the frame hashes of a vPDQ entry (a video in a bank).
+FRAME_SLOT = SLOTS - 1
 EXACT_SIGNALS = ("md5", "sha1", "sha256")
 
 
@@ -199,7 +201,7 @@ class Matcher:
     def _add_since(self, s, batch: int = 200_000) -> int:
         added = 0
         while True:
-            rows = s.execute(select(Entry.id, Entry.signal, Entry.value)
+            rows = s.execute(select(Entry.id, Entry.signal, Entry.value, Entry.payload)
                              .where(Entry.id > self._last_id, Entry.removed_at.is_(None))
                              .order_by(Entry.id).limit(batch)).all()
             if not rows:
@@ -212,8 +214,13 @@ class Matcher:
             pdq_vals = [v for v, sg in zip(vals, sigs) if sg == "pdq"]
             var = s.execute(select(EntryVariant.entry_id, EntryVariant.kind, EntryVariant.value)
                             .where(EntryVariant.entry_id.between(lo, hi))).all()
-            pdq_codes = [i * SLOTS for i in pdq_ids] + [e * SLOTS + CODE.get(k, SLOTS - 1) for e, k, _ in var]
+            pdq_codes = [i * SLOTS for i in pdq_ids] + [e * SLOTS + CODE.get(k, SLOTS - 2) for e, k, _ in var]
             pdq_vals += [v for _, _, v in var]
+            for r in rows:
+                if r[1] == "vpdq" and r[3]:
+                    frames = _video_frames(r[3])
+                    pdq_codes += [r[0] * SLOTS + FRAME_SLOT] * len(frames)
+                    pdq_vals += frames
             if pdq_codes:
                 if self._pdq is None:
                     self._pdq = make_pdq_index(len(pdq_codes))
@@ -271,6 +278,8 @@ class Matcher:
                             continue
                         if signal == "pdq" and dist > (b.pdq_threshold if b.pdq_threshold is not None else thr):
                             continue
+                        if e.signal == "vpdq":
+                            signal = "vpdq"  # a picture that is a frame of a known video
                         m = Match(b.name, b.kind, e.id, signal, e.value, dist,
                                   Verdict.from_dict(e.verdict) or Verdict.from_dict(b.default_verdict),
                                   e.external_id, qkind, ekind)
@@ -288,18 +297,27 @@ class Matcher:
 
     def match_video(self, frames: list[tuple[float, str, int]], *, banks: list[str] | None = None,
                     threshold: int | None = None, quality_floor: int = 50) -> list[Match]:
-        """A video matches a known picture when any of its frames does; the match carries the time span.
+        """Matches of a video, each with the time span (start, end) of the frames that matched.
 
-        `frames` are (timestamp, PDQ hex, quality) of the sampled frames; frames below
-        `quality_floor` (Meta's 50: flat frames such as fades) are not matched.
+        Two rules (docs/video.md): a video matches a known *picture* when any of its frames
+        does (PDQ within the threshold); it matches a known *video* (a vPDQ entry) by Meta's
+        rule on the share of matching frames (`vpdq.match_vpdq`: at least 80 % of this video's
+        distinct frames found in the entry). `frames` are (timestamp, PDQ hex, quality) of
+        the sampled frames; frames below `quality_floor` (fades, black) are not matched.
         """
+        from vigie.signals import vpdq
+
         good = [(ts, h) for ts, h, q in frames if q >= quality_floor]
         if not good:
             return []
         queries = [Query(f"frame@{ts:.3f}", {}, [("original", h)], None) for ts, h in good]
         per_entry: dict[int, Match] = {}
+        videos: dict[int, Match] = {}
         for (ts, _), res in zip(good, self.match(queries, banks=banks, threshold=threshold)):
             for m in res.matches:
+                if m.signal == "vpdq":
+                    videos.setdefault(m.entry_id, m)
+                    continue
                 cur = per_entry.get(m.entry_id)
                 if cur is None:
                     m.query_variant, m.span = "frame", (ts, ts)
@@ -307,7 +325,19 @@ class Matcher:
                 else:
                     cur.distance = min(cur.distance, m.distance)
                     cur.span = (min(cur.span[0], ts), max(cur.span[1], ts))
-        return sorted(per_entry.values(), key=lambda m: (m.distance, m.bank, m.entry_id))
+        if videos:
+            query = [vpdq.VpdqFeature(i, q, h, ts) for i, (ts, h, q) in enumerate(frames)]
+            with self.store.sessions() as s:
+                payloads = dict(s.execute(select(Entry.id, Entry.payload).where(Entry.id.in_(list(videos)))).all())
+            for eid, m in videos.items():
+                vm = vpdq.match_vpdq(query, vpdq.parse_features(payloads.get(eid) or ""),
+                                     distance=threshold if threshold is not None else self.settings.pdq_threshold)
+                if vm.matched:
+                    m.distance = 100 - int(min(vm.query_pct, vm.target_pct))
+                    m.query_variant, m.entry_variant = "video", "video"
+                    m.span = (vm.start, vm.end)
+                    per_entry[eid] = m
+        return sorted(per_entry.values(), key=lambda m: (m.signal != "vpdq", m.distance, m.bank, m.entry_id))
 
     def _raw_hits(self, queries: list[Query], radius: int, floor: int) -> list[list[tuple]]:
         """(signal, entry id, distance, query variant, entry variant) per query, unfiltered."""
@@ -335,7 +365,8 @@ class Matcher:
         for i, kind, matches in zip(owner, kinds, hits):
             for code, dist in matches:
                 eid, slot = divmod(int(code), SLOTS)
-                ekind = ENTRY_VARIANTS[slot] if slot < len(ENTRY_VARIANTS) else "variant"
+                ekind = (ENTRY_VARIANTS[slot] if slot < len(ENTRY_VARIANTS) else
+                         "frame" if slot == FRAME_SLOT else "variant")
                 out[i].append(("pdq", eid, int(dist), kind, ekind))
         return out
 
@@ -376,3 +407,14 @@ class Matcher:
                         e.quarantined_at = utcnow()
                         e.quarantine_reason = (f"flood: {mc.count} matches on {today.isoformat()} against an "
                                                f"average of {avg:.1f} a day over the 30 days before")
+
+
+def _video_frames(payload: str) -> list[str]:
+    """The distinct frame hashes of a vPDQ value worth indexing (quality >= 50, Meta's rule)."""
+    from vigie.signals.vpdq import parse_features
+
+    try:
+        feats = parse_features(payload)
+    except Exception:  # noqa: BLE001 - a damaged value is skipped, never fatal
+        return []
+    return sorted({f.pdq_hex for f in feats if f.quality >= 50})

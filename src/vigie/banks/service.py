@@ -149,7 +149,8 @@ def validate_entry(e: EntryData) -> EntryData:
 
 def _row(bank_id: int, e: EntryData, by: str | None, now=None) -> dict:
     now = now or utcnow()
-    return {"bank_id": bank_id, "signal": e.signal, "value": e.value,
+    key = get_signal(e.signal).key(e.value)
+    return {"bank_id": bank_id, "signal": e.signal, "value": key, "payload": e.value if key != e.value else None,
             "verdict": (e.verdict.as_dict() or None) if e.verdict else None, "tags": list(e.tags or []),
             "external_id": e.external_id, "note": e.note, "media_key": e.media_key,
             "extra": e.extra or None, "added_by": e.added_by or by, "added_at": e.added_at or now,
@@ -277,12 +278,19 @@ def add_entry(store: Store, bank: str, signal: str, value: str, *, verdict: Verd
             raise Conflict(f"{e.signal} {e.value} was removed from {bank!r}; restore it to add it again",
                            code="entry_removed")
         return s.scalar(select(Entry.id).where(Entry.bank_id == bank_id, Entry.signal == e.signal,
-                                               Entry.value == e.value))
+                                               Entry.value == get_signal(e.signal).key(e.value)))
 
 
 def _find(s, bank: str, value: str, signal: str | None) -> list[Entry]:
     b = _bank(s, bank)
-    q = select(Entry).where(Entry.bank_id == b.id, Entry.value == value.strip().lower().removeprefix("0x"))
+    v = value.strip().lower().removeprefix("0x")
+    if signal:
+        sig = get_signal(signal)
+        try:
+            v = sig.key(sig.normalise(value))
+        except InvalidHash:
+            pass
+    q = select(Entry).where(Entry.bank_id == b.id, Entry.value == v)
     if signal:
         q = q.where(Entry.signal == get_signal(signal).name)
     found = list(s.scalars(q))
@@ -327,7 +335,8 @@ def release_quarantine(store: Store, entry_id: int) -> None:
 
 
 def entry_data(e: Entry) -> EntryData:
-    return EntryData(signal=e.signal, value=e.value, verdict=Verdict.from_dict(e.verdict), tags=list(e.tags or []),
+    return EntryData(signal=e.signal, value=e.payload or e.value, verdict=Verdict.from_dict(e.verdict),
+                     tags=list(e.tags or []),
                      external_id=e.external_id, note=e.note, media_key=e.media_key, extra=dict(e.extra or {}),
                      added_by=e.added_by, added_at=e.added_at, removed=e.removed_at is not None)
 

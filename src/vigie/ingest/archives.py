@@ -248,13 +248,13 @@ def iter_tar(item: Item, fobj: BinaryIO, kind: str, depth: int, ctx: Context) ->
         elif kind == "tar.bz2":
             stream = bz2.BZ2File(raw)
         elif kind == "tar.xz":
-            stream = lzma.LZMAFile(raw)
+            stream = lzma.LZMAFile(raw)  # noqa: SIM115 (closed with fobj by the caller)
         else:
             stream = raw
         # Decompression is done here, by readers that never inflate more than asked (tarfile's own
         # stream mode would inflate a whole compressed block at once: a bzip2 bomb in one call).
         unpacked = _Counting(stream)
-        tf = tarfile.open(fileobj=unpacked, mode="r|")
+        tf = tarfile.open(fileobj=unpacked, mode="r|")  # noqa: SIM115
     except _READ_ERRORS as exc:
         item.error = ErrorRecord("corrupt_container", f"not a readable {kind}: {exc}")
         yield item

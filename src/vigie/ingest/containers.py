@@ -316,7 +316,7 @@ def _from_path(path: str, ctx: Context) -> Iterator[Item]:
         return
     item.container = True
     item.meta["format"] = kind
-    yield from open_container(item, lambda: open(path, "rb"), st.st_size, kind, 1, ctx)
+    yield from open_container(item, lambda: open(path, "rb"), st.st_size, kind, 1, ctx)  # noqa: SIM115
 
 
 def expand(item: Item, depth: int, ctx: Context) -> Iterator[Item]:

@@ -12,6 +12,7 @@ from vigie.signals.md5 import Md5Signal
 from vigie.signals.pdq import PdqSignal
 from vigie.signals.sha1 import Sha1Signal
 from vigie.signals.sha256 import Sha256Signal
+from vigie.signals.vpdq import VpdqSignal
 
 SIGNALS: dict[str, type[SignalType]] = {}
 
@@ -23,12 +24,13 @@ def register(signal: type[SignalType]) -> type[SignalType]:
     return signal
 
 
-for _s in (Md5Signal, Sha1Signal, Sha256Signal, PdqSignal):
+for _s in (Md5Signal, Sha1Signal, Sha256Signal, PdqSignal, VpdqSignal):
     register(_s)
 
 #: Spellings seen in exported lists, mapped to our names.
 ALIASES = {"pdq": "pdq", "photo_pdq": "pdq", "pdq_hash": "pdq", "md5": "md5", "video_md5": "md5",
-           "photo_md5": "md5", "sha1": "sha1", "sha-1": "sha1", "sha256": "sha256", "sha-256": "sha256"}
+           "photo_md5": "md5", "sha1": "sha1", "sha-1": "sha1", "sha256": "sha256", "sha-256": "sha256", "vpdq": "vpdq",
+           "video_vpdq": "vpdq"}
 
 
 def get_signal(name: str) -> type[SignalType]:
@@ -59,4 +61,4 @@ def normalise(signal: str, value: str) -> tuple[str, str]:
 
 
 __all__ = ["SIGNALS", "SignalType", "get_signal", "infer_signal", "normalise", "register",
-           "Md5Signal", "Sha1Signal", "Sha256Signal", "PdqSignal"]
+           "Md5Signal", "Sha1Signal", "Sha256Signal", "PdqSignal", "VpdqSignal"]

@@ -39,6 +39,12 @@ class SignalType(ABC):
         return v
 
     @classmethod
+    def key(cls, value: str) -> str:
+        """What the store indexes for a normalised value: the value itself, or for signals whose
+        values are long (vPDQ frame lists) a digest of it, the value then kept beside it."""
+        return value
+
+    @classmethod
     def is_valid(cls, value: str) -> bool:
         try:
             cls.normalise(value)

@@ -50,7 +50,7 @@ _BORDER_MIN_PX = 2           # ...and at least this many pixels
 _KEEP_MIN_FRAC = 0.08        # what is left must be at least this share of each side
 
 # Region detection.
-_REGION_SIDE = 512
+_REGION_SIDE = 256
 _FLAT_TOL = 10               # a flat line: its pixels within this of its median colour...
 _FLAT_FILL = 0.98            # ...for this share of them
 _SEAM_DIFF = 16              # a seam: colour jump across it above this...

@@ -198,6 +198,13 @@ class VpdqSignal(SignalType):
         return parse_features(value)
 
     @classmethod
+    def key(cls, value: str) -> str:
+        """A frame list can run to megabytes: the store indexes its SHA-256 and keeps the list beside it."""
+        import hashlib
+
+        return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+    @classmethod
     def distance(cls, a: str, b: str) -> int:
         m = match_vpdq(parse_features(a), parse_features(b))
         return 100 - int(min(m.query_pct, m.target_pct))

@@ -69,6 +69,8 @@ class Entry(Base):
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"))
     signal: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(128))
+    #: The full value where `value` holds only its key (vPDQ frame lists; see SignalType.key).
+    payload: Mapped[str | None] = mapped_column(Text, nullable=True)
     verdict: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     tags: Mapped[list] = mapped_column(JSON, default=list)
     external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
