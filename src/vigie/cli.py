@@ -313,6 +313,32 @@ def bank_import(name: str, file: Path = typer.Argument(..., exists=True, dir_oka
     raise typer.Exit(0)
 
 
+@bank_app.command("add")
+def bank_add(name: str, files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+             category: str = typer.Option(None, "--category", help="scheme:label or facets, as in bank create."),
+             tag: list[str] = typer.Option(None, "--tag", help="Tag (repeat)."),
+             note: str = typer.Option(None, "--note"), by: str = typer.Option(None, "--by"),
+             data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Add pictures or videos you hold to a bank: all their hashes, plus crop and border variants of pictures."""
+    from vigie.banks import service
+
+    store, settings = open_store(data_dir)
+    failed = 0
+    for f in files:
+        res = service.add_media(store, name, f.read_bytes(), settings, path=str(f), verdict=_verdict(category),
+                                tags=list(tag or []), note=note, added_by=by or os.environ.get("USER"))
+        failed += res.error is not None and not res.entries.get("pdq")
+        if json_out:
+            emit_json(res.as_dict())
+        else:
+            extra = f" (variants: {', '.join(res.variants)})" if res.variants else ""
+            msg = f"{f}: {', '.join(res.entries)}{extra}"
+            if res.error:
+                msg += f" [yellow]{res.error.code}: {res.error.message}[/]"
+            out.print(msg)
+    raise typer.Exit(1 if failed else 0)
+
+
 @bank_app.command("export")
 def bank_export(name: str, file: Path, fmt: str = typer.Option(..., "--format", "-f", help="csv, text, vics or te."),
                 include_removed: bool = typer.Option(False, "--include-removed",

@@ -369,3 +369,73 @@ def export_file(store: Store, bank: str, stream: BinaryIO, fmt: str, *, include_
     meta = BankMeta(info.name, info.description, info.source, info.default_verdict,
                     extra=dict(info.meta.get(fmt, {})))
     return writer.write(iter_entries(store, bank, include_removed=include_removed), stream, bank=meta)
+
+
+@dataclass
+class MediaAdded:
+    """What `add_media` put in a bank for one file."""
+
+    path: str
+    entries: dict[str, int] = field(default_factory=dict)
+    variants: list[str] = field(default_factory=list)
+    error: RowError | None = None
+
+    def as_dict(self) -> dict:
+        d = {"path": self.path, "entries": self.entries, "variants": self.variants}
+        if self.error:
+            d["error"] = {"code": self.error.code, "message": self.error.message}
+        return d
+
+
+def add_media(store: Store, bank: str, data: bytes, settings, *, path: str = "<bytes>",
+              verdict: Verdict | None = None, tags: list[str] | None = None, note: str | None = None,
+              added_by: str | None = None) -> MediaAdded:
+    """Add a picture or video Vigie holds (its own decision, a scan) to a bank: every hash of the file, and
+    for a picture the entry variants (de-bordered, central crops) that let cropped and framed copies match.
+
+    Entries that arrive as hashes only (partner lists) have no media, so they keep their one hash.
+    """
+    from vigie.hashing import DIGESTS, hash_bytes
+    from vigie.media.decode import decode_image
+    from vigie.signals.variants import entry_variants
+    from vigie.store.models import EntryVariant
+
+    result = MediaAdded(path)
+    rec = hash_bytes(data, settings, path=path)
+    entries = [EntryData(n, getattr(rec, n), verdict=verdict, tags=list(tags or []), note=note, media_key=rec.md5)
+               for n in DIGESTS]
+    variants: list[dict] = []
+    if rec.pdq:
+        entries.append(EntryData("pdq", rec.pdq, verdict=verdict, tags=list(tags or []), note=note,
+                                 media_key=rec.md5))
+        rgb = decode_image(data, max_pixels=settings.max_pixels, alpha=settings.alpha,
+                           background=settings.alpha_background)
+        variants = entry_variants(rgb, settings, plain=rec.pdq)
+    elif rec.media_type and rec.media_type.startswith("video/"):
+        from vigie.errors import MediaError
+        from vigie.signals.vpdq import hash_video
+
+        try:
+            vh = hash_video(data, max_seconds=settings.video_max_seconds, engine=settings.pdq_engine)
+            entries.append(EntryData("vpdq", vh.value, verdict=verdict, tags=list(tags or []), note=note,
+                                     media_key=rec.md5))
+        except MediaError as exc:
+            result.error = RowError(0, exc.code, exc.message)
+    if rec.error is not None and not rec.pdq:
+        result.error = RowError(0, rec.error.code, rec.error.message)
+    with store.session() as s:
+        bank_id = _bank(s, bank).id
+        now = utcnow()
+        _upsert(s, [_row(bank_id, validate_entry(e), added_by, now) for e in entries])
+        for e in entries:
+            eid = s.scalar(select(Entry.id).where(Entry.bank_id == bank_id, Entry.signal == e.signal,
+                                                  Entry.value == get_signal(e.signal).key(e.value)))
+            result.entries[e.signal] = eid
+        pdq_id = result.entries.get("pdq")
+        if pdq_id is not None:
+            have = set(s.scalars(select(EntryVariant.kind).where(EntryVariant.entry_id == pdq_id)))
+            for v in variants:
+                if v["kind"] not in have:
+                    s.add(EntryVariant(entry_id=pdq_id, kind=v["kind"], value=v["pdq"]))
+                result.variants.append(v["kind"])
+    return result
