@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
-import factory
 import pytest
+
+import factory
 from test_cli_hash import lines, vigie
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import CONFORMANCE
 
 from vigie.hashing import hash_file
 from vigie.settings import Settings
 from vigie.signals.base import hamming_hex
+
+from conftest import CONFORMANCE
 
 PDQ = CONFORMANCE / "pdq"
 if not (PDQ / "conformance.json").exists():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 
-import factory
 import pytest
 from hypothesis import given
 from hypothesis import settings as hsettings
@@ -19,6 +18,8 @@ from vigie.signals import Md5Signal, PdqSignal, get_signal, infer_signal
 from vigie.signals._digest import digests
 from vigie.signals.base import hamming_hex
 from vigie.signals.pdq import bits_to_hex
+
+import factory
 
 
 def test_digests_match_hashlib(tmp_path, settings):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 
-import factory
 import numpy as np
 import pytest
 from PIL import Image
@@ -12,6 +11,8 @@ from PIL import Image
 from vigie.errors import MediaError
 from vigie.media import decode_image, sniff
 from vigie.signals.pdq import hash_rgb
+
+import factory
 
 
 @pytest.mark.parametrize("fmt,mtype", [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("GIF", "image/gif"),

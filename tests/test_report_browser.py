@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import shutil
 
-import factory
 import pytest
 
 from vigie.banks import service as banks
 from vigie.banks.records import EntryData
 from vigie.hashing import hash_file
 from vigie.ingest.scan import run_scan
+
+import factory
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

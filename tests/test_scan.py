@@ -11,7 +11,6 @@ import subprocess
 import tarfile
 import zipfile
 
-import factory
 import pytest
 from PIL import ImageOps
 
@@ -20,6 +19,8 @@ from vigie.banks.records import EntryData
 from vigie.hashing import hash_bytes
 from vigie.ingest.scan import run_scan
 from vigie.store import Store
+
+import factory
 
 MKE2FS = shutil.which("mke2fs") or "/usr/sbin/mke2fs"
 DEBUGFS = shutil.which("debugfs") or "/usr/sbin/debugfs"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 
-import factory
 import numpy as np
 
 from vigie.banks import service as banks
@@ -13,6 +12,8 @@ from vigie.hashing import hash_bytes
 from vigie.ingest.scan import run_scan
 from vigie.signals.vpdq import hash_video
 from vigie.store import Store
+
+import factory
 
 
 def stills(seed: int, n: int) -> list[np.ndarray]:

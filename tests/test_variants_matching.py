@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from PIL import ImageOps
 
-import factory
 from vigie.banks import service as banks
 from vigie.banks.records import EntryData
 from vigie.hashing import hash_bytes
 from vigie.matching import Matcher, Query
+
+import factory
 
 
 def crop(img, frac):
