@@ -153,29 +153,46 @@ def _hash_path(rec: HashRecord, p: str, settings: Settings, variants: bool) -> N
     if not stat.S_ISREG(st.st_mode):
         rec.error = ErrorRecord("special_file", "not a regular file (FIFO, device or socket): skipped")
         return
-    hs = {n: hashlib.new(n) for n in DIGESTS}
-    keep = st.st_size <= settings.max_file_bytes
-    buf = io.BytesIO() if keep else None
-    size = 0
-    head = b""
     try:
-        with open(p, "rb") as f:
+        data, digests, size = read_file(p, settings.max_file_bytes)
+    except ReadError as exc:
+        rec.error = ErrorRecord("unreadable", str(exc))
+        return
+    rec.size = size
+    for n, v in digests.items():
+        setattr(rec, n, v)
+    head = data[:SNIFF_BYTES] if data is not None else _head(p)
+    rec.media_type = sniff(head)
+    _hash_pixels(rec, data, settings, variants)
+
+
+class ReadError(Exception):
+    pass
+
+
+def read_file(path: str, max_bytes: int) -> tuple[bytes | None, dict[str, str], int]:
+    """Read a file once: its digests, its size, and its bytes when they are at most `max_bytes`
+    (None otherwise: huge files are streamed through the digests, never held)."""
+    hs = {n: hashlib.new(n) for n in DIGESTS}
+    buf: io.BytesIO | None = io.BytesIO()
+    size = 0
+    try:
+        with open(path, "rb") as f:
             while chunk := f.read(CHUNK):
-                if size == 0:
-                    head = chunk[:SNIFF_BYTES]
                 size += len(chunk)
                 for h in hs.values():
                     h.update(chunk)
                 if buf is not None:
-                    if size > settings.max_file_bytes:
-                        buf = None  # grew while we read it
+                    if size > max_bytes:
+                        buf = None
                     else:
                         buf.write(chunk)
     except OSError as exc:
-        rec.error = ErrorRecord("unreadable", f"read failed after {size:,} bytes: {exc.strerror or exc}")
-        return
-    rec.size = size
-    for n, h in hs.items():
-        setattr(rec, n, h.hexdigest())
-    rec.media_type = sniff(head)
-    _hash_pixels(rec, buf.getvalue() if buf is not None else None, settings, variants)
+        raise ReadError(f"read failed after {size:,} bytes: {exc.strerror or exc}") from None
+    return (buf.getvalue() if buf is not None else None), {n: h.hexdigest() for n, h in hs.items()}, size
+
+
+def _head(path: str) -> bytes:
+    """The first bytes of a file, enough to tell its type."""
+    with open(path, "rb") as f:
+        return f.read(SNIFF_BYTES)

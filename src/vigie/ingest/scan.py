@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 
 from vigie import __version__
 from vigie.errors import ErrorRecord, MediaError
-from vigie.hashing import DIGESTS, FileTimeout, time_limit
+from vigie.hashing import DIGESTS, FileTimeout, ReadError, _head, read_file, time_limit
 from vigie.ingest.containers import Item, iter_items
 from vigie.matching import Matcher, MatchResult, Query
 from vigie.media.decode import decode_image
@@ -76,24 +76,14 @@ def _thumb(rgb) -> bytes:
 
 
 def _read(item: Item, settings: Settings) -> tuple[bytes | None, dict, int]:
-    """The item's bytes (None when over the size limit) and its digests, streaming from disk."""
+    """The item's bytes (None when over the size limit) and its digests, read once."""
     if item.data is not None:
         data = item.data
         return data, {n: hashlib.new(n, data).hexdigest() for n in DIGESTS}, len(data)
-    hs = {n: hashlib.new(n) for n in DIGESTS}
-    buf = io.BytesIO()
-    keep, size = True, 0
-    with open(item.path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            size += len(chunk)
-            for h in hs.values():
-                h.update(chunk)
-            if keep:
-                if size > settings.max_file_bytes:
-                    keep, buf = False, None
-                else:
-                    buf.write(chunk)
-    return (buf.getvalue() if keep else None), {n: h.hexdigest() for n, h in hs.items()}, size
+    try:
+        return read_file(item.path, settings.max_file_bytes)
+    except ReadError as exc:
+        raise OSError(str(exc)) from None
 
 
 def process_item(item: Item, settings: Settings, known: Callable[[str], ItemResult | None] | None = None
@@ -133,7 +123,10 @@ def _process(item: Item, settings: Settings, r: ItemResult, known) -> None:
     if size == 0:
         r.error = ("empty", "the file is empty")
         return
-    r.media_type = sniff(data[:SNIFF_BYTES]) if data is not None else None
+    if data is not None:
+        r.media_type = sniff(data[:SNIFF_BYTES])
+    elif item.path:
+        r.media_type = sniff(_head(item.path))
     if item.container:
         return
     prev = known(r.sha256) if known else None
