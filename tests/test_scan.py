@@ -11,6 +11,7 @@ import subprocess
 import tarfile
 import zipfile
 
+import numpy as np
 import pytest
 from PIL import ImageOps
 
@@ -78,6 +79,12 @@ def seized(tmp_path, settings):
         rec = hash_bytes(data, settings)
         rows += [EntryData("md5", rec.md5), EntryData("pdq", rec.pdq)]
     banks.import_entries(store, "known", enumerate(rows, 1))
+    # a known picture whose media we hold (entry variants: crops) and a known video
+    held = factory.picture(150, 480, 360)
+    banks.add_media(store, "known", factory.save(held, "PNG"), settings, path="held.png")
+    stills = [np.asarray(factory.picture(160 + i, 192, 144)) for i in range(4)]
+    known_video = factory.video(tmp_path / "kv.mp4", stills)
+    banks.add_media(store, "known", known_video.read_bytes(), settings, path="kv.mp4")
     w = factory.write
     # exact: 3 known + 1 duplicate copy + 1 inside a zip inside a tar.gz = 5 locations, 3 contents
     for i, data in enumerate(known):
@@ -88,6 +95,9 @@ def seized(tmp_path, settings):
     small = factory.picture(102).resize((160, 120))
     w(src, "k2-small.jpg", factory.save(small, "JPEG", quality=60))
     w(src, "k0-mirror.png", factory.save(ImageOps.mirror(factory.picture(100)), "PNG"))
+    w(src, "held-cropped.jpg", factory.save(held.crop((24, 18, 456, 342)), "JPEG", quality=85))
+    factory.video(src / "kv-reencoded.mp4", stills, size=(160, 120), bit_rate=80_000)
+    factory.video(src / "new-video.mp4", [np.asarray(factory.picture(170 + i, 192, 144)) for i in range(3)])
     # unknown: 3 distinct pictures, one of them twice at different sizes (one cluster of 2)
     w(src / "photos", "u0.jpg", jpeg(200))
     w(src / "photos", "u1.png", factory.save(factory.picture(201), "PNG"))
@@ -123,6 +133,9 @@ def test_scan_counts_and_every_location(seized, settings, tmp_path):
     assert cls["bundle.tar.gz!inner.zip!deep/k1.jpg"] == "exact"
     assert cls["bundle.tar.gz"] == cls["bundle.tar.gz!inner.zip"] == "skipped"
     assert cls["k2-small.jpg"] == "near" and cls["k0-mirror.png"] == "near"
+    assert cls["held-cropped.jpg"] == "near" and rel["held-cropped.jpg"]["variant"].endswith("crop90")
+    assert cls["kv-reencoded.mp4"] == "near" and rel["kv-reencoded.mp4"]["variant"] == "video/video"
+    assert cls["new-video.mp4"] == "unknown"
     assert rel["k0-mirror.png"]["variant"].split("/")[0] != "original"
     assert {cls[f"photos/u{i}.jpg" if i != 1 else "photos/u1.png"] for i in range(3)} == {"unknown"}
     assert rel["photos/u2.jpg"]["cluster"] == rel["photos/u2-big.jpg"]["cluster"] != rel["photos/u0.jpg"]["cluster"]
@@ -131,7 +144,7 @@ def test_scan_counts_and_every_location(seized, settings, tmp_path):
     assert rel["empty.png"]["error"].startswith("empty")
     assert cls["pipe"] == "skipped" and rel["pipe"]["error"].startswith("special_file")
     c = summary["counts"]["by_class"]
-    expected = {"exact": 5, "near": 2, "unknown": 4, "error": 2, "skipped": 4}
+    expected = {"exact": 5, "near": 4, "unknown": 5, "error": 2, "skipped": 4}
     if has_disk:
         assert cls["drive.dd!/holiday.jpg"] == "exact"
         assert cls["drive.dd"] == "skipped"

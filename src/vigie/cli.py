@@ -497,18 +497,19 @@ def scan_cmd(
 
     Resumable: run the same command again after an interruption and it goes on where it stopped.
     """
-    from rich.progress import DownloadColumn, TransferSpeedColumn
+    from rich.progress import DownloadColumn, TimeRemainingColumn, TransferSpeedColumn
 
     from vigie.ingest.scan import run_scan
 
     store, settings = open_store(data_dir)
-    cols = [SpinnerColumn(), TextColumn("{task.fields[files]:,} files"), DownloadColumn(), TransferSpeedColumn(),
-            TimeElapsedColumn()]
+    cols = [SpinnerColumn(), TextColumn("{task.fields[files]:,} files"), BarColumn(), DownloadColumn(),
+            TransferSpeedColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
     with Progress(*cols, console=err, disable=not err.is_terminal, transient=True) as bar:
         task = bar.add_task("scan", total=None, files=0)
 
         def tick(p) -> None:
-            bar.update(task, completed=p.bytes, files=p.files + p.skipped_resume)
+            bar.update(task, total=p.total_bytes or None, completed=p.disk_bytes_done,
+                       files=p.files + p.skipped_resume)
 
         summary = run_scan(store, settings, sources, str(out_dir), banks=bank or None, workers=workers or None,
                            case=case, operator=operator or os.environ.get("USER"), on_item=tick)
