@@ -525,6 +525,37 @@ def scan_cmd(
               f"({e['share']:.1%}). Report: {out_dir / 'report.html'}")
 
 
+audit_app = typer.Typer(help="The audit trail: verify the hash chain, export it.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Check the audit trail's hash chain; exit status 1 when a record was changed, removed or inserted."""
+    from vigie import audit
+
+    store, _ = open_store(data_dir)
+    v = audit.verify(store)
+    if json_out:
+        emit_json(v.as_dict())
+    elif v.ok:
+        out.print(f"[green]audit trail intact[/]: {v.records:,} records, last hash {v.last_hash}")
+    else:
+        err.print(f"[red]audit trail broken[/] at record {v.first_bad_seq}: {v.reason}")
+    raise typer.Exit(0 if v.ok else 1)
+
+
+@audit_app.command("export")
+def audit_export(file: Path, data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Write the audit trail as JSON lines (each record with its hashes)."""
+    from vigie import audit
+
+    store, _ = open_store(data_dir)
+    with open(file, "w") as f:
+        n = audit.export(store, f)
+    emit_json({"file": str(file), "records": n}) if json_out else out.print(f"wrote {n:,} records to {file}")
+
+
 def main() -> None:
     """Entry point: library errors become a message and an exit code, never a traceback."""
     try:

@@ -51,7 +51,7 @@ class Store:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.attributes["connection_engine"] = self.engine
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
 
     @contextmanager
     def session(self):

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import vigie.store.all_models  # noqa: F401 - every table registered on Base
 from vigie.store.models import Base
 
 engine = context.config.attributes["connection_engine"]

@@ -1,0 +1,4 @@
+"""Imports every module that defines tables, so Alembic and create-all see them all."""
+
+import vigie.store.audit_models  # noqa: F401
+import vigie.store.models  # noqa: F401
