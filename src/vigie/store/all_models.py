@@ -1,4 +1,6 @@
 """Imports every module that defines tables, so Alembic and create-all see them all."""
 
+import vigie.store.account_models  # noqa: F401
 import vigie.store.audit_models  # noqa: F401
 import vigie.store.models  # noqa: F401
+import vigie.store.review_models  # noqa: F401

@@ -1,0 +1,176 @@
+"""Who may call a route: every route declares it with one `Access` dependency, and nothing else decides.
+
+`Access(role, scope=...)` is both the check and the declaration: the dependency object
+stays on the route (`route.dependant`), so `route_access(route)` tells what a route
+demands and a test walks every route of the app against it. A route without a declared
+`Access` is a bug the role-walk test catches.
+
+* ``role``: the lowest role of a person (cookie session) that may call it; ``None``: public.
+* ``scope``: the API key scope a machine client (``Authorization: Bearer``) needs; ``None``:
+  no API client may call it; ``"*"``: any valid key.
+
+A person is recognised by the session cookie, a client by its key. An unsafe request
+(POST, ...) from a session must carry the session's CSRF token: the ``X-CSRF-Token``
+header, or for a page form the ``csrf_token`` field. A key carries no ambient authority
+(a browser never sends it by itself), so key requests need no CSRF token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
+
+from vigie import accounts
+from vigie.accounts import AuthError, CsrfError, Forbidden, RateLimited
+from vigie.store.account_models import ApiKey, User, WebSession
+
+COOKIE = "vigie_session"
+LOGIN_CSRF_COOKIE = "vigie_login_csrf"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+ANY_KEY = "*"
+
+
+class NotLoggedIn(AuthError):
+    """No valid session: a page answers with a redirect to /login, the API with 401."""
+
+    code = "unauthenticated"
+
+
+@dataclass
+class Principal:
+    """Who is calling: a person (user and session) or a machine client (API key), or nobody on a public route."""
+
+    user: User | None = None
+    session: WebSession | None = None
+    token: str | None = None
+    api_key: ApiKey | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def actor(self) -> str:
+        if self.user is not None:
+            return self.user.username
+        if self.api_key is not None:
+            return f"api_key:{self.api_key.prefix}"
+        return "-"
+
+    @property
+    def role(self) -> str | None:
+        return self.user.role if self.user is not None else None
+
+    @property
+    def csrf_token(self) -> str | None:
+        return self.session.csrf_token if self.session is not None else None
+
+    def at_least(self, role: str) -> bool:
+        return self.user is not None and accounts.role_at_least(self.user.role, role)
+
+
+class RateLimiter:
+    """A sliding one-minute window per API key, in memory (one process; behind several workers, per worker)."""
+
+    def __init__(self):
+        self._hits: dict[int, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, key_id: int, limit: int, now: float) -> None:
+        with self._lock:
+            q = self._hits.setdefault(key_id, deque())
+            while q and q[0] <= now - 60:
+                q.popleft()
+            if len(q) >= limit:
+                raise RateLimited(f"more than {limit} requests a minute with this API key",
+                                  retry_after=max(1, int(q[0] + 60 - now) + 1))
+            q.append(now)
+
+
+class Access:
+    """The dependency that authenticates, checks the role or scope, CSRF and the rate limit; see the module."""
+
+    def __init__(self, role: str | None, *, scope: str | None = None):
+        if role is not None:
+            accounts.check_role(role)
+        self.role = role
+        self.scope = scope
+
+    @property
+    def public(self) -> bool:
+        return self.role is None
+
+    def __repr__(self) -> str:
+        return f"Access(role={self.role!r}, scope={self.scope!r})"
+
+    async def __call__(self, request: Request) -> Principal:
+        state = request.app.state
+        store, now = state.store, state.clock()
+        token = request.cookies.get(COOKIE)
+        if self.public:
+            found = await run_in_threadpool(accounts.session_user, store, token, now) if token else None
+            return Principal(*found, token) if found else Principal()
+        auth = request.headers.get("authorization")
+        if auth:
+            return await self._client(request, auth, now)
+        found = await run_in_threadpool(accounts.session_user, store, token, now)
+        if found is None:
+            raise NotLoggedIn("log in first")
+        user, ws = found
+        if not accounts.role_at_least(user.role, self.role):
+            raise Forbidden(f"this needs the role {self.role} or higher")
+        if request.method not in SAFE_METHODS:
+            await check_csrf(request, ws.csrf_token)
+        return Principal(user, ws, token)
+
+    async def _client(self, request: Request, auth: str, now) -> Principal:
+        state = request.app.state
+        scheme, _, secret = auth.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise accounts.BadApiKey("send the API key as Authorization: Bearer <key>")
+        needed = None if self.scope in (None, ANY_KEY) else self.scope
+        key = await run_in_threadpool(accounts.check_api_key, state.store, secret, needed, now=now)
+        if self.scope is None:
+            raise Forbidden("this endpoint is for people; API keys cannot call it")
+        limit = key.rate_limit_per_minute or int(getattr(state.settings, "api_rate_limit_per_minute", 600))
+        state.rate_limiter.check(key.id, limit, now.timestamp() if hasattr(now, "timestamp") else time.time())
+        return Principal(api_key=key)
+
+
+async def check_csrf(request: Request, expected: str) -> None:
+    sent = request.headers.get("x-csrf-token")
+    if sent is None and not request.url.path.startswith("/api/"):
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            sent = (await request.form()).get("csrf_token")
+    if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise CsrfError("missing or wrong CSRF token: reload the page and try again")
+
+
+def route_access(route) -> Access | None:
+    """The Access a route declared (searched through its dependencies), or None."""
+    if not isinstance(route, APIRoute):
+        return None
+    stack = list(route.dependant.dependencies)
+    while stack:
+        d = stack.pop()
+        if isinstance(d.call, Access):
+            return d.call
+        stack.extend(d.dependencies)
+    return None
+
+
+# Annotated aliases: a route names who may call it in its signature.
+Public = Annotated[Principal, Depends(Access(None))]
+Analyst = Annotated[Principal, Depends(Access("analyst"))]
+Supervisor = Annotated[Principal, Depends(Access("supervisor"))]
+Admin = Annotated[Principal, Depends(Access("admin"))]
+#: People (analyst+) and API clients with the scope `match`.
+MatchClient = Annotated[Principal, Depends(Access("analyst", scope="match"))]
+#: People (analyst+) and any API client.
+AnyClient = Annotated[Principal, Depends(Access("analyst", scope=ANY_KEY))]
