@@ -196,7 +196,8 @@ def test_entry_variants_kinds(photo):
     assert kinds == ["crop95", "crop90", "crop80"]
     bordered = jpeg(framed(photo, 50, 50, 50, 50, (255, 255, 255)))
     kinds = [v["kind"] for v in entry_variants(bordered, make_settings())]
-    assert kinds == ["unbordered", "crop95", "crop90", "crop80"]
+    assert kinds == ["unbordered", "crop95", "crop90", "crop80", "unbordered-crop95", "unbordered-crop90",
+                     "unbordered-crop80"]
 
 
 def test_central_crop():

@@ -37,7 +37,8 @@ from vigie.store.models import Bank, Entry, EntryVariant, MatchCount, utcnow
 
 SLOTS = 16
 #: Entry-side variant kinds and their code in the index id.
-ENTRY_VARIANTS = ("original", "unbordered", "crop95", "crop90", "crop80", "region")
+ENTRY_VARIANTS = ("original", "unbordered", "crop95", "crop90", "crop80", "region", "unbordered-crop95",
+                  "unbordered-crop90", "unbordered-crop80")
 CODE = {k: i for i, k in enumerate(ENTRY_VARIANTS)}
 #: Slot of the frame hashes of a vPDQ entry (a video in a bank).
 FRAME_SLOT = SLOTS - 1
