@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -63,6 +63,22 @@ class Settings(BaseSettings):
     variant_derived_dihedral: bool = Field(False, description="Also try rotations and mirrors of the de-bordered "
                                            "and region variants (finds a mirrored copy inside a screenshot; "
                                            "2.6 times the look-ups per query).")
+    review_consensus: int = Field(2, ge=1, le=10, description="Distinct analysts who must agree before a review "
+                                  "classification takes effect (Project Arachnid uses 3).")
+    review_categories: dict | None = Field(None, description="Review categories: name -> {label, verdict (facets "
+                                           "or scheme:label)}; default: illegal_baseline, illegal_national, "
+                                           "not_illegal, ai_generated, second_opinion.")
+    review_bank: str = Field("review-confirmed", description="Bank that confirmed review decisions go to when none "
+                             "is chosen (created when missing).")
+    review_cluster_threshold: int | None = Field(None, ge=0, le=128, description="PDQ distance for near-duplicate "
+                                                 "review clusters (default: pdq_threshold).")
+    review_max_original_bytes: int = Field(512 * 1024**2, ge=1, description="Largest original file kept "
+                                           "(encrypted) for review.")
+    media_key: SecretStr | None = Field(None, description="Base64 of the 32-byte AES-GCM key for media kept for "
+                                        "review (or VIGIE_MEDIA_KEY); never stored in the database. Without it, "
+                                        "review media are refused (no_media_key).")
+    media_retention_days: int = Field(30, ge=0, description="Days after a review decision before the media kept "
+                                      "for it are purged; hashes and decisions remain.")
     flood_factor: float = Field(20.0, gt=1, description="An entry is quarantined when its matches in one day "
                                 "exceed this many times its daily average (and at least flood_min).")
     flood_min: int = Field(100, ge=1, description="Fewest matches in one day before an entry can be "

@@ -1,0 +1,448 @@
+"""Analyst wellbeing: gentle display by default, deliberate reveals, exposure limits and breaks.
+
+A supervisor sets the team's policy; each analyst may make their own gentler, never
+harsher (`effective_policy` clamps every field). Media are shown small, blurred and in
+greyscale; each reveal step (colour, sharpness, full size, playing a video) is one
+deliberate action on one item, and everything falls back when the item is left.
+
+Exposure is counted in seconds of revealed media (`ExposureTracker`): a reveal event
+is open from the step until the item is left (`stop_reveal`, or another reveal). The
+web app sends a heartbeat while media are revealed; an event whose heartbeat stopped
+(a closed tab) is closed `STALE_S` after its last heartbeat, so a lost browser errs on
+the side of counting too much, never too little. The review page calls `heartbeat` at least
+once a minute while it is open (reveal or not): that is also what keeps a session alive.
+
+Two limits lock review for a break (`ReviewLocked`, HTTP 423):
+
+* the session limit (default 45 min of wall-clock review work: the session starts with the
+  first review action and a gap as long as the break ends it, as a natural break); review
+  locks for `break_min` (default 15);
+* the daily exposure limit (default 120 min of revealed media); review locks until the
+  next midnight of the clock's time zone.
+
+A warning is due `warning_min` (default 5) before either limit. All time comes from an
+injectable clock (`vigie.review.clock`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+
+from vigie import audit
+from vigie.errors import UsageError, VigieError
+from vigie.review.clock import Clock, FixedClock, SystemClock, aware, day_start, local_now, now_utc
+from vigie.store.db import Store
+from vigie.store.review_models import ExposureEvent, ReviewPolicy, ReviewSession
+
+#: Reveal steps, in the order the app offers them, and the exposure kind each one records.
+STEPS = ("colour", "sharp", "full", "video")
+EXPOSURE_KINDS = {"colour": "reveal_colour", "sharp": "reveal_sharp", "full": "reveal_full", "video": "video_play"}
+#: Largest side of the stored preview; a policy's thumbnail size is at most this.
+PREVIEW_SIDE = 512
+#: An open reveal whose heartbeat stopped is closed this long after the last heartbeat.
+STALE_S = 300
+
+__all__ = ["Clock", "FixedClock", "SystemClock", "WellbeingPolicy", "effective_policy", "ExposureTracker",
+           "ReviewLocked", "team_exposure", "get_team_policy", "set_team_policy", "set_personal_policy",
+           "policy_for", "STEPS"]
+
+
+class ReviewLocked(VigieError):
+    """Review is locked for a break (session limit) or until tomorrow (daily exposure limit)."""
+
+    code = "review_locked"
+    http_status = 423
+
+    def __init__(self, message: str, *, locked_until: datetime, reason: str):
+        super().__init__(message)
+        self.locked_until = locked_until
+        self.reason = reason
+
+    def as_dict(self) -> dict:
+        return super().as_dict() | {"locked_until": self.locked_until.isoformat(), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class WellbeingPolicy:
+    """How media are shown and how long one may review. Defaults: the team's, unless a supervisor changed them."""
+
+    #: Largest side, in pixels, of a picture as first shown.
+    thumb_px: int = 160
+    #: Gaussian blur radius (pixels at thumbnail size) until the "sharp" step; 0: no blur.
+    blur_px: int = 12
+    #: Greyscale until the "colour" step.
+    grayscale: bool = True
+    #: Steps an analyst may take; an analyst can remove steps for themselves, never add one.
+    reveal_steps: tuple[str, ...] = STEPS
+    video_muted: bool = True
+    #: Videos never start by themselves: playing is a reveal step.
+    video_paused: bool = True
+    #: A video is shown first as a strip of keyframes.
+    keyframes_first: bool = True
+    daily_limit_min: int = 120
+    session_limit_min: int = 45
+    break_min: int = 15
+    warning_min: int = 5
+
+    def __post_init__(self):
+        bad = [s for s in self.reveal_steps if s not in STEPS]
+        if bad:
+            raise UsageError(f"unknown reveal step(s): {', '.join(bad)} (known: {', '.join(STEPS)})",
+                             code="bad_value")
+        object.__setattr__(self, "reveal_steps", tuple(s for s in STEPS if s in self.reveal_steps))
+        for name, lo, hi in (("thumb_px", 32, PREVIEW_SIDE), ("blur_px", 0, 64), ("daily_limit_min", 1, 24 * 60),
+                             ("session_limit_min", 1, 24 * 60), ("break_min", 0, 24 * 60),
+                             ("warning_min", 0, 24 * 60)):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+                raise UsageError(f"{name} must be a whole number from {lo} to {hi}", code="bad_value")
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["reveal_steps"] = list(self.reveal_steps)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict | None, base: WellbeingPolicy | None = None) -> WellbeingPolicy:
+        """`base` with the fields of `d` (unknown keys refused)."""
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise UsageError(f"unknown policy field(s): {', '.join(sorted(unknown))}", code="bad_value")
+        if "reveal_steps" in d:
+            d["reveal_steps"] = tuple(d["reveal_steps"] or ())
+        return replace(base or cls(), **d)
+
+
+#: How each field gets gentler: "min" (smaller is gentler), "max" (larger is gentler), "true" (True is gentler).
+GENTLER = {"thumb_px": "min", "blur_px": "max", "grayscale": "true", "video_muted": "true", "video_paused": "true",
+           "keyframes_first": "true", "daily_limit_min": "min", "session_limit_min": "min", "break_min": "max",
+           "warning_min": "max", "reveal_steps": "subset"}
+
+
+def effective_policy(team: WellbeingPolicy, personal: WellbeingPolicy | dict | None) -> WellbeingPolicy:
+    """The team policy made gentler by the analyst's own choices; a harsher personal value is ignored."""
+    if personal is None:
+        return team
+    mine = personal.as_dict() if isinstance(personal, WellbeingPolicy) else dict(personal)
+    out = {}
+    for name, rule in GENTLER.items():
+        if name not in mine or mine[name] is None:
+            continue
+        t, p = getattr(team, name), mine[name]
+        if rule == "min":
+            out[name] = min(t, int(p))
+        elif rule == "max":
+            out[name] = max(t, int(p))
+        elif rule == "true":
+            out[name] = bool(t) or bool(p)
+        else:
+            out[name] = tuple(s for s in t if s in set(p))
+    pol = replace(team, **out)
+    # a warning is never later than the start of the shortest limit
+    warn = min(pol.warning_min, pol.session_limit_min, pol.daily_limit_min)
+    return replace(pol, warning_min=max(warn, 0))
+
+
+# ---------------------------------------------------------------------------------------------- storage
+
+TEAM = "team"
+
+
+def _key(user: str) -> str:
+    return f"user:{user}"
+
+
+def get_team_policy(store: Store) -> WellbeingPolicy:
+    with store.sessions() as s:
+        row = s.get(ReviewPolicy, TEAM)
+        return WellbeingPolicy.from_dict(row.data if row else None)
+
+
+def set_team_policy(store: Store, policy: WellbeingPolicy | dict, by: str) -> WellbeingPolicy:
+    """A supervisor sets the team's defaults (the caller checks the role). A dict changes only its fields."""
+    with store.session() as s:
+        row = s.get(ReviewPolicy, TEAM)
+        cur = WellbeingPolicy.from_dict(row.data if row else None)
+        new = policy if isinstance(policy, WellbeingPolicy) else WellbeingPolicy.from_dict(policy, cur)
+        if row is None:
+            row = ReviewPolicy(key=TEAM, data={})
+            s.add(row)
+        row.data, row.updated_by = new.as_dict(), by
+        audit.record(store, by, "review.policy_team", "review_policy", TEAM, new.as_dict(), session=s)
+        return new
+
+
+def get_personal_policy(store: Store, user: str) -> dict:
+    with store.sessions() as s:
+        row = s.get(ReviewPolicy, _key(user))
+        return dict(row.data) if row else {}
+
+
+def set_personal_policy(store: Store, user: str, changes: dict) -> WellbeingPolicy:
+    """An analyst's own choices (kept as given, so that they still apply when the team default changes);
+    returns the effective policy, in which a value harsher than the team's has no effect."""
+    WellbeingPolicy.from_dict(changes)  # validates names and ranges
+    with store.session() as s:
+        row = s.get(ReviewPolicy, _key(user))
+        if row is None:
+            row = ReviewPolicy(key=_key(user), data={})
+            s.add(row)
+        row.data, row.updated_by = {**(row.data or {}), **changes}, user
+        audit.record(store, user, "review.policy_personal", "review_policy", _key(user), dict(changes), session=s)
+        data = dict(row.data)
+    return effective_policy(get_team_policy(store), data)
+
+
+def policy_for(store: Store, user: str) -> WellbeingPolicy:
+    return effective_policy(get_team_policy(store), get_personal_policy(store, user) or None)
+
+
+# ---------------------------------------------------------------------------------------------- exposure
+
+
+def _event_end(e: ExposureEvent, now: datetime) -> datetime:
+    """When an event stops counting: its end, or now, or STALE_S after its last heartbeat."""
+    if e.ended_at is not None:
+        return aware(e.ended_at)
+    return min(now, aware(e.last_seen_at) + timedelta(seconds=STALE_S))
+
+
+def _event_seconds(e: ExposureEvent, now: datetime, since: datetime | None = None) -> float:
+    if e.seconds is not None and since is None:
+        return e.seconds
+    start = aware(e.started_at)
+    if since is not None and start < since:
+        start = since
+    return max(0.0, (_event_end(e, now) - start).total_seconds())
+
+
+class ExposureTracker:
+    """Counts revealed seconds per analyst and applies the session and daily limits."""
+
+    def __init__(self, store: Store, policy: WellbeingPolicy | None = None):
+        self.store = store
+        self._policy = policy
+
+    def policy(self, user: str) -> WellbeingPolicy:
+        return self._policy or policy_for(self.store, user)
+
+    # ---- reveals
+
+    def start_reveal(self, user: str, item_id: int | None, step: str, clock: Clock | None = None, *,
+                     cluster_id: int | None = None) -> dict:
+        """One deliberate reveal step on one item. Any reveal open on another item is closed (the item was left);
+        on the same item, the previous step's event ends where this one starts (seconds never counted twice)."""
+        pol = self.policy(user)
+        if step not in STEPS:
+            raise UsageError(f"unknown reveal step {step!r} (known: {', '.join(STEPS)})", code="bad_value")
+        if step not in pol.reveal_steps:
+            raise UsageError(f"the reveal step {step!r} is turned off in your wellbeing settings", code="bad_value")
+        self.check(user, clock)
+        now = now_utc(clock)
+        with self.store.session() as s:
+            self._touch(s, user, now, pol)
+            self._close_open(s, user, now)
+            e = ExposureEvent(user=user, item_id=item_id, cluster_id=cluster_id, kind=EXPOSURE_KINDS[step],
+                              started_at=now, last_seen_at=now)
+            s.add(e)
+            s.flush()
+            audit.record(self.store, user, "review.reveal", "review_item", item_id,
+                         {"step": step, "cluster": cluster_id, "event": e.id}, session=s)
+            return {"event": e.id, "item": item_id, "step": step, "kind": e.kind}
+
+    def heartbeat(self, user: str, clock: Clock | None = None) -> None:
+        """The revealed media are still on screen (the app calls this at least every minute)."""
+        now = now_utc(clock)
+        with self.store.session() as s:
+            for e in self._open(s, user):
+                if _event_end(e, now) >= now:
+                    e.last_seen_at = now
+                else:
+                    self._close(s, e, now)
+            self._touch(s, user, now, self.policy(user))
+
+    def stop_reveal(self, user: str, clock: Clock | None = None, *, item_id: int | None = None) -> float:
+        """The item was left (or hidden again): close its reveal events; returns the seconds they counted."""
+        now = now_utc(clock)
+        with self.store.session() as s:
+            total = 0.0
+            for e in self._open(s, user):
+                if item_id is None or e.item_id == item_id:
+                    total += self._close(s, e, now)
+                    audit.record(self.store, user, "review.reveal_end", "review_item", e.item_id,
+                                 {"kind": e.kind, "seconds": round(e.seconds, 1), "event": e.id}, session=s)
+            return total
+
+    @staticmethod
+    def _open(s, user: str) -> list[ExposureEvent]:
+        return list(s.scalars(select(ExposureEvent).where(ExposureEvent.user == user,
+                                                          ExposureEvent.ended_at.is_(None))))
+
+    @staticmethod
+    def _close(s, e: ExposureEvent, now: datetime) -> float:
+        end = _event_end(e, now)
+        e.ended_at = end
+        e.seconds = max(0.0, (end - aware(e.started_at)).total_seconds())
+        return e.seconds
+
+    def _close_open(self, s, user: str, now: datetime) -> None:
+        for e in self._open(s, user):
+            self._close(s, e, now)
+
+    # ---- sessions and limits
+
+    def touch(self, user: str, clock: Clock | None = None) -> None:
+        """A review action: starts a session if none is running (a gap as long as the break ends one)."""
+        now = now_utc(clock)
+        with self.store.session() as s:
+            self._touch(s, user, now, self.policy(user))
+
+    def _touch(self, s, user: str, now: datetime, pol: WellbeingPolicy) -> ReviewSession | None:
+        locked = s.scalar(select(ReviewSession.id).where(ReviewSession.user == user,
+                                                         ReviewSession.locked_until > now).limit(1))
+        if locked is not None:
+            return None  # no session starts during a break: it starts on the first action after it
+        cur = s.scalars(select(ReviewSession).where(ReviewSession.user == user, ReviewSession.ended_at.is_(None))
+                        .order_by(ReviewSession.started_at.desc()).limit(1)).first()
+        if cur is not None and now - aware(cur.last_activity_at) >= timedelta(minutes=max(pol.break_min, 1)):
+            cur.ended_at = cur.last_activity_at  # a natural break as long as the required one
+            cur = None
+        if cur is None:
+            cur = ReviewSession(user=user, started_at=now, last_activity_at=now)
+            s.add(cur)
+        cur.last_activity_at = max(aware(cur.last_activity_at), now)
+        s.flush()
+        return cur
+
+    def exposed_seconds(self, user: str, since: datetime, now: datetime, s=None) -> float:
+        def run(sess):
+            evs = sess.scalars(select(ExposureEvent).where(
+                ExposureEvent.user == user, ExposureEvent.started_at >= since - timedelta(days=1)))
+            return sum(_event_seconds(e, now, since) for e in evs if _event_end(e, now) > since)
+
+        if s is not None:
+            return run(s)
+        with self.store.sessions() as sess:
+            return run(sess)
+
+    def status(self, user: str, clock: Clock | None = None) -> dict:
+        """Where the analyst stands: exposure today, session time, time left, warning, lock.
+
+        Applies a lock when a limit is reached (and records it once in the audit trail)."""
+        pol = self.policy(user)
+        now = now_utc(clock)
+        midnight = day_start(clock)
+        with self.store.session() as s:
+            exposed = self.exposed_seconds(user, midnight, now, s)
+            lock = s.scalars(select(ReviewSession).where(ReviewSession.user == user,
+                                                         ReviewSession.locked_until.is_not(None))
+                             .order_by(ReviewSession.locked_until.desc()).limit(1)).first()
+            locked_until = aware(lock.locked_until) if lock is not None else None
+            reason = lock.lock_reason if lock is not None else None
+            if locked_until is not None and locked_until <= now:
+                locked_until = reason = None
+            cur = s.scalars(select(ReviewSession).where(ReviewSession.user == user,
+                                                        ReviewSession.ended_at.is_(None))
+                            .order_by(ReviewSession.started_at.desc()).limit(1)).first()
+            if cur is not None and now - aware(cur.last_activity_at) >= timedelta(minutes=max(pol.break_min, 1)):
+                cur.ended_at = cur.last_activity_at
+                cur = None
+            session_s = (now - aware(cur.started_at)).total_seconds() if cur is not None else 0.0
+            session_limit = pol.session_limit_min * 60
+            daily_limit = pol.daily_limit_min * 60
+            if locked_until is None and exposed >= daily_limit:
+                tomorrow = (local_now(clock).replace(hour=0, minute=0, second=0, microsecond=0)
+                            + timedelta(days=1))
+                locked_until, reason = tomorrow.astimezone(now.tzinfo), "daily"
+                self._lock(s, user, cur, now, locked_until, reason, exposed, session_s)
+                cur, session_s = None, 0.0
+            elif locked_until is None and cur is not None and session_s >= session_limit:
+                at_limit = aware(cur.started_at) + timedelta(seconds=session_limit)
+                locked_until, reason = at_limit + timedelta(minutes=pol.break_min), "session"
+                if locked_until <= now:  # the break has passed already: a new session starts on the next action
+                    cur.ended_at, cur.locked_until, cur.lock_reason = at_limit, locked_until, reason
+                    locked_until = reason = None
+                else:
+                    self._lock(s, user, cur, at_limit, locked_until, reason, exposed, session_s)
+                cur, session_s = None, 0.0
+            remaining = max(0.0, min(session_limit - session_s, daily_limit - exposed))
+            locked = locked_until is not None
+            return {"user": user, "exposed_today_s": round(exposed, 1), "session_s": round(session_s, 1),
+                    "remaining_s": 0.0 if locked else round(remaining, 1),
+                    "warning": (not locked) and remaining <= pol.warning_min * 60,
+                    "locked": locked, "locked_until": locked_until, "lock_reason": reason,
+                    "daily_limit_s": daily_limit, "session_limit_s": session_limit}
+
+    def _lock(self, s, user, cur, at, until, reason, exposed, session_s) -> None:
+        for e in self._open(s, user):
+            self._close(s, e, at)
+        if cur is None:
+            cur = ReviewSession(user=user, started_at=at, last_activity_at=at)
+            s.add(cur)
+        cur.ended_at, cur.locked_until, cur.lock_reason = at, until, reason
+        s.flush()
+        audit.record(self.store, user, "review.lock", "review_session", cur.id,
+                     {"reason": reason, "until": until.isoformat(), "exposed_today_s": round(exposed, 1),
+                      "session_s": round(session_s, 1)}, session=s)
+
+    def check(self, user: str, clock: Clock | None = None) -> dict:
+        """Raise ReviewLocked when review is locked for this analyst; else return the status."""
+        st = self.status(user, clock)
+        if st["locked"]:
+            what = ("the daily exposure limit is reached" if st["lock_reason"] == "daily"
+                    else "time for a break: the session limit is reached")
+            raise ReviewLocked(f"review is locked: {what}; it opens again at {st['locked_until']:%Y-%m-%d %H:%M} "
+                               "UTC", locked_until=st["locked_until"], reason=st["lock_reason"])
+        return st
+
+
+# ---------------------------------------------------------------------------------------------- supervisor page
+
+
+def team_exposure(store: Store, period: str = "day", clock: Clock | None = None, *, day: date | None = None
+                  ) -> dict:
+    """The team's exposure for the day or the ISO week (Monday to Sunday) containing `day` (default today),
+    per analyst: revealed seconds, per kind and per day, reveals, sessions and locks."""
+    if period not in ("day", "week"):
+        raise UsageError("period is day or week", code="bad_value")
+    now = now_utc(clock)
+    local = local_now(clock)
+    tz = local.tzinfo
+    d = day or local.date()
+    first = d if period == "day" else d - timedelta(days=d.weekday())
+    days = 1 if period == "day" else 7
+    start = datetime(first.year, first.month, first.day, tzinfo=tz)
+    end = start + timedelta(days=days)
+    users: dict[str, dict] = {}
+
+    def row(u: str) -> dict:
+        return users.setdefault(u, {"user": u, "exposed_s": 0.0, "reveals": 0, "by_kind": {}, "by_day": {},
+                                    "sessions": 0, "locks": 0})
+
+    with store.sessions() as s:
+        for e in s.scalars(select(ExposureEvent).where(ExposureEvent.started_at >= start.astimezone(now.tzinfo),
+                                                       ExposureEvent.started_at < end.astimezone(now.tzinfo))):
+            secs = _event_seconds(e, now)
+            r = row(e.user)
+            r["exposed_s"] += secs
+            r["reveals"] += 1
+            r["by_kind"][e.kind] = r["by_kind"].get(e.kind, 0.0) + secs
+            k = aware(e.started_at).astimezone(tz).date().isoformat()
+            r["by_day"][k] = r["by_day"].get(k, 0.0) + secs
+        for rs in s.scalars(select(ReviewSession).where(ReviewSession.started_at >= start.astimezone(now.tzinfo),
+                                                        ReviewSession.started_at < end.astimezone(now.tzinfo))):
+            r = row(rs.user)
+            r["sessions"] += 1
+            r["locks"] += rs.locked_until is not None
+    out = sorted(users.values(), key=lambda r: (-r["exposed_s"], r["user"]))
+    for r in out:
+        r["exposed_s"] = round(r["exposed_s"], 1)
+        r["by_kind"] = {k: round(v, 1) for k, v in r["by_kind"].items()}
+        r["by_day"] = {k: round(v, 1) for k, v in sorted(r["by_day"].items())}
+    return {"period": period, "from": first.isoformat(), "to": (first + timedelta(days=days - 1)).isoformat(),
+            "users": out}
