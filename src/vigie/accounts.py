@@ -54,8 +54,10 @@ SCOPE_RE = re.compile(r"^(match|banks:[^\s]{1,200})$")
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
 KEY_RE = re.compile(r"^vigie_([0-9a-f]{8})_([A-Za-z0-9_-]{20,})$")
 
-_hasher = PasswordHasher()  # argon2id, the library's (RFC 9106 low-memory) defaults
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))  # verified against for unknown users: same timing
+#: argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile: 64 MiB, 3 passes). Tests swap in a
+#: cheaper one; a hash records its own parameters, so a change here rehashes at the next login.
+PASSWORD_HASHER = PasswordHasher()
+_DUMMY_HASH = PASSWORD_HASHER.hash(secrets.token_urlsafe(16))  # checked for unknown users: the same timing
 
 
 # ---- errors ---------------------------------------------------------------------------------------
@@ -177,12 +179,12 @@ def generate_password() -> str:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return PASSWORD_HASHER.hash(password)
 
 
 def _verify(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return PASSWORD_HASHER.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
@@ -267,7 +269,7 @@ def authenticate(store: Store, username: str, password: str, *, now: datetime | 
                 error = BadCredentials("wrong user name or password")
             else:
                 u.failed_logins, u.locked_until = 0, None
-                if _hasher.check_needs_rehash(u.password_hash):
+                if PASSWORD_HASHER.check_needs_rehash(u.password_hash):
                     u.password_hash = hash_password(password)
                 audit.record(store, name, "login.ok", "user", name, at=now, session=s)
     if error is not None:

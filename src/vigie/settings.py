@@ -79,6 +79,14 @@ class Settings(BaseSettings):
                                         "review media are refused (no_media_key).")
     media_retention_days: int = Field(30, ge=0, description="Days after a review decision before the media kept "
                                       "for it are purged; hashes and decisions remain.")
+    login_max_failures: int = Field(5, ge=1, description="Wrong passwords in a row before an account is locked.")
+    login_lockout_minutes: int = Field(15, ge=1, description="How long a locked account stays locked.")
+    session_idle_minutes: int = Field(30, ge=1, description="A web session ends after this long without a request.")
+    session_max_hours: int = Field(12, ge=1, description="A web session ends this long after login, active or not.")
+    cookie_secure: bool = Field(False, description="Always mark the session cookie Secure (set it behind a TLS "
+                                "proxy); it is set anyway on https.")
+    api_rate_limit_per_minute: int = Field(600, ge=1, description="Default requests a minute per API key, per "
+                                           "server process (answers 429 with Retry-After beyond).")
     flood_factor: float = Field(20.0, gt=1, description="An entry is quarantined when its matches in one day "
                                 "exceed this many times its daily average (and at least flood_min).")
     flood_min: int = Field(100, ge=1, description="Fewest matches in one day before an entry can be "

@@ -153,16 +153,43 @@ async def check_csrf(request: Request, expected: str) -> None:
 
 
 def route_access(route) -> Access | None:
-    """The Access a route declared (searched through its dependencies), or None."""
-    if not isinstance(route, APIRoute):
+    """The Access a route declared (searched through its dependencies, router-level ones included), or None."""
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
         return None
-    stack = list(route.dependant.dependencies)
+    stack = list(dependant.dependencies)
     while stack:
         d = stack.pop()
         if isinstance(d.call, Access):
             return d.call
         stack.extend(d.dependencies)
     return None
+
+
+@dataclass
+class RouteInfo:
+    path: str
+    methods: frozenset[str]
+    access: Access | None
+    is_api_route: bool
+
+
+def walk_routes(app) -> list[RouteInfo]:
+    """Every route of the app as served (included routers flattened), with its declared Access.
+
+    Mounts (static files) and Starlette routes (the OpenAPI schema) come with `is_api_route` False."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before routers were included lazily: app.routes is already flat
+        def iter_route_contexts(routes):
+            return routes
+    out = []
+    for rc in iter_route_contexts(app.routes):
+        original = getattr(rc, "original_route", rc)
+        access = route_access(rc) or route_access(original)
+        out.append(RouteInfo(rc.path, frozenset(getattr(rc, "methods", None) or ()), access,
+                             isinstance(original, APIRoute)))
+    return out
 
 
 # Annotated aliases: a route names who may call it in its signature.

@@ -1,0 +1,56 @@
+"""`POST /api/v1/match`: hashes in, known matches out (bank, category, distance); for people and API clients."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from vigie import audit
+from vigie.accounts import key_banks
+from vigie.banks.service import list_banks
+from vigie.errors import ErrorRecord, VigieError
+from vigie.matching import Query
+from vigie.web.access import MatchClient
+from vigie.web.schemas import ErrorBody, HashResult, MatchHit, MatchIn, MatchOut
+
+router = APIRouter()
+NAV: list = []
+
+
+@router.post("/api/v1/match", response_model=MatchOut, tags=["match"])
+def api_match(request: Request, body: MatchIn, me: MatchClient) -> MatchOut:
+    """Match up to 1,000 hashes against the enabled banks (an API key narrowed by `banks:NAME` scopes: those).
+
+    A bad hash is an error in its own result, not a failed request. The answer names the bank, the
+    category and the distance of each match, nothing of the known material itself.
+    """
+    st = request.app.state
+    results: list[HashResult | None] = [None] * len(body.hashes)
+    queries, where = [], []
+    for i, h in enumerate(body.hashes):
+        try:
+            queries.append(Query.from_hash(h.value, h.signal))
+            where.append(i)
+        except VigieError as exc:
+            err = ErrorRecord.from_exc(exc)
+            results[i] = HashResult(signal=h.signal, value=h.value, error=ErrorBody(code=err.code,
+                                                                                      message=err.message))
+    banks = key_banks(me.api_key) if me.api_key is not None else None
+    if banks is not None:  # a key narrowed to banks that no longer exist matches nothing (never everything)
+        existing = {b.name for b in list_banks(st.store)}
+        banks = [b for b in banks if b in existing]
+    matched = 0
+    if queries and banks == []:
+        for i in where:
+            results[i] = HashResult(signal=body.hashes[i].signal, value=body.hashes[i].value)
+    elif queries:
+        matcher = st.matcher
+        matcher.refresh()
+        for i, res in zip(where, matcher.match(queries, banks=banks)):
+            h = body.hashes[i]
+            hits = [MatchHit(bank=m.bank, category=m.category, distance=m.distance) for m in res.matches]
+            matched += bool(hits)
+            results[i] = HashResult(signal=h.signal, value=h.value, matches=hits)
+    audit.record(st.store, me.actor, "api.match", "match", None,
+                 {"hashes": len(body.hashes), "matched": matched, "errors": len(body.hashes) - len(queries),
+                  "banks": banks})
+    return MatchOut(results=results)

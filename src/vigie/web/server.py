@@ -1,0 +1,37 @@
+"""`serve()`: open the store, make the first admin if there is none, run uvicorn. What `vigie serve` calls."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from vigie.settings import Settings
+
+
+def first_start_banner(password: str) -> str:
+    return ("\n  Vigie first start: the account 'admin' was created with this one-time password:\n\n"
+            f"      {password}\n\n"
+            "  It is shown this once and must be changed at the first login.\n\n")
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, stream: TextIO | None = None,
+          **uvicorn_options) -> None:
+    """Serve until interrupted. Listens on loopback by default: put a TLS proxy in front for other machines
+    (and set VIGIE_COOKIE_SECURE=true). `uvicorn_options` go to `uvicorn.run` (e.g. proxy_headers=True)."""
+    import uvicorn
+
+    from vigie import accounts
+    from vigie.store.db import Store
+    from vigie.web.app import create_app
+
+    store = Store.open(settings)
+    password = accounts.ensure_admin(store)
+    if password:
+        (stream or sys.stderr).write(first_start_banner(password))
+        (stream or sys.stderr).flush()
+    app = create_app(store, settings)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=uvicorn_options.pop("log_level", "info"),
+                    server_header=False, **uvicorn_options)
+    finally:
+        store.close()
