@@ -26,9 +26,10 @@ browser:
 	      || echo "could not install$$missing: the tests that need them will be skipped"; \
 	    else echo "not root: install$$missing for the browser and disk-image tests"; fi; fi
 
-# The main job: a benign demo bank, demo pictures, and a scan of them against the bank.
+# The main job: the analysts' web app on the embedded SQLite store, with a benign demo bank and a demo scan
+# whose unknown pictures wait in the review queue (http://127.0.0.1:8000; accounts printed on first start).
 demo: setup
-	$(BIN)/vigie demo run --data-dir demo-data
+	$(BIN)/vigie demo serve --data-dir demo-data
 
 lint: setup
 	$(BIN)/ruff check .

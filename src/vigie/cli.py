@@ -189,6 +189,30 @@ def demo_run(data_dir: Path = typer.Option(Path("demo-data"), "--data-dir", help
               f"Store: {data_dir}")
 
 
+@demo_app.command("serve")
+def demo_serve(data_dir: Path = typer.Option(Path("demo-data"), "--data-dir", help="Where the demo store lives."),
+               host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8000, "--port"),
+               setup_only: bool = typer.Option(False, "--setup-only", help="Prepare the demo, do not serve.")) -> None:
+    """The main job on benign demo data: the web app with a demo bank and a demo scan in the review queue."""
+    from vigie.demo import demo_media_key, setup_demo_app
+    from vigie.web import serve
+
+    os.environ.setdefault("VIGIE_MEDIA_KEY", demo_media_key(data_dir))
+    store, settings = open_store(data_dir)
+    info = setup_demo_app(store, settings, data_dir)
+    scan = info["scan"]
+    err.print(f"demo scan: {scan['exact']} known by hash, {scan['near']} altered copies, {scan['unknown']} unknown "
+              f"-> review queue ({info['queued']})")
+    for name, pw in info["accounts"].items():
+        err.print(f"demo account [bold]{name}[/]: one-time password [bold]{pw}[/]")
+    if not info["accounts"]:
+        err.print("demo accounts exist already (vigie user reset-password NAME gives a new password)")
+    if setup_only:
+        return
+    err.print(f"open http://{host}:{port}/ (Ctrl-C to stop)")
+    serve(settings, host, port)
+
+
 def open_store(data_dir: Path | None = None):
     from vigie.store import Store
 
@@ -491,6 +515,9 @@ def scan_cmd(
     workers: int = typer.Option(0, "--workers", "-w", min=0, help="Processes (default: one per core)."),
     case: str = typer.Option(None, "--case", help="Case id, recorded in the report."),
     operator: str = typer.Option(None, "--operator", help="Who runs the scan, recorded in the report."),
+    queue: bool = typer.Option(False, "--queue", help="Put the unknown pictures and videos in the review queue "
+                               "(needs VIGIE_MEDIA_KEY)."),
+    source: str = typer.Option("scan", "--source", help="Queue priority source: police, report, crawl, scan."),
     data_dir: Path = DataDirOpt, json_out: bool = JsonOpt,
 ) -> None:
     """Triage seized media: hash everything once, match against the banks, write a report.
@@ -513,6 +540,11 @@ def scan_cmd(
 
         summary = run_scan(store, settings, sources, str(out_dir), banks=bank or None, workers=workers or None,
                            case=case, operator=operator or os.environ.get("USER"), on_item=tick)
+    if queue:
+        from vigie.review.queue import enqueue_scan
+
+        summary["queued"] = enqueue_scan(store, settings, summary["scan_id"], source=source,
+                                         by=operator or os.environ.get("USER") or "cli")
     if json_out:
         emit_json(summary)
         return
@@ -554,6 +586,144 @@ def audit_export(file: Path, data_dir: Path = DataDirOpt, json_out: bool = JsonO
     with open(file, "w") as f:
         n = audit.export(store, f)
     emit_json({"file": str(file), "records": n}) if json_out else out.print(f"wrote {n:,} records to {file}")
+
+
+@app.command("serve")
+def serve_cmd(host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
+              port: int = typer.Option(8000, "--port", min=1, max=65535),
+              proxy_headers: bool = typer.Option(False, "--proxy-headers", help="Trust X-Forwarded-* from a proxy."),
+              data_dir: Path = DataDirOpt) -> None:
+    """Start the analysts' web app. The first start creates an admin whose one-time password is printed once."""
+    from vigie.web import serve
+
+    settings = settings_from(data_dir)
+    serve(settings, host, port, proxy_headers=proxy_headers)
+
+
+user_app = typer.Typer(help="Accounts of the web app: analysts, supervisors, admins.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+def _user_dict(u) -> dict:
+    return {"username": u.username, "role": u.role, "active": u.active}
+
+
+@user_app.command("add")
+def user_add(name: str, role: str = typer.Option("analyst", "--role", help="analyst, supervisor or admin."),
+             password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin "
+                                                 "(otherwise a one-time password is generated and printed once)."),
+             data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Create an account."""
+    from vigie import accounts
+
+    store, _ = open_store(data_dir)
+    pw = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    user, otp = accounts.create_user(store, name, role, pw, actor="cli")
+    if json_out:
+        emit_json({**_user_dict(user), "one_time_password": otp})
+    else:
+        out.print(f"created {user.role} [bold]{user.username}[/]")
+        if otp:
+            out.print(f"one-time password (shown once, change it at first login): [bold]{otp}[/]")
+
+
+@user_app.command("list")
+def user_list(data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """List accounts."""
+    from vigie import accounts
+
+    store, _ = open_store(data_dir)
+    for u in accounts.list_users(store):
+        emit_json(_user_dict(u)) if json_out else out.print(f"{u.username}\t{u.role}\t"
+                                                           f"{'active' if u.active else 'inactive'}")
+
+
+@user_app.command("role")
+def user_role(name: str, role: str, data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Change an account's role."""
+    from vigie import accounts
+
+    store, _ = open_store(data_dir)
+    u = accounts.set_role(store, name, role, actor="cli")
+    emit_json(_user_dict(u)) if json_out else out.print(f"{u.username} is now {u.role}")
+
+
+@user_app.command("deactivate")
+def user_deactivate(name: str, enable: bool = typer.Option(False, "--reactivate", help="Reactivate instead."),
+                    data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Deactivate (or --reactivate) an account; a deactivated account's sessions end."""
+    from vigie import accounts
+
+    store, _ = open_store(data_dir)
+    u = (accounts.reactivate if enable else accounts.deactivate)(store, name, actor="cli")
+    emit_json(_user_dict(u)) if json_out else out.print(f"{u.username}: {'active' if u.active else 'inactive'}")
+
+
+@user_app.command("reset-password")
+def user_reset_password(name: str, data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Give an account a new one-time password (printed once)."""
+    from vigie import accounts
+
+    store, _ = open_store(data_dir)
+    pw = accounts.generate_password()
+    accounts.set_password(store, name, pw, actor="cli")
+    emit_json({"username": name, "one_time_password": pw}) if json_out else \
+        out.print(f"new one-time password for {name}: [bold]{pw}[/]")
+
+
+@user_app.command("logout-everywhere")
+def user_logout_everywhere(name: str, data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """End every session of an account."""
+    from vigie import accounts
+
+    store, _ = open_store(data_dir)
+    n = accounts.logout_everywhere(store, name, actor="cli")
+    emit_json({"username": name, "sessions_ended": n}) if json_out else out.print(f"ended {n} session(s)")
+
+
+apikey_app = typer.Typer(help="API keys for platforms and partners (shown once, stored hashed).",
+                         no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+
+
+@apikey_app.command("create")
+def apikey_create(name: str, scope: list[str] = typer.Option(["match"], "--scope",
+                                                              help="match, banks:NAME, ... (repeat)."),
+                  rate_limit: int = typer.Option(None, "--rate-limit", min=1, help="Requests a minute."),
+                  data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Create an API key; its secret is printed once and only its hash is kept."""
+    from vigie import accounts
+
+    store, _ = open_store(data_dir)
+    key, secret = accounts.create_api_key(store, name, list(scope), "cli", rate_limit_per_minute=rate_limit)
+    if json_out:
+        emit_json({"id": key.id, "name": key.name, "scopes": key.scopes, "secret": secret})
+    else:
+        out.print(f"API key {key.id} ({key.name}, scopes {', '.join(key.scopes)}): [bold]{secret}[/]")
+        out.print("Keep it now: Vigie stores only its hash and cannot show it again.")
+
+
+@apikey_app.command("list")
+def apikey_list(data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """List API keys (by prefix; secrets are never shown)."""
+    from vigie import accounts
+
+    store, _ = open_store(data_dir)
+    for k in accounts.list_api_keys(store):
+        d = {"id": k.id, "name": k.name, "prefix": k.prefix, "scopes": k.scopes,
+             "revoked": k.revoked_at is not None}
+        state = "revoked" if d["revoked"] else "active"
+        emit_json(d) if json_out else out.print(f"{k.id}\t{k.prefix}\t{k.name}\t{','.join(k.scopes)}\t{state}")
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: int, data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Revoke an API key at once."""
+    from vigie import accounts
+
+    store, _ = open_store(data_dir)
+    k = accounts.revoke_api_key(store, key_id, actor="cli")
+    emit_json({"id": k.id, "revoked": True}) if json_out else out.print(f"revoked key {k.id}")
 
 
 def main() -> None:

@@ -101,3 +101,51 @@ def setup_demo(store, settings, folder: str | Path, *, count: int = 24) -> dict:
     report = service.import_entries(store, "demo-known", enumerate(rows, 1), added_by="demo")
     return {"folder": str(folder), "pictures": len(paths) + len(altered), "planted": len(known),
             "added": report.added}
+
+
+def demo_media_key(data_dir: str | Path) -> str:
+    """The demo's media key, kept in the demo folder so that a restart can still show the queue.
+
+    Demo only: a real deployment passes VIGIE_MEDIA_KEY from a secret store and never keeps the key
+    beside the data (docs/review.md).
+    """
+    import base64
+    import os
+
+    p = Path(data_dir) / "demo-media.key"
+    if not p.exists():
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(base64.b64encode(os.urandom(32)).decode())
+        p.chmod(0o600)
+    return p.read_text().strip()
+
+
+def setup_demo_app(store, settings, data_dir: str | Path) -> dict:
+    """Everything a newcomer needs to see the review app: the demo bank, a scan of demo pictures with
+    the unknown ones in the review queue, and demo accounts (passwords returned once, on creation)."""
+    from vigie import accounts
+    from vigie.errors import Conflict
+    from vigie.ingest.scan import run_scan
+    from vigie.review.queue import enqueue_scan
+    from vigie.store.models import Scan
+
+    data_dir = Path(data_dir)
+    info = setup_demo(store, settings, data_dir / "pictures")
+    summary = run_scan(store, settings, [info["folder"]], str(data_dir / "scan-report"), workers=1,
+                       case="DEMO", operator="demo")
+    from sqlalchemy import select
+
+    with store.sessions() as s:
+        scan_id = s.scalar(select(Scan.id).where(Scan.case_id == "DEMO"))
+    queued = enqueue_scan(store, settings, scan_id, by="demo")
+    created = {}
+    admin_pw = accounts.ensure_admin(store)
+    if admin_pw:
+        created["admin"] = admin_pw
+    for name, role in (("analyst1", "analyst"), ("analyst2", "analyst"), ("supervisor", "supervisor")):
+        try:
+            _, pw = accounts.create_user(store, name, role, actor="demo")
+            created[name] = pw
+        except Conflict:
+            pass
+    return {"scan": summary["counts"]["by_class"], "queued": queued, "accounts": created}

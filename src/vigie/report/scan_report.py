@@ -112,7 +112,7 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
     _write_vics(out_dir, scan, vics_groups)
     spared = auto_media
     summary = {
-        "tool": "vigie", "version": __version__, "case": scan.case_id, "operator": scan.operator,
+        "tool": "vigie", "version": __version__, "scan_id": scan.id, "case": scan.case_id, "operator": scan.operator,
         "sources": sorted(scan.sources), "source_hashes": sources, "acquisition_hashes": acquisition,
         "started_at": scan.started_at.isoformat() if scan.started_at else None,
         "finished_at": scan.finished_at.isoformat() if scan.finished_at else None,
