@@ -44,7 +44,7 @@ MAX_REGIONS = 6
 # Border removal.
 _BORDER_SIDE = 1024          # detection works on a copy at most this many pixels a side
 _BORDER_TOL = 24             # channel difference from the border colour still counted as border
-_BORDER_FILL = 0.99          # share of a line that must be border colour
+_BORDER_FILL = 0.998         # share of a line that must be border colour
 _BORDER_MIN_FRAC = 0.015     # a side counts when its border is at least this share of the side...
 _BORDER_MIN_PX = 2           # ...and at least this many pixels
 _KEEP_MIN_FRAC = 0.08        # what is left must be at least this share of each side
