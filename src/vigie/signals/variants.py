@@ -298,7 +298,15 @@ def _photo_like(a: np.ndarray) -> bool:
     """Does this leaf look like a photograph rather than text, an icon or a flat panel?"""
     q = (a // 16).astype(np.int32)
     codes = (q[..., 0] * 256 + q[..., 1] * 16 + q[..., 2]).ravel()
-    dominant = np.bincount(codes).max() / codes.size
+    counts = np.bincount(codes)
+    # Near-black (code 0) is the sky of night and space photos, not a UI panel, when the rest is textured:
+    # leave it out of the dominant-colour share, but only while enough of the region is something else.
+    lit = codes.size - counts[0]
+    if lit >= 0.2 * codes.size:
+        counts[0] = 0
+        dominant = counts.max() / lit
+    else:
+        dominant = counts.max() / codes.size
     if dominant > _REGION_MAX_DOMINANT:
         return False
     gy = _chan_max(np.abs(np.diff(a, axis=0)))
