@@ -24,11 +24,6 @@ from vigie.store.models import Scan, ScanFile
 from vigie.store.review_models import ReviewCluster, ReviewItem
 
 
-class ReviewSettings(Settings):
-    review_consensus: int = 2
-    review_bank: str = "review-confirmed"
-
-
 @pytest.fixture(autouse=True)
 def media_key(monkeypatch):
     monkeypatch.setenv("VIGIE_MEDIA_KEY", base64.b64encode(os.urandom(32)).decode())
@@ -142,7 +137,7 @@ def test_disagreement_goes_to_a_supervisor(store):
 
 
 def test_consensus_of_three_and_second_opinions(store):
-    st = ReviewSettings(**store.settings.model_dump(), review_consensus=3)
+    st = store.settings.model_copy(update={"review_consensus": 3})
     cid = queue.enqueue_media(store, st, jpeg(80), source="crawl")["cluster"]
     for user in ("a", "b"):
         assert decisions.decide(store, st, cid, user, "illegal_baseline")["state"] == "pending_consensus"
