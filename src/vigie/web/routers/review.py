@@ -1,0 +1,608 @@
+"""Review of unknown material in the web app: the queue, the review page with deliberate reveals, decisions,
+uploads, and the wellbeing pages. Every action is a call into `vigie.review`, which writes the audit trail.
+
+Known material never appears: the queue holds only what no bank knows, and the library refuses known items.
+Pictures reach the browser as the server rendered them (small, blurred, greyscale until a reveal step);
+every reveal is one click on one item and counts as exposure. The wellbeing calls take the app's clock
+(`request.app.state.clock`), so tests move time by hand.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, Field
+
+from vigie.banks import service as banks
+from vigie.errors import Conflict, UsageError
+from vigie.review import decisions, media, queue, wellbeing
+from vigie.review.clock import aware
+from vigie.web import views
+from vigie.web.access import Analyst, Principal, Supervisor
+
+router = APIRouter()
+NAV = [("Review", "/review", "analyst"), ("Upload", "/review/upload", "analyst"),
+       ("Exposure", "/review/exposure", "supervisor")]
+
+MESSAGES = {
+    "empty": "Nothing is waiting for you in the queue.",
+    "locked": "Review is locked for a break: see below when it opens again.",
+    "uploaded": "The file was queued for review.",
+    "policy": "Your wellbeing settings were saved.",
+    "team_policy": "The team's wellbeing defaults were saved.",
+    "priority": "The priority was changed.",
+    "resolved": "The cluster was resolved.",
+}
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+
+
+# ---- models ---------------------------------------------------------------------------------------
+
+
+class ExposureOut(BaseModel):
+    """Where the analyst stands: revealed seconds today, this session, time left, warning and lock."""
+
+    exposed_today_s: float
+    session_s: float
+    remaining_s: float
+    warning: bool
+    locked: bool
+    locked_until: datetime | None = None
+    lock_reason: str | None = None
+    daily_limit_s: float
+    session_limit_s: float
+
+
+class ClusterSummaryOut(BaseModel):
+    id: int
+    state: str
+    size: int
+    source: str
+    ai_likely: bool
+    priority_override: int | None = None
+    created_at: datetime
+    age_s: float = Field(description="Seconds since the cluster was queued.")
+    decided_at: datetime | None = None
+    category: str | None = None
+    bank: str | None = None
+
+
+class DecisionRecordOut(BaseModel):
+    user: str
+    role: str
+    category: str
+    note: str | None = None
+    bank: str | None = None
+    at: datetime
+    superseded: bool
+
+
+class DisputedOut(BaseModel):
+    cluster: int
+    decisions: list[DecisionRecordOut]
+
+
+class QueueOut(BaseModel):
+    clusters: list[ClusterSummaryOut] = Field(description="Waiting clusters in priority order; never any media.")
+    exposure: ExposureOut
+    disputed: list[DisputedOut] | None = Field(None, description="Supervisors only.")
+
+
+class ItemOut(BaseModel):
+    id: int
+    description: str
+    media_type: str | None = None
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    hashes: dict[str, Any]
+    source: str
+    locations: list[str]
+    location_count: int
+    flags: list[str]
+    ai_likely: bool
+    provenance: dict | None = None
+    media: list[str] = Field(description="Which media are kept (original, preview, strip); never the media.")
+    media_url: str | None = Field(None, description="The blurred, greyscale, small preview; steps reveal more.")
+    is_video: bool = False
+    state: str
+
+
+class CategoryOut(BaseModel):
+    name: str
+    label: str
+    classifies: bool
+
+
+class ClusterOut(ClusterSummaryOut):
+    items: list[ItemOut]
+    decisions_so_far: int | None = Field(None, description="Analysts: how many people decided (not what).")
+    decisions: list[DecisionRecordOut] | None = Field(None, description="Supervisors only.")
+    categories: list[CategoryOut]
+    banks: list[str]
+    default_bank: str
+    reveal_steps: list[str]
+    needed: int = Field(description="Distinct analysts who must agree.")
+
+
+class NextOut(BaseModel):
+    cluster: ClusterOut | None = None
+    message: str | None = None
+
+
+class DecisionIn(BaseModel):
+    category: str = Field(max_length=100)
+    note: str | None = Field(None, max_length=4000)
+    bank: str | None = Field(None, max_length=200)
+
+
+class DecisionOut(BaseModel):
+    cluster: int
+    state: str
+    category: str | None = None
+    bank: str | None = None
+    waiting_for: int = Field(0, description="Further analysts needed before the decision takes effect.")
+    message: str
+    banked: dict | None = None
+
+
+class PriorityIn(BaseModel):
+    priority: int | None = Field(None, ge=-1_000_000, le=1_000_000)
+
+
+class UploadOut(BaseModel):
+    sha256: str
+    item: int
+    cluster: int | None = None
+    items_added: int
+    items_existing: int
+
+
+class ExposureRowOut(BaseModel):
+    user: str
+    exposed_s: float
+    reveals: int
+    by_kind: dict[str, float]
+    by_day: dict[str, float]
+    sessions: int
+    locks: int
+
+
+class TeamExposureOut(BaseModel):
+    period: str
+    from_: str = Field(alias="from")
+    to: str
+    users: list[ExposureRowOut]
+
+    model_config = {"populate_by_name": True}
+
+
+class TeamExposurePageOut(BaseModel):
+    day: TeamExposureOut
+    week: TeamExposureOut
+
+
+class PolicyOut(BaseModel):
+    team: dict
+    personal: dict
+    effective: dict
+    steps: list[str]
+
+
+class RevealStopIn(BaseModel):
+    item_id: int | None = None
+
+
+class RevealStopOut(BaseModel):
+    seconds: float
+    exposure: ExposureOut
+
+
+# ---- helpers --------------------------------------------------------------------------------------
+
+
+class _AppClock:
+    """The app's clock (a callable) as the review library's Clock (`.now()`)."""
+
+    def __init__(self, fn):
+        self._fn = fn
+
+    def now(self) -> datetime:
+        return self._fn()
+
+
+def _clock(request: Request):
+    c = request.app.state.clock
+    return c if hasattr(c, "now") else _AppClock(c)
+
+
+def _st(request: Request):
+    return request.app.state.store, request.app.state.settings
+
+
+def _tracker(request: Request) -> wellbeing.ExposureTracker:
+    return wellbeing.ExposureTracker(request.app.state.store)
+
+
+def _exposure(request: Request, me: Principal) -> ExposureOut:
+    st = _tracker(request).status(me.actor, _clock(request))
+    return ExposureOut(**{k: v for k, v in st.items() if k in ExposureOut.model_fields})
+
+
+def _summary(d: dict, now: datetime) -> dict:
+    created = aware(datetime.fromisoformat(d["created_at"]))
+    return {**d, "created_at": created, "age_s": max(0.0, (now - created).total_seconds())}
+
+
+def queue_data(request: Request, me: Principal) -> QueueOut:
+    store, _ = _st(request)
+    now = _clock(request).now()
+    sup = me.at_least("supervisor")
+    rows = queue.list_queue(store, user=None if sup else me.actor)
+    disputed = [DisputedOut(**d) for d in decisions.disputed(store)] if sup else None
+    return QueueOut(clusters=[ClusterSummaryOut(**_summary(r, now)) for r in rows],
+                    exposure=_exposure(request, me), disputed=disputed)
+
+
+def _bank_names(store) -> list[str]:
+    return [b.name for b in banks.list_banks(store) if b.enabled]
+
+
+def cluster_data(request: Request, me: Principal, cluster_id: int) -> ClusterOut:
+    store, settings = _st(request)
+    sup = me.at_least("supervisor")
+    v = queue.cluster_view(store, cluster_id, user=me.actor, supervisor=sup)
+    policy = wellbeing.policy_for(store, me.actor)
+    items = []
+    for it in v["items"]:
+        is_video = (it["media_type"] or "").startswith("video/")
+        has = bool({"preview", "strip", "original"} & set(it["media"]))
+        items.append(ItemOut(**it, is_video=is_video,
+                             media_url=f"/review/items/{it['id']}/media" if has else None))
+    default_bank = getattr(settings, "review_bank", None) or decisions.DEFAULT_BANK
+    names = _bank_names(store)
+    if default_bank not in names:
+        names.insert(0, default_bank)
+    return ClusterOut(**_summary({k: v[k] for k in v if k not in ("items", "decisions")},
+                                 _clock(request).now()),
+                      items=items, decisions=v.get("decisions") if sup else None,
+                      categories=[CategoryOut(name=c.name, label=c.label, classifies=c.classifies)
+                                  for c in decisions.categories(settings).values()],
+                      banks=names, default_bank=default_bank, reveal_steps=list(policy.reveal_steps),
+                      needed=decisions.consensus(settings))
+
+
+def _decide(request: Request, me: Principal, cluster_id: int, body: DecisionIn) -> DecisionOut:
+    store, settings = _st(request)
+    bank = (body.bank or "").strip() or None
+    if bank is not None and bank == (getattr(settings, "review_bank", None) or decisions.DEFAULT_BANK):
+        bank = None  # the review bank: created on the first confirmed decision when missing
+    note = (body.note or "").strip() or None
+    r = decisions.decide(store, settings, cluster_id, me.actor, body.category, note, bank=bank,
+                         clock=_clock(request))
+    cats = decisions.categories(settings)
+    waiting = 0
+    if r["state"] == "decided":
+        msg = f"Confirmed: hashes added to bank {r['bank']}."
+    elif r["state"] == "disputed":
+        msg = "Recorded. The decisions differ (or a second opinion was asked for): a supervisor will decide."
+    else:
+        mine = cats[body.category]
+        have = r["votes"].get(body.category, 0) if mine.classifies else r["second_opinions"]
+        waiting = max(0, r["needed"] - have)
+        msg = (f"Your vote was recorded; waiting for {waiting} more "
+               f"analyst{'s' if waiting != 1 else ''}.")
+    return DecisionOut(cluster=cluster_id, state=r["state"], category=r["category"],
+                       bank=r["bank"] if r["state"] == "decided" else None, waiting_for=waiting, message=msg,
+                       banked=r.get("banked"))
+
+
+def _resolve(request: Request, me: Principal, cluster_id: int, body: DecisionIn) -> DecisionOut:
+    store, settings = _st(request)
+    bank = (body.bank or "").strip() or None
+    if bank is not None and bank == (getattr(settings, "review_bank", None) or decisions.DEFAULT_BANK):
+        bank = None
+    r = decisions.resolve(store, settings, cluster_id, me.actor, body.category,
+                          (body.note or "").strip() or None, bank=bank, clock=_clock(request))
+    return DecisionOut(cluster=cluster_id, state=r["state"], category=r["category"], bank=r["bank"],
+                       message=f"Resolved as {r['category']}: hashes added to bank {r['bank']}.",
+                       banked=r.get("banked"))
+
+
+def _steps(raw: str) -> tuple[str, ...]:
+    steps = tuple(s.strip() for s in raw.split(",") if s.strip())
+    bad = [s for s in steps if s not in wellbeing.STEPS]
+    if bad:
+        raise UsageError(f"unknown reveal step(s): {', '.join(bad)} (known: {', '.join(wellbeing.STEPS)})",
+                         code="bad_value")
+    return steps
+
+
+class _Gone(media.MediaPurged):
+    http_status = 410
+
+
+def _team_exposure(request: Request) -> TeamExposurePageOut:
+    store, _ = _st(request)
+    clock = _clock(request)
+    return TeamExposurePageOut(day=TeamExposureOut(**wellbeing.team_exposure(store, "day", clock)),
+                               week=TeamExposureOut(**wellbeing.team_exposure(store, "week", clock)))
+
+
+def _policy(request: Request, me: Principal) -> PolicyOut:
+    store, _ = _st(request)
+    return PolicyOut(team=wellbeing.get_team_policy(store).as_dict(),
+                     personal=wellbeing.get_personal_policy(store, me.actor),
+                     effective=wellbeing.policy_for(store, me.actor).as_dict(), steps=list(wellbeing.STEPS))
+
+
+BOOL_FIELDS = ("grayscale", "video_muted", "video_paused", "keyframes_first")
+INT_FIELDS = ("thumb_px", "blur_px", "daily_limit_min", "session_limit_min", "break_min", "warning_min")
+
+
+def _policy_from_form(form) -> dict:
+    if form.get("form") != "policy":
+        raise UsageError("send the whole wellbeing form (field form=policy)", code="missing_value")
+    out: dict[str, Any] = {}
+    for name in INT_FIELDS:
+        v = str(form.get(name, "")).strip()
+        if v:
+            if not v.lstrip("-").isdigit():
+                raise UsageError(f"{name} must be a whole number", code="bad_value")
+            out[name] = int(v)
+    for name in BOOL_FIELDS:
+        out[name] = form.get(name) == "on"
+    out["reveal_steps"] = [s for s in wellbeing.STEPS if form.get(f"step_{s}") == "on"]
+    return out
+
+
+def _personal_changes(store, user: str, wanted: dict) -> dict:
+    """Only what differs from the team's defaults, or was set before (so it can be set back)."""
+    team = wellbeing.get_team_policy(store).as_dict()
+    before = wellbeing.get_personal_policy(store, user)
+    return {k: v for k, v in wanted.items() if k in before or v != team.get(k)}
+
+
+def _redirect(path: str, msg: str | None = None) -> RedirectResponse:
+    return RedirectResponse(f"{path}?msg={msg}" if msg else path, 303)
+
+
+# ---- pages ----------------------------------------------------------------------------------------
+
+
+@router.get("/review", include_in_schema=False)
+def queue_page(request: Request, me: Analyst, msg: str | None = None):
+    return views.render(request, "review_queue.html", me, data=queue_data(request, me),
+                        message=MESSAGES.get(msg or ""))
+
+
+@router.get("/review/next", include_in_schema=False)
+def next_page(request: Request, me: Analyst):
+    store, _ = _st(request)
+    try:
+        found = queue.next_cluster(store, me.actor, _clock(request), tracker=_tracker(request))
+    except wellbeing.ReviewLocked:
+        return _redirect("/review", "locked")
+    if found is None:
+        return _redirect("/review", "empty")
+    return RedirectResponse(f"/review/clusters/{found['id']}", 303)
+
+
+@router.get("/review/clusters/{cluster_id}", include_in_schema=False)
+def cluster_page(request: Request, me: Analyst, cluster_id: int):
+    data = cluster_data(request, me, cluster_id)
+    return views.render(request, "review_cluster.html", me, data=data, exposure=_exposure(request, me))
+
+
+@router.post("/review/clusters/{cluster_id}/decide", include_in_schema=False)
+def decide_page(request: Request, me: Analyst, cluster_id: int, category: Annotated[str, Form(max_length=100)],
+                note: Annotated[str, Form(max_length=4000)] = "", bank: Annotated[str, Form(max_length=200)] = ""):
+    out = _decide(request, me, cluster_id, DecisionIn(category=category, note=note, bank=bank))
+    return views.render(request, "review_decided.html", me, data=out)
+
+
+@router.post("/review/clusters/{cluster_id}/resolve", include_in_schema=False)
+def resolve_page(request: Request, me: Supervisor, cluster_id: int,
+                 category: Annotated[str, Form(max_length=100)], note: Annotated[str, Form(max_length=4000)] = "",
+                 bank: Annotated[str, Form(max_length=200)] = ""):
+    out = _resolve(request, me, cluster_id, DecisionIn(category=category, note=note, bank=bank))
+    return views.render(request, "review_decided.html", me, data=out)
+
+
+@router.post("/review/clusters/{cluster_id}/priority", include_in_schema=False)
+def priority_page(request: Request, me: Supervisor, cluster_id: int,
+                  priority: Annotated[str, Form(max_length=12)] = ""):
+    p = priority.strip()
+    if p and not p.lstrip("-").isdigit():
+        raise UsageError("priority is a whole number (positive: sooner, negative: later) or empty",
+                         code="bad_value")
+    queue.reprioritise(request.app.state.store, cluster_id, int(p) if p else None, me.actor)
+    return _redirect("/review", "priority")
+
+
+@router.get("/review/items/{item_id}/media", include_in_schema=False)
+def item_media(request: Request, me: Analyst, item_id: int, steps: str = ""):
+    """The item as the analyst's policy shows it; each step is a reveal counted as exposure (audited)."""
+    store, settings = _st(request)
+    try:
+        data, media_type = media.view_item(store, settings, item_id, me.actor, steps=_steps(steps),
+                                           clock=_clock(request), tracker=_tracker(request))
+    except media.MediaPurged as exc:
+        if exc.code == "media_purged":
+            raise _Gone(exc.message, code="media_purged") from None
+        raise
+    return Response(data, media_type=media_type, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/review/upload", include_in_schema=False)
+def upload_page(request: Request, me: Analyst):
+    return views.render(request, "review_upload.html", me, result=None, error=None)
+
+
+async def _read_upload(file: UploadFile) -> bytes:
+    data = await file.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise UsageError(f"the file is larger than {MAX_UPLOAD_BYTES // 2**20} MiB", code="too_large")
+    return data
+
+
+@router.post("/review/upload", include_in_schema=False)
+async def upload_submit(request: Request, me: Analyst, file: Annotated[UploadFile, File()],
+                        note: Annotated[str, Form(max_length=4000)] = ""):
+    from fastapi.concurrency import run_in_threadpool
+
+    store, settings = _st(request)
+    data = await _read_upload(file)
+    try:
+        r = await run_in_threadpool(queue.enqueue_upload, store, settings, data, me.actor, note.strip() or None)
+    except Conflict as exc:
+        if exc.code != "known_material":
+            raise
+        return views.render(request, "review_upload.html", me, status_code=409, result=None,
+                            error={"code": exc.code, "message": exc.message})
+    return views.render(request, "review_upload.html", me, error=None, result=_upload_out(r))
+
+
+def _upload_out(r: dict) -> UploadOut:
+    return UploadOut(sha256=r["sha256"], item=r["item"], cluster=r["cluster"], items_added=r["items_added"],
+                     items_existing=r["items_existing"])
+
+
+@router.get("/review/exposure", include_in_schema=False)
+def exposure_page(request: Request, me: Supervisor):
+    return views.render(request, "review_exposure.html", me, data=_team_exposure(request))
+
+
+@router.get("/review/policy", include_in_schema=False)
+def policy_page(request: Request, me: Analyst, msg: str | None = None):
+    return views.render(request, "review_policy.html", me, data=_policy(request, me),
+                        message=MESSAGES.get(msg or ""))
+
+
+@router.post("/review/policy", include_in_schema=False)
+async def policy_submit(request: Request, me: Analyst):
+    store, _ = _st(request)
+    wanted = _policy_from_form(await request.form())
+    wellbeing.set_personal_policy(store, me.actor, _personal_changes(store, me.actor, wanted))
+    return _redirect("/review/policy", "policy")
+
+
+@router.post("/review/policy/team", include_in_schema=False)
+async def team_policy_submit(request: Request, me: Supervisor):
+    wellbeing.set_team_policy(request.app.state.store, _policy_from_form(await request.form()), me.actor)
+    return _redirect("/review/policy", "team_policy")
+
+
+@router.get("/review/disputed", include_in_schema=False)
+def disputed_page(request: Request, me: Supervisor):
+    store, settings = _st(request)
+    return views.render(request, "review_disputed.html", me,
+                        data=[DisputedOut(**d) for d in decisions.disputed(store)],
+                        categories=[c for c in decisions.categories(settings).values() if c.classifies],
+                        banks=_bank_names(store),
+                        default_bank=getattr(settings, "review_bank", None) or decisions.DEFAULT_BANK)
+
+
+# ---- JSON twins -----------------------------------------------------------------------------------
+
+
+@router.get("/api/v1/review/queue", response_model=QueueOut, tags=["review"])
+def api_queue(request: Request, me: Analyst) -> QueueOut:
+    """Waiting clusters in priority order (analysts: those they have not decided on), and one's exposure."""
+    return queue_data(request, me)
+
+
+@router.get("/api/v1/review/next", response_model=NextOut, tags=["review"])
+def api_next(request: Request, me: Analyst) -> NextOut:
+    """The next cluster for this analyst (text and hashes), or none. 423 `review_locked` during a break."""
+    store, _ = _st(request)
+    found = queue.next_cluster(store, me.actor, _clock(request), tracker=_tracker(request))
+    if found is None:
+        return NextOut(message=MESSAGES["empty"])
+    return NextOut(cluster=cluster_data(request, me, found["id"]))
+
+
+@router.get("/api/v1/review/clusters/{cluster_id}", response_model=ClusterOut, tags=["review"])
+def api_cluster(request: Request, me: Analyst, cluster_id: int) -> ClusterOut:
+    """A cluster as text and hashes; `media_url` gives the blurred preview. Votes: supervisors only."""
+    return cluster_data(request, me, cluster_id)
+
+
+@router.post("/api/v1/review/clusters/{cluster_id}/decide", response_model=DecisionOut, tags=["review"])
+def api_decide(request: Request, me: Analyst, cluster_id: int, body: DecisionIn) -> DecisionOut:
+    return _decide(request, me, cluster_id, body)
+
+
+@router.post("/api/v1/review/clusters/{cluster_id}/resolve", response_model=DecisionOut, tags=["review"])
+def api_resolve(request: Request, me: Supervisor, cluster_id: int, body: DecisionIn) -> DecisionOut:
+    """A supervisor settles a disputed cluster (or decides any waiting one) alone."""
+    return _resolve(request, me, cluster_id, body)
+
+
+@router.post("/api/v1/review/clusters/{cluster_id}/priority", response_model=ClusterSummaryOut, tags=["review"])
+def api_priority(request: Request, me: Supervisor, cluster_id: int, body: PriorityIn) -> ClusterSummaryOut:
+    r = queue.reprioritise(request.app.state.store, cluster_id, body.priority, me.actor)
+    return ClusterSummaryOut(**_summary(r, _clock(request).now()))
+
+
+@router.get("/api/v1/review/disputed", response_model=list[DisputedOut], tags=["review"])
+def api_disputed(request: Request, me: Supervisor) -> list[DisputedOut]:
+    return [DisputedOut(**d) for d in decisions.disputed(request.app.state.store)]
+
+
+@router.post("/api/v1/review/upload", response_model=UploadOut, status_code=201, tags=["review"])
+async def api_upload(request: Request, me: Analyst, file: Annotated[UploadFile, File()],
+                     note: Annotated[str, Form(max_length=4000)] = "") -> UploadOut:
+    """Queue a file (multipart `file`). 409 `known_material` when a bank knows it: nothing is kept."""
+    from fastapi.concurrency import run_in_threadpool
+
+    store, settings = _st(request)
+    data = await _read_upload(file)
+    r = await run_in_threadpool(queue.enqueue_upload, store, settings, data, me.actor, note.strip() or None)
+    return _upload_out(r)
+
+
+@router.get("/api/v1/review/exposure", response_model=TeamExposurePageOut, tags=["review"])
+def api_exposure(request: Request, me: Supervisor) -> TeamExposurePageOut:
+    """The team's revealed time per analyst, today and this week."""
+    return _team_exposure(request)
+
+
+@router.get("/api/v1/review/me", response_model=ExposureOut, tags=["review"])
+def api_me(request: Request, me: Analyst) -> ExposureOut:
+    return _exposure(request, me)
+
+
+@router.get("/api/v1/review/policy", response_model=PolicyOut, tags=["review"])
+def api_policy(request: Request, me: Analyst) -> PolicyOut:
+    return _policy(request, me)
+
+
+@router.post("/api/v1/review/policy", response_model=PolicyOut, tags=["review"])
+def api_policy_set(request: Request, me: Analyst, body: dict[str, Any]) -> PolicyOut:
+    """One's own settings (only gentler than the team's take effect)."""
+    wellbeing.set_personal_policy(request.app.state.store, me.actor, body)
+    return _policy(request, me)
+
+
+@router.post("/api/v1/review/policy/team", response_model=PolicyOut, tags=["review"])
+def api_team_policy_set(request: Request, me: Supervisor, body: dict[str, Any]) -> PolicyOut:
+    wellbeing.set_team_policy(request.app.state.store, body, me.actor)
+    return _policy(request, me)
+
+
+@router.post("/api/v1/review/heartbeat", response_model=ExposureOut, tags=["review"])
+def api_heartbeat(request: Request, me: Analyst) -> ExposureOut:
+    """The review page is open (revealed media still on screen): every 30 s."""
+    _tracker(request).heartbeat(me.actor, _clock(request))
+    return _exposure(request, me)
+
+
+@router.post("/api/v1/review/reveal/stop", response_model=RevealStopOut, tags=["review"])
+def api_reveal_stop(request: Request, me: Analyst, body: RevealStopIn | None = None) -> RevealStopOut:
+    """The item was left: its reveal ends (all of one's reveals without `item_id`)."""
+    secs = _tracker(request).stop_reveal(me.actor, _clock(request), item_id=body.item_id if body else None)
+    return RevealStopOut(seconds=round(secs, 1), exposure=_exposure(request, me))
