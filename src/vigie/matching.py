@@ -139,6 +139,7 @@ class Matcher:
         self._exact: dict[str, ExactIndex] = {}
         self._last_id = 0
         self._loaded = False
+        self._refreshed = float("-inf")
 
     # ---- keeping the indexes in step with the store -------------------------------------------
 
@@ -149,9 +150,18 @@ class Matcher:
         key = hashlib.sha256(self.store.engine.url.render_as_string(hide_password=True).encode()).hexdigest()[:12]
         return self.settings.index_dir / key
 
-    def refresh(self, *, save: bool = True) -> int:
-        """Index entries added since the last refresh; returns how many hashes were added."""
+    def refresh(self, *, save: bool = True, max_age: float = 0.0) -> int:
+        """Index entries added since the last refresh; returns how many hashes were added.
+
+        `max_age`: skip the store round trip when the last refresh is younger than that many seconds
+        (a busy API refreshes once a second, not on every request; removals never wait, see the module
+        docstring)."""
+        import time
+
+        if max_age and time.monotonic() - self._refreshed < max_age:
+            return 0
         with self._lock:
+            self._refreshed = time.monotonic()
             if not self._loaded:
                 self._load()
             with self.store.sessions() as s:

@@ -44,7 +44,7 @@ def api_match(request: Request, body: MatchIn, me: MatchClient) -> MatchOut:
             results[i] = HashResult(signal=body.hashes[i].signal, value=body.hashes[i].value)
     elif queries:
         matcher = st.matcher
-        matcher.refresh()
+        matcher.refresh(save=False, max_age=1.0)
         for i, res in zip(where, matcher.match(queries, banks=banks)):
             h = body.hashes[i]
             hits = [MatchHit(bank=m.bank, category=m.category, distance=m.distance) for m in res.matches]
