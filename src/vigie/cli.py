@@ -726,6 +726,23 @@ def apikey_revoke(key_id: int, data_dir: Path = DataDirOpt, json_out: bool = Jso
     emit_json({"id": k.id, "revoked": True}) if json_out else out.print(f"revoked key {k.id}")
 
 
+review_app = typer.Typer(help="The review queue from the command line.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("purge")
+def review_purge(data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Delete review media whose decision is older than VIGIE_MEDIA_RETENTION_DAYS (hashes and decisions stay).
+
+    `vigie serve` runs this at start and every hour; run it from cron where the app does not run."""
+    from vigie.review.clock import SystemClock
+    from vigie.review.media import purge_decided
+
+    store, settings = open_store(data_dir)
+    res = purge_decided(store, settings, SystemClock())
+    emit_json(res) if json_out else out.print(f"purged: {res}")
+
+
 def main() -> None:
     """Entry point: library errors become a message and an exit code, never a traceback."""
     try:

@@ -30,8 +30,34 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, stre
         (stream or sys.stderr).write(first_start_banner(password))
         (stream or sys.stderr).flush()
     app = create_app(store, settings)
+    stop = _start_housekeeping(store, settings)
     try:
         uvicorn.run(app, host=host, port=port, log_level=uvicorn_options.pop("log_level", "info"),
                     server_header=False, **uvicorn_options)
     finally:
+        stop.set()
         store.close()
+
+
+def _start_housekeeping(store, settings, every_s: float = 3600.0):
+    """The app's own worker: purge review media past their retention at start and every hour.
+
+    A failure is logged, never fatal: the next round tries again."""
+    import logging
+    import threading
+
+    from vigie.review.clock import SystemClock
+    from vigie.review.media import purge_decided
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                purge_decided(store, settings, SystemClock())
+            except Exception:  # noqa: BLE001
+                logging.getLogger("vigie").exception("purge of review media failed")
+            stop.wait(every_s)
+
+    threading.Thread(target=loop, name="vigie-housekeeping", daemon=True).start()
+    return stop
