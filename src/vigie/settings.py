@@ -87,6 +87,8 @@ class Settings(BaseSettings):
                                 "proxy); it is set anyway on https.")
     api_rate_limit_per_minute: int = Field(600, ge=1, description="Default requests a minute per API key, per "
                                            "server process (answers 429 with Retry-After beyond).")
+    sharing_name: str | None = Field(None, description="The name this instance signs shared hash batches with "
+                                     "(default vigie-<key id>).")
     flood_factor: float = Field(20.0, gt=1, description="An entry is quarantined when its matches in one day "
                                 "exceed this many times its daily average (and at least flood_min).")
     flood_min: int = Field(100, ge=1, description="Fewest matches in one day before an entry can be "
