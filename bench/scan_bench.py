@@ -4,9 +4,10 @@ The tree: N pictures of mixed sizes (mostly small JPEGs, some 2 MP photos and PN
 5 % duplicated, 10 % inside nested archives (zip in tar.gz), and a few short videos.
 The baseline is what a simple script does: one process, for every file Pillow's full
 decode + `pdqhash`, MD5 and SHA-256 (archives and videos are not opened, so it does less
-work than the scan). `vigie scan` runs with 1 and 2 workers.
+work than the scan). `vigie scan` runs with 1 and 2 workers, and with `--cluster` once more
+hashing on Dask (`local:N` starts a local cluster; its start-up time is counted).
 
-    python bench/scan_bench.py [--n 10000] [--json]
+    python bench/scan_bench.py [--n 10000] [--json] [--cluster local:2]
 """
 
 from __future__ import annotations
@@ -108,20 +109,22 @@ def naive(root: Path) -> int:
     return n
 
 
-def vigie_scan(root: Path, workers: int, work: Path) -> dict:
+def vigie_scan(root: Path, workers: int, work: Path, cluster: str | None = None) -> dict:
     from vigie.ingest.scan import run_scan
     from vigie.settings import Settings
     from vigie.store import Store
 
-    st = Settings(data_dir=work / f"data{workers}", workers=workers)
+    tag = "dask" if cluster else str(workers)
+    st = Settings(data_dir=work / f"data{tag}", workers=workers)
     store = Store.open(st)
-    return run_scan(store, st, [str(root)], str(work / f"out{workers}"), workers=workers)
+    return run_scan(store, st, [str(root)], str(work / f"out{tag}"), workers=workers, cluster=cluster)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--cluster", help="also scan hashing on Dask: local:N or tcp://HOST:8786")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
@@ -146,6 +149,18 @@ def main() -> None:
             res[f"vigie_{w}w_files_per_s"] = round(locs / s, 1)
             res[f"vigie_{w}w_mb_per_s"] = round(nbytes / 1e6 / s, 2)
             res[f"ratio_{w}w_vs_baseline"] = round((locs / s) / (naive_files / naive_s), 2)
+        if a.cluster:
+            t = time.perf_counter()
+            summary = vigie_scan(root, 1, d, cluster=a.cluster)
+            s = time.perf_counter() - t
+            locs = summary["counts"]["locations"]
+            res["dask_cluster"] = a.cluster
+            res["vigie_dask_s"] = round(s, 2)
+            res["vigie_dask_locations"] = locs
+            res["vigie_dask_files_per_s"] = round(locs / s, 1)
+            res["vigie_dask_mb_per_s"] = round(nbytes / 1e6 / s, 2)
+            res["ratio_dask_vs_baseline"] = round((locs / s) / (naive_files / naive_s), 2)
+            res["ratio_dask_vs_2w"] = round(res["vigie_dask_files_per_s"] / res["vigie_2w_files_per_s"], 2)
         res["cpus"] = os.cpu_count()
     if a.json:
         print(json.dumps(res))

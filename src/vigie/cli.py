@@ -518,6 +518,8 @@ def scan_cmd(
     queue: bool = typer.Option(False, "--queue", help="Put the unknown pictures and videos in the review queue "
                                "(needs VIGIE_MEDIA_KEY)."),
     source: str = typer.Option("scan", "--source", help="Queue priority source: police, report, crawl, scan."),
+    cluster: str = typer.Option(None, "--cluster", help="Hash on Dask: tcp://HOST:8786, or local:N to start N "
+                                "local workers (docs/scale.md)."),
     data_dir: Path = DataDirOpt, json_out: bool = JsonOpt,
 ) -> None:
     """Triage seized media: hash everything once, match against the banks, write a report.
@@ -539,7 +541,7 @@ def scan_cmd(
                        files=p.files + p.skipped_resume)
 
         summary = run_scan(store, settings, sources, str(out_dir), banks=bank or None, workers=workers or None,
-                           case=case, operator=operator or os.environ.get("USER"), on_item=tick)
+                           case=case, operator=operator or os.environ.get("USER"), on_item=tick, cluster=cluster)
     if queue:
         from vigie.review.queue import enqueue_scan
 

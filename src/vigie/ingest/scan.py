@@ -269,10 +269,13 @@ def disk_bytes(sources: list[str]) -> int:
 
 def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str, *, banks: list[str] | None = None,
              workers: int | None = None, case: str | None = None, operator: str | None = None,
-             on_item: Callable[[ScanProgress], None] | None = None, stop_after: int | None = None) -> dict:
+             on_item: Callable[[ScanProgress], None] | None = None, stop_after: int | None = None,
+             cluster: str | None = None) -> dict:
     """Scan `sources`, write the report to `out_dir`, and return the summary.
 
     `stop_after` ends the run after that many new items (tests use it to stand for a kill).
+    `cluster` (`local:N` or `tcp://HOST:8786`) hashes on Dask instead of local processes
+    (see `vigie.ingest.distributed`).
     """
     from vigie.report.scan_report import write_report
 
@@ -317,7 +320,7 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
             s.add_all(rows)
         pending.clear()
 
-    for new, (item, r) in enumerate(_hashed(items, settings, scan_id, n_workers), start=1):
+    for new, (item, r) in enumerate(_hashed(items, settings, scan_id, n_workers, cluster=cluster), start=1):
         pending.append((item, r))
         prog.files += 1
         prog.bytes += r.size or 0
@@ -343,8 +346,19 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
     return write_report(store, settings, scan_id, out_dir)
 
 
-def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int) -> Iterator[tuple[Item, ItemResult]]:
-    """Results in input order; in-process for one worker, else a process pool with a bounded window."""
+def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, cluster: str | None = None
+            ) -> Iterator[tuple[Item, ItemResult]]:
+    """Results in input order; on a Dask cluster when `cluster` is given, in-process for one worker, else a
+    process pool with a bounded window."""
+    if cluster:
+        from vigie.ingest.distributed import close_client, hash_on_cluster, open_client
+
+        client = open_client(cluster)
+        try:
+            yield from hash_on_cluster(client, items, settings)
+        finally:
+            close_client(client)
+        return
     if n <= 1:
         from collections import OrderedDict
 

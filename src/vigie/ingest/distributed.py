@@ -1,0 +1,162 @@
+"""Hash the items of a scan on a Dask cluster, results in input order.
+
+The main process still walks the sources (`iter_items`), matches and writes the rows;
+only `process_item` runs on the workers. Each task carries one `Item`:
+
+* a plain file travels as its path, so every worker must see the same file at the same
+  path (shared storage mounted identically on every worker);
+* archive members and disk-image files travel as bytes inside the task: archives and
+  disk images are read centrally, by the process that runs the scan.
+
+The settings are sent once to every worker (`Client.scatter(..., broadcast=True)`), not
+with each task. A bounded window of tasks is in flight (4 per worker thread by default),
+so memory stays flat however large the source. A task that fails (the worker running it
+died more than the scheduler allows, or an exception escaped) becomes an `ItemResult`
+with the error `decoder_crash` or `internal_error`: the scan goes on.
+
+Limitation: the per-file time limit (`file_timeout`) relies on SIGALRM in the main
+thread; Dask runs tasks on worker threads, so on a cluster it is not enforced.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator
+
+from vigie.ingest.containers import Item
+from vigie.ingest.scan import ItemResult, process_item
+from vigie.settings import Settings
+
+#: Environment of the worker processes this module starts: one thread each for numeric libraries.
+WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+#: Per worker process: content already hashed, per scan (token), so a duplicate is hashed once per worker.
+_SEEN: OrderedDict[str, OrderedDict[str, ItemResult]] = OrderedDict()
+_SEEN_PER_SCAN = 10_000
+_SEEN_SCANS = 4
+
+
+def parse_cluster(spec: str) -> tuple[str, int] | tuple[str, str]:
+    """`local:N` (`local`: one worker per CPU) -> ("local", N); `tcp://host:8786` or `host:8786` -> ("address", url)."""
+    s = (spec or "").strip()
+    if not s:
+        raise ValueError("empty cluster spec; use local:N or tcp://HOST:8786")
+    if s == "local" or s.startswith("local:"):
+        n_txt = s.partition(":")[2]
+        try:
+            n = int(n_txt) if n_txt else (os.cpu_count() or 1)
+        except ValueError:
+            raise ValueError(f"bad worker count in {spec!r}; use local:N") from None
+        if n < 1:
+            raise ValueError(f"local cluster needs at least one worker, not {n}")
+        return "local", n
+    if "://" in s:
+        return "address", s
+    host, sep, port = s.rpartition(":")
+    if sep and host and port.isdigit():
+        return "address", f"tcp://{s}"
+    raise ValueError(f"bad cluster spec {spec!r}; use local:N or tcp://HOST:8786")
+
+
+def open_client(spec: str):
+    """A `distributed.Client` for `spec`; for `local:N` it owns a fresh `LocalCluster` (closed with the client)."""
+    from distributed import Client, LocalCluster
+
+    kind, arg = parse_cluster(spec)
+    if kind == "local":
+        # No dashboard; the scheduler's bare HTTP server (health, metrics) on a free local port, not 8787.
+        cluster = LocalCluster(n_workers=arg, threads_per_worker=1, processes=True, dashboard_address=None,
+                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, env=dict(WORKER_ENV))
+        try:
+            return Client(cluster, set_as_default=False)
+        except BaseException:
+            cluster.close()
+            raise
+    return Client(arg, set_as_default=False)
+
+
+def close_client(client) -> None:
+    """Close the client and, when it started one, its local cluster."""
+    cluster = getattr(client, "cluster", None)
+    try:
+        client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _task(item: Item, settings: Settings, token: str) -> ItemResult:
+    """Runs on a worker: `process_item` with this worker's cache of content hashed earlier in the same scan."""
+    seen = _SEEN.get(token)
+    if seen is None:
+        seen = _SEEN[token] = OrderedDict()
+        while len(_SEEN) > _SEEN_SCANS:
+            _SEEN.popitem(last=False)
+    r = process_item(item, settings, seen.get)
+    if r.sha256 and not r.reused and r.media_type:
+        seen[r.sha256] = r
+        if len(seen) > _SEEN_PER_SCAN:
+            seen.popitem(last=False)
+    return r
+
+
+def _threads(client) -> int:
+    try:
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+    except TypeError:  # older distributed: no n_workers argument
+        workers = client.scheduler_info()["workers"]
+    return max(1, sum(w.get("nthreads", 1) for w in workers.values()))
+
+
+def _failed(item: Item, exc: BaseException) -> ItemResult:
+    from distributed import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        err = ("decoder_crash", "the worker process died on this file (decoder crash or out of memory)")
+    else:
+        err = ("internal_error", f"{type(exc).__name__}: {exc}")
+    r = ItemResult(item.location, size=item.size)
+    r.error = err
+    return r
+
+
+def hash_on_cluster(client, items: Iterable[Item], settings: Settings, window: int | None = None
+                    ) -> Iterator[tuple[Item, ItemResult]]:
+    """`(item, result)` in input order, with at most `window` tasks in flight (default 4 per worker thread)."""
+    if window is None:
+        window = 4 * _threads(client)
+    window = max(1, window)
+    token = uuid.uuid4().hex
+    settings_f = client.scatter(settings, broadcast=True, hash=False)
+    inflight: deque = deque()
+    it = iter(items)
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(inflight) < window:
+                item = next(it, None)
+                if item is None:
+                    exhausted = True
+                    break
+                inflight.append((item, client.submit(_task, item, settings_f, token, pure=False)))
+            if not inflight:
+                return
+            item, fut = inflight.popleft()
+            try:
+                r = fut.result()
+            except Exception as exc:
+                if fut.status != "error":  # cancelled, or the cluster is gone: stop (the scan is resumable)
+                    raise
+                r = _failed(item, exc)  # the task itself failed: one bad file never stops a scan
+            finally:
+                fut.release()
+            yield item, r
+    finally:
+        for _, fut in inflight:
+            fut.cancel()
+        inflight.clear()
+        settings_f.release()
+
+
+__all__ = ["close_client", "hash_on_cluster", "open_client", "parse_cluster"]
