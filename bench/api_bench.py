@@ -91,6 +91,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=1_000_000)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--server-workers", type=int, default=2, help="Server processes (default: one per core).")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
@@ -99,10 +100,9 @@ def main() -> None:
         hashes, secret = build(d, a.size)
         build_s = time.perf_counter() - t
         port = free_port()
-        code = ("import uvicorn; from vigie.settings import Settings; from vigie.store import Store; "
-                f"from vigie.web import create_app; st=Settings(data_dir={str(d)!r}); "
-                f"uvicorn.run(create_app(Store.open(st), st), host='127.0.0.1', port={port}, log_level='warning')")
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        code = ("import uvicorn; uvicorn.run('vigie.web.server:make_app', factory=True, host='127.0.0.1', "
+                f"port={port}, workers={a.server_workers}, log_level='warning')")
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "VIGIE_DATA_DIR": str(d)}
         server = subprocess.Popen([sys.executable, "-c", code], env=env)
         base = f"http://127.0.0.1:{port}"
         try:
@@ -124,7 +124,11 @@ def main() -> None:
             def batch(rng):
                 return {"hashes": [{"signal": "pdq", "value": f"{rng.getrandbits(256):064x}"} for _ in range(1000)]}
 
+            for _ in range(2 * a.server_workers):  # every server process loads the index once
+                httpx.post(base + "/api/v1/match", json={"hashes": [{"signal": "pdq", "value": hashes[1]}]},
+                           headers=hdr, timeout=120)
             res = {"n": a.size, "build_s": round(build_s, 1), "concurrency": a.concurrency, "cpus": os.cpu_count(),
+                   "server_workers": a.server_workers,
                    "baseline_healthz": drive(base + "/healthz", {}, lambda rng: None, a.seconds / 2, a.concurrency),
                    "single": drive(base + "/api/v1/match", hdr, single, a.seconds, a.concurrency),
                    "batch_1000": drive(base + "/api/v1/match", hdr, batch, a.seconds, max(1, a.concurrency // 4))}

@@ -594,12 +594,14 @@ def audit_export(file: Path, data_dir: Path = DataDirOpt, json_out: bool = JsonO
 def serve_cmd(host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
               port: int = typer.Option(8000, "--port", min=1, max=65535),
               proxy_headers: bool = typer.Option(False, "--proxy-headers", help="Trust X-Forwarded-* from a proxy."),
+              workers: int = typer.Option(1, "--workers", min=1, help="Server processes (one per core for a busy "
+                                          "match API)."),
               data_dir: Path = DataDirOpt) -> None:
     """Start the analysts' web app. The first start creates an admin whose one-time password is printed once."""
     from vigie.web import serve
 
     settings = settings_from(data_dir)
-    serve(settings, host, port, proxy_headers=proxy_headers)
+    serve(settings, host, port, proxy_headers=proxy_headers, workers=workers)
 
 
 user_app = typer.Typer(help="Accounts of the web app: analysts, supervisors, admins.", no_args_is_help=True)

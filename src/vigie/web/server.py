@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TextIO
 
@@ -29,6 +30,19 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, stre
     if password:
         (stream or sys.stderr).write(first_start_banner(password))
         (stream or sys.stderr).flush()
+    workers = int(uvicorn_options.pop("workers", 1) or 1)
+    if workers > 1:  # several processes: each builds its app from the environment (make_app)
+        os.environ["VIGIE_DATA_DIR"] = str(settings.data_dir)
+        if settings.database_url:
+            os.environ["VIGIE_DATABASE_URL"] = settings.database_url
+        stop = _start_housekeeping(store, settings)
+        try:
+            uvicorn.run("vigie.web.server:make_app", factory=True, host=host, port=port, workers=workers,
+                        log_level=uvicorn_options.pop("log_level", "info"), server_header=False, **uvicorn_options)
+        finally:
+            stop.set()
+            store.close()
+        return
     app = create_app(store, settings)
     stop = _start_housekeeping(store, settings)
     try:
@@ -61,3 +75,14 @@ def _start_housekeeping(store, settings, every_s: float = 3600.0):
 
     threading.Thread(target=loop, name="vigie-housekeeping", daemon=True).start()
     return stop
+
+
+def make_app():
+    """App factory for several server processes (`uvicorn vigie.web.server:make_app --factory --workers N`):
+    each process opens the store from the VIGIE_* environment and maps the saved index."""
+    from vigie.settings import Settings
+    from vigie.store.db import Store
+    from vigie.web.app import create_app
+
+    settings = Settings()
+    return create_app(Store.open(settings), settings)
