@@ -255,3 +255,26 @@ def test_serve_prints_the_first_admin_password_once(settings, monkeypatch):
     otp = first.getvalue().split("password:")[1].split()[0]
     assert accounts.authenticate(store, "admin", otp).role == "admin"
     store.close()
+
+
+def test_match_image_upload_is_hashed_in_memory_and_never_stored(kit, tmp_path):
+    from PIL import ImageOps
+
+    from vigie.demo import encode, photo_like
+
+    app, clock, store = kit
+    banks.create_bank(store, "demo")
+    original = photo_like(31)
+    banks.add_entry(store, "demo", "pdq", benign_pdq(31, store.settings))
+    _k, secret = accounts.create_api_key(store, "partner", ["match"], "admin")
+    c = TestClient(app)
+    auth = {"Authorization": f"Bearer {secret}"}
+    mirrored = encode(ImageOps.mirror(original), "JPEG")
+    r = c.post("/api/v1/match/image", files={"file": ("x.jpg", mirrored, "image/jpeg")}, headers=auth)
+    assert r.status_code == 200, r.text
+    assert r.json()["matches"][0]["bank"] == "demo" and r.json()["media_type"] == "image/jpeg"
+    r = c.post("/api/v1/match/image", files={"file": ("t.jpg", b"not a picture", "image/jpeg")}, headers=auth)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "not_media"
+    assert c.post("/api/v1/match/image", files={"file": ("x.jpg", mirrored, "image/jpeg")}).status_code == 401
+    media = [p for p in store.settings.data_dir.rglob("*") if p.is_file() and p.suffix in (".jpg", ".bin")]
+    assert media == []  # nothing of the upload was written anywhere

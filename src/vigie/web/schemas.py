@@ -172,3 +172,9 @@ class HashResult(BaseModel):
 
 class MatchOut(BaseModel):
     results: list[HashResult]
+
+
+class ImageMatchOut(BaseModel):
+    media_type: str | None = None
+    pdq_quality: int | None = None
+    matches: list[MatchHit] = []

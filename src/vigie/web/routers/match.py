@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, UploadFile
 
 from vigie import audit
 from vigie.accounts import key_banks
@@ -10,7 +10,7 @@ from vigie.banks.service import list_banks
 from vigie.errors import ErrorRecord, VigieError
 from vigie.matching import Query
 from vigie.web.access import MatchClient
-from vigie.web.schemas import ErrorBody, HashResult, MatchHit, MatchIn, MatchOut
+from vigie.web.schemas import ErrorBody, HashResult, ImageMatchOut, MatchHit, MatchIn, MatchOut
 
 router = APIRouter()
 NAV: list = []
@@ -54,3 +54,38 @@ def api_match(request: Request, body: MatchIn, me: MatchClient) -> MatchOut:
                  {"hashes": len(body.hashes), "matched": matched, "errors": len(body.hashes) - len(queries),
                   "banks": banks})
     return MatchOut(results=results)
+
+
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
+
+
+@router.post("/api/v1/match/image", response_model=ImageMatchOut, tags=["match"])
+async def api_match_image(request: Request, file: UploadFile, me: MatchClient) -> ImageMatchOut:
+    """Match one picture: hashed in memory (MD5, SHA-1, SHA-256, PDQ and its rotations and mirrors) and never
+    stored or logged; the answer names bank, category and distance of each match, nothing else."""
+    from fastapi.concurrency import run_in_threadpool
+
+    from vigie.errors import InvalidInput
+    from vigie.hashing import hash_bytes
+    from vigie.matching import Query as Q
+
+    st = request.app.state
+    data = await file.read(MAX_IMAGE_BYTES + 1)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise InvalidInput(f"a picture of at most {MAX_IMAGE_BYTES // 2**20} MiB", code="too_large")
+    rec = await run_in_threadpool(hash_bytes, data, st.settings, path="<upload>", variants=st.settings.dihedral)
+    del data
+    if rec.pdq is None and rec.error is not None:
+        raise InvalidInput(rec.error.message, code=rec.error.code)
+    banks = key_banks(me.api_key) if me.api_key is not None else None
+    if banks is not None:
+        existing = {b.name for b in list_banks(st.store)}
+        banks = [b for b in banks if b in existing]
+    hits: list[MatchHit] = []
+    if banks != []:
+        st.matcher.refresh(save=False, max_age=1.0)
+        res = st.matcher.match([Q.from_record(rec)], banks=banks)[0]
+        hits = [MatchHit(bank=m.bank, category=m.category, distance=m.distance) for m in res.matches]
+    audit.record(st.store, me.actor, "api.match_image", "match", None,
+                 {"matched": bool(hits), "media_type": rec.media_type, "banks": banks})
+    return ImageMatchOut(media_type=rec.media_type, pdq_quality=rec.pdq_quality, matches=hits)
