@@ -825,6 +825,19 @@ def sync_cmd(name: str = typer.Argument(None, help="One subscription (default: a
     raise typer.Exit(0 if all(r.ok for r in results) else 1)
 
 
+@app.command("doctor")
+def doctor_cmd(data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Check this deployment (settings, database, migrations, index, keys) and say what is wrong."""
+    from vigie import doctor
+
+    checks = doctor.run(settings_from(data_dir))
+    colour = {"ok": "green", "warn": "yellow", "fail": "red"}
+    for c in checks:
+        emit_json(c.as_dict()) if json_out else out.print(f"[{colour[c.status]}]{c.status:>4}[/]  {c.name}: "
+                                                           f"{c.message}")
+    raise typer.Exit(1 if any(c.status == "fail" for c in checks) else 0)
+
+
 def main() -> None:
     """Entry point: library errors become a message and an exit code, never a traceback."""
     try:

@@ -89,6 +89,8 @@ class Settings(BaseSettings):
                                            "server process (answers 429 with Retry-After beyond).")
     sharing_name: str | None = Field(None, description="The name this instance signs shared hash batches with "
                                      "(default vigie-<key id>).")
+    sharing_sync_minutes: int = Field(60, ge=1, description="How often `vigie serve` pulls the banks it subscribes "
+                                      "to from partners (vigie sync does it at once).")
     flood_factor: float = Field(20.0, gt=1, description="An entry is quarantined when its matches in one day "
                                 "exceed this many times its daily average (and at least flood_min).")
     flood_min: int = Field(100, ge=1, description="Fewest matches in one day before an entry can be "

@@ -54,7 +54,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, stre
 
 
 def _start_housekeeping(store, settings, every_s: float = 3600.0):
-    """The app's own worker: purge review media past their retention at start and every hour.
+    """The app's own worker: purge review media past their retention (hourly) and pull partners' shared banks
+    (every `sharing_sync_minutes`).
 
     A failure is logged, never fatal: the next round tries again."""
     import logging
@@ -65,13 +66,27 @@ def _start_housekeeping(store, settings, every_s: float = 3600.0):
 
     stop = threading.Event()
 
+    sync_every = max(60.0, 60.0 * float(getattr(settings, "sharing_sync_minutes", 60)))
+    last_sync = float("-inf")
+
     def loop() -> None:
+        nonlocal last_sync
+        import time
+
         while not stop.is_set():
             try:
                 purge_decided(store, settings, SystemClock())
             except Exception:  # noqa: BLE001
                 logging.getLogger("vigie").exception("purge of review media failed")
-            stop.wait(every_s)
+            if time.monotonic() - last_sync >= sync_every:
+                last_sync = time.monotonic()
+                try:
+                    from vigie.sharing.subscriber import sync_all
+
+                    sync_all(store, settings)  # every outcome is audited and kept on the subscription
+                except Exception:  # noqa: BLE001
+                    logging.getLogger("vigie").exception("sync of subscriptions failed")
+            stop.wait(min(every_s, sync_every))
 
     threading.Thread(target=loop, name="vigie-housekeeping", daemon=True).start()
     return stop

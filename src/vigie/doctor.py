@@ -1,0 +1,112 @@
+"""`vigie doctor`: check a deployment and say what is wrong in plain words.
+
+Each check is a small function returning (status, message): ok, warn or fail. It never
+changes anything (it does not migrate, create keys or write files).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+
+from vigie.settings import Settings
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # ok | warn | fail
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"check": self.name, "status": self.status, "message": self.message}
+
+
+def _database(settings: Settings) -> list[Check]:
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine
+
+    from vigie.store.db import MIGRATIONS
+
+    url = settings.effective_database_url
+    shown = url.split("@")[-1] if "@" in url else url
+    if url.startswith("sqlite") and not (settings.data_dir / "vigie.db").exists():
+        return [Check("database", "warn", f"no store yet at {shown}: the first command creates it")]
+    try:
+        engine = create_engine(url, connect_args={"connect_timeout": 5} if url.startswith("postgresql") else {})
+        with engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001
+        return [Check("database", "fail", f"cannot connect to {shown}: {exc}")]
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    heads = set(ScriptDirectory.from_config(cfg).get_heads())
+    out = [Check("database", "ok", f"connected to {shown}")]
+    if current == heads:
+        out.append(Check("migrations", "ok", "the schema is up to date"))
+    else:
+        out.append(Check("migrations", "warn", f"schema at {sorted(current) or 'nothing'}, code expects "
+                                               f"{sorted(heads)}: the next command migrates it"))
+    return out
+
+
+def _media_key(settings: Settings) -> Check:
+    raw = settings.media_key.get_secret_value() if settings.media_key else os.environ.get("VIGIE_MEDIA_KEY")
+    if not raw:
+        return Check("media key", "warn", "VIGIE_MEDIA_KEY is not set: nothing can be queued for review")
+    try:
+        ok = len(base64.b64decode(raw, validate=True)) == 32
+    except Exception:  # noqa: BLE001
+        ok = False
+    return Check("media key", "ok" if ok else "fail",
+                 "a 32-byte AES key is configured" if ok else "VIGIE_MEDIA_KEY is not base64 of 32 bytes")
+
+
+def _index(settings: Settings) -> Check:
+    d = settings.index_dir
+    if not d.exists():
+        return Check("index", "warn", f"no saved index in {d}: the first match builds it")
+    n = sum(1 for _ in d.rglob("state.json"))
+    return Check("index", "ok", f"{n} saved index set(s) in {d}")
+
+
+def _sharing_key(settings: Settings) -> Check:
+    from vigie.sharing.keys import key_path
+
+    p = key_path(settings)
+    if not p.exists():
+        return Check("sharing key", "warn", "no signing key yet: `vigie share key` creates it when you share")
+    mode = p.stat().st_mode & 0o777
+    if mode & 0o077:
+        return Check("sharing key", "fail", f"{p} is readable by others (mode {mode:o}): chmod 600 it")
+    return Check("sharing key", "ok", f"signing key at {p}")
+
+
+def _data_dir(settings: Settings) -> Check:
+    d = settings.data_dir
+    if not d.exists():
+        return Check("data folder", "warn", f"{d} does not exist yet")
+    if not os.access(d, os.W_OK):
+        return Check("data folder", "fail", f"{d} is not writable by this user")
+    st = os.statvfs(d)
+    free = st.f_bavail * st.f_frsize
+    return Check("data folder", "ok" if free > 1 << 30 else "warn", f"{d}: {free / 2**30:.1f} GiB free")
+
+
+def _settings(settings: Settings) -> list[Check]:
+    out = []
+    if not settings.cookie_secure:
+        out.append(Check("cookies", "warn", "VIGIE_COOKIE_SECURE is off: fine on loopback, set it behind TLS"))
+    if settings.review_consensus < 2:
+        out.append(Check("consensus", "warn", "one analyst's decision takes effect alone (VIGIE_REVIEW_CONSENSUS=1)"))
+    return out
+
+
+def run(settings: Settings) -> list[Check]:
+    checks = [_data_dir(settings), *_database(settings), _index(settings), _media_key(settings),
+              _sharing_key(settings), *_settings(settings)]
+    return checks
