@@ -9,10 +9,7 @@ import base64
 import hashlib
 import json
 import os
-import socket
 import stat
-import threading
-import time
 
 import httpx
 import pytest
@@ -23,6 +20,8 @@ from vigie.banks import service as banks
 from vigie.banks.verdict import Verdict
 from vigie.settings import Settings
 from vigie.sharing import SharingError, feed, keys, subscriber
+
+from servers import serving
 
 BASELINE = Verdict(legality="baseline", age_band="prepubescent", severity="sexual_activity")
 OTHER = Verdict(legality="national", jurisdictions=("FR",), age_band="pubescent", severity="lascivious")
@@ -112,34 +111,17 @@ def test_unpublished_bank_has_no_feed(store):
 # ---- two instances -------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def two(tmp_path):
     """Instance A served by uvicorn on 127.0.0.1; instance B a plain store."""
-    import uvicorn
-
     from vigie.store import Store
     from vigie.web import create_app
 
     sa, sb = other_settings(tmp_path, "a"), other_settings(tmp_path, "b")
     a, b = Store.open(sa), Store.open(sb)
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(a, sa), host="127.0.0.1", port=port, log_level="warning",
-                                        lifespan="off"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    deadline = time.monotonic() + 10
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", a, sa, b, sb
-    srv.should_exit = True
-    th.join(5)
+    with serving(create_app(a, sa)) as base:
+        yield base, a, sa, b, sb
     a.close()
     b.close()
 

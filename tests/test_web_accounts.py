@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
-from test_web_kit import PASSWORD, fast_hashing
 
 from vigie import accounts, audit
 from vigie.store.account_models import ApiKey, User, WebSession
 from vigie.store.audit_models import AuditRecord
+
+from test_web_kit import PASSWORD, fast_hashing
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
-from test_web_kit import PASSWORD, benign_pdq, login_form, make_kit, session_client
 
 from vigie import accounts, audit
 from vigie.banks import service as banks
 from vigie.store.audit_models import AuditRecord
 from vigie.web.access import COOKIE
+
+from test_web_kit import PASSWORD, benign_pdq, login_form, make_kit, session_client
 
 
 @pytest.fixture

@@ -5,16 +5,15 @@ admin page. Leaves a screenshot of the dashboard in docs/img/dashboard.png."""
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
-from test_web_kit import benign_pdq
 
 from vigie import accounts
 from vigie.banks import service as banks
+
+from servers import serving
+from test_web_kit import benign_pdq
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -22,16 +21,9 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def server(settings):
-    import uvicorn
-
     from vigie.store import Store
     from vigie.web import create_app
 
@@ -41,18 +33,8 @@ def server(settings):
     for seed in range(3):
         banks.add_entry(store, "demo-known", "pdq", benign_pdq(seed, settings))
     banks.create_bank(store, "false-positives", kind="suppression")
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(store, settings), host="127.0.0.1", port=port,
-                                        log_level="warning", lifespan="off"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    deadline = time.monotonic() + 10
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", otp, store
-    srv.should_exit = True
-    th.join(5)
+    with serving(create_app(store, settings)) as base:
+        yield base, otp, store
     store.close()
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from test_web_kit import make_kit, session_client
 
 from vigie import accounts
+
+from test_web_kit import make_kit, session_client
 
 
 def assert_shape(r, status: int, code: str) -> None:

@@ -17,7 +17,6 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import select
-from test_web_kit import PASSWORD, make_kit, session_client
 
 from vigie import accounts
 from vigie.banks import service as banks
@@ -26,6 +25,8 @@ from vigie.ingest.scan import run_scan, scan_key
 from vigie.review import media, queue, wellbeing
 from vigie.store.models import Scan, ScanFile
 from vigie.store.review_models import ReviewItem
+
+from test_web_kit import PASSWORD, make_kit, session_client
 
 KNOWN_SEED, UNKNOWN_SEEDS = 500, (501, 502)
 

@@ -12,15 +12,13 @@ from __future__ import annotations
 import base64
 import io
 import os
-import threading
 import time
 
 import numpy as np
 import pytest
 from PIL import Image
 from sqlalchemy import select
-from test_web_browser import ARGS, CHROMIUM, DOCS_IMG, free_port
-from test_web_kit import PASSWORD, fast_hashing
+from test_web_browser import ARGS, CHROMIUM, DOCS_IMG
 from test_web_review import KNOWN_SEED, jpeg, scan, sha
 
 from vigie import accounts
@@ -28,13 +26,14 @@ from vigie.banks import service as banks
 from vigie.review import queue
 from vigie.store.review_models import ExposureEvent, ReviewItem
 
+from servers import serving
+from test_web_kit import PASSWORD, fast_hashing
+
 UNKNOWN = (601, 602, 603)
 
 
 @pytest.fixture
 def review_server(settings, monkeypatch, tmp_path):
-    import uvicorn
-
     from vigie.store import Store
     from vigie.web import create_app
 
@@ -53,18 +52,8 @@ def review_server(settings, monkeypatch, tmp_path):
     sid, klass = scan(store, src, tmp_path / "out1")
     assert klass["known.jpg"] == "exact"
     assert queue.enqueue_scan(store, settings, sid)["items_added"] == len(UNKNOWN)
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(store, settings), host="127.0.0.1", port=port,
-                                        log_level="warning", lifespan="off"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    deadline = time.monotonic() + 10
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", store, tmp_path
-    srv.should_exit = True
-    th.join(5)
+    with serving(create_app(store, settings)) as base:
+        yield base, store, tmp_path
     store.close()
 
 

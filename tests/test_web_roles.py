@@ -11,11 +11,12 @@ import re
 import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
-from test_web_kit import fast_hashing, make_app, session_client, users
 
 from vigie import accounts
 from vigie.web import create_app
 from vigie.web.access import ANY_KEY, Analyst, walk_routes
+
+from test_web_kit import fast_hashing, make_app, session_client, users
 
 #: Routes that are not API routes and are public by design: the OpenAPI schema and the static files.
 PUBLIC_NON_API = {"/openapi.json", "/static"}

@@ -10,11 +10,12 @@ import os
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from test_web_kit import make_kit, session_client
 
 from vigie import accounts
 from vigie.banks import service as banks
 from vigie.banks.records import EntryData
+
+from test_web_kit import make_kit, session_client
 
 N_EXAMPLES = int(os.environ.get("VIGIE_SCHEMATHESIS_EXAMPLES", "15"))
 
