@@ -65,3 +65,13 @@ def store(request, tmp_path: Path):
         with admin.begin() as c:
             c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def media_key(monkeypatch) -> str:
+    """A fresh AES key for review media, given the way operators give it: VIGIE_MEDIA_KEY."""
+    import base64
+
+    key = base64.b64encode(os.urandom(32)).decode()
+    monkeypatch.setenv("VIGIE_MEDIA_KEY", key)
+    return key

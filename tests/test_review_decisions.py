@@ -5,9 +5,7 @@ Every picture is generated (vigie.demo); runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import os
 
 import pytest
 from sqlalchemy import select
@@ -23,10 +21,7 @@ from vigie.settings import Settings
 from vigie.store.models import Scan, ScanFile
 from vigie.store.review_models import ReviewCluster, ReviewItem
 
-
-@pytest.fixture(autouse=True)
-def media_key(monkeypatch):
-    monkeypatch.setenv("VIGIE_MEDIA_KEY", base64.b64encode(os.urandom(32)).decode())
+pytestmark = pytest.mark.usefixtures("media_key")
 
 
 def jpeg(seed, w=320, h=240, **kw):

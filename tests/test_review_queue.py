@@ -5,7 +5,6 @@ Every picture is generated (vigie.demo); runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import base64
 import os
 from datetime import timedelta
 
@@ -23,10 +22,7 @@ from vigie.review import queue
 from vigie.review.clock import FixedClock
 from vigie.store.review_models import MediaBlob, ReviewCluster, ReviewItem
 
-
-@pytest.fixture(autouse=True)
-def media_key(monkeypatch):
-    monkeypatch.setenv("VIGIE_MEDIA_KEY", base64.b64encode(os.urandom(32)).decode())
+pytestmark = pytest.mark.usefixtures("media_key")
 
 
 def jpeg(seed, w=320, h=240, **kw):

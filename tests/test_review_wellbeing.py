@@ -5,9 +5,7 @@ Time comes from a FixedClock moved by hand. Every picture is generated (vigie.de
 
 from __future__ import annotations
 
-import base64
 import io
-import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -35,9 +33,7 @@ from vigie.review.wellbeing import (
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 
 
-@pytest.fixture(autouse=True)
-def media_key(monkeypatch):
-    monkeypatch.setenv("VIGIE_MEDIA_KEY", base64.b64encode(os.urandom(32)).decode())
+pytestmark = pytest.mark.usefixtures("media_key")
 
 
 def test_defaults():
