@@ -127,11 +127,7 @@ def decide(store: Store, settings, cluster_id: int, user: str, category: str, no
     cats = categories(settings)
     now = now_utc(clock)
     with store.session() as s:
-        c = s.get(ReviewCluster, cluster_id, with_for_update=True)
-        if c is None:
-            raise NotFound(f"no review cluster {cluster_id}", code="cluster_not_found")
-        if c.state in ("decided", "known"):
-            raise Conflict(f"cluster {cluster_id} is decided already", code="cluster_decided")
+        c = _open_cluster(s, cluster_id)
         if c.state == "disputed":
             raise Conflict(f"cluster {cluster_id} is disputed: a supervisor decides it", code="cluster_disputed")
         for d in _live(s, cluster_id):
@@ -170,6 +166,16 @@ def decide(store: Store, settings, cluster_id: int, user: str, category: str, no
     return result
 
 
+def _open_cluster(s, cluster_id: int) -> ReviewCluster:
+    """The cluster, locked for this transaction, if it still takes decisions."""
+    c = s.get(ReviewCluster, cluster_id, with_for_update=True)
+    if c is None:
+        raise NotFound(f"no review cluster {cluster_id}", code="cluster_not_found")
+    if c.state in ("decided", "known"):
+        raise Conflict(f"cluster {cluster_id} is decided already", code="cluster_decided")
+    return c
+
+
 def resolve(store: Store, settings, cluster_id: int, supervisor: str, category: str, note: str | None = None, *,
             bank: str | None = None, clock: Clock | None = None) -> dict:
     """A supervisor settles a disputed cluster, or decides any waiting one, alone (the caller checks the role)."""
@@ -177,11 +183,7 @@ def resolve(store: Store, settings, cluster_id: int, supervisor: str, category: 
     _check_bank(store, bank)
     now = now_utc(clock)
     with store.session() as s:
-        c = s.get(ReviewCluster, cluster_id, with_for_update=True)
-        if c is None:
-            raise NotFound(f"no review cluster {cluster_id}", code="cluster_not_found")
-        if c.state in ("decided", "known"):
-            raise Conflict(f"cluster {cluster_id} is decided already", code="cluster_decided")
+        c = _open_cluster(s, cluster_id)
         was = c.state
         s.add(ReviewDecision(cluster_id=cluster_id, user=supervisor, role="supervisor", category=cat.name,
                              note=note, bank=bank, at=now))
