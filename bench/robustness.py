@@ -643,8 +643,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     ap.add_argument("--pixel-dihedral", action="store_true",
-                    help="experiment: hash the query's rotations and mirrors from transformed pixels instead of "
-                         "compute_variants' DCT-derived ones")
+                    help="hash the query's rotations and mirrors from transformed pixels in the bench itself "
+                         "(compute_variants does so too since this was measured; kept to compare)")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # variants_bench, in the workers too
     res = run(args.cache, args.limit, args.engine, args.jobs, args.pixel_dihedral)
