@@ -85,7 +85,8 @@ def test_role_walk(walked, monkeypatch):
     accounts.create_user(store, "victim", "analyst", "victim password 1")
     victim_key, _ = accounts.create_api_key(store, "victim", ["match"], "admin")
     _k, secret = accounts.create_api_key(store, "client", ["match"], "admin", rate_limit_per_minute=10_000)
-    params = {"username": "victim", "key_id": victim_key.id, "cluster_id": 999999, "item_id": 999999}
+    params = {"username": "victim", "key_id": victim_key.id, "cluster_id": 999999, "item_id": 999999,
+              "reference": "VR-NOPE"}
     rank = {r: i for i, r in enumerate(accounts.ROLES)}
     checked = 0
     for route in walk_routes(app):

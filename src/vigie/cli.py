@@ -596,12 +596,16 @@ def serve_cmd(host: str = typer.Option("127.0.0.1", "--host", help="Address to l
               proxy_headers: bool = typer.Option(False, "--proxy-headers", help="Trust X-Forwarded-* from a proxy."),
               workers: int = typer.Option(1, "--workers", min=1, help="Server processes (one per core for a busy "
                                           "match API)."),
+              intake_worker: bool = typer.Option(True, "--intake-worker/--no-intake-worker",
+                                                 help="Run the crawler and takedown worker in this process "
+                                                 "(turn off where `vigie crawl --loop` runs elsewhere)."),
               data_dir: Path = DataDirOpt) -> None:
-    """Start the analysts' web app. The first start creates an admin whose one-time password is printed once."""
+    """Start the analysts' web app (and the intake worker). The first start creates an admin whose one-time
+    password is printed once."""
     from vigie.web import serve
 
     settings = settings_from(data_dir)
-    serve(settings, host, port, proxy_headers=proxy_headers, workers=workers)
+    serve(settings, host, port, proxy_headers=proxy_headers, workers=workers, intake_worker=intake_worker)
 
 
 user_app = typer.Typer(help="Accounts of the web app: analysts, supervisors, admins.", no_args_is_help=True)
@@ -825,6 +829,132 @@ def sync_cmd(name: str = typer.Argument(None, help="One subscription (default: a
     raise typer.Exit(0 if all(r.ok for r in results) else 1)
 
 
+@app.command("stats")
+def stats_cmd(since: str = typer.Option(None, "--since", help="First day included, YYYY-MM-DD (UTC)."),
+              until: str = typer.Option(None, "--until", help="Last day included, YYYY-MM-DD (UTC)."),
+              csv_file: Path = typer.Option(None, "--csv", help="Also write the per-month table to this CSV file."),
+              data_dir: Path = DataDirOpt, json_out: bool = typer.Option(False, "--json", help="One JSON object.")
+              ) -> None:
+    """Reports, media, notices and removal times per month, provider and country (see docs/statistics.md)."""
+    from vigie import stats
+
+    store, _ = open_store(data_dir)
+    data = stats.compute(store, since=stats.parse_date(since, "--since"), until=stats.parse_date(until, "--until"))
+    if csv_file is not None:
+        csv_file.write_text(stats.to_csv(data), encoding="utf-8", newline="")
+    if json_out:
+        emit_json(data)
+        return
+    t = Table(title="Per month", show_edge=False)
+    cols = ("month", "reports", "founded", "unfounded", "in_review", "media_seen", "known", "new", "notices_sent",
+            "removals", "median_hours", "p90_hours", "reports_yoy_pct")
+    for c in cols:
+        t.add_column(c, justify="left" if c == "month" else "right")
+    for m in [*data["months"], {**data["totals"], "month": "total", "reports_yoy_pct": None}]:
+        t.add_row(*["-" if m.get(c) is None else str(m[c]) for c in cols])
+    out.print(t)
+    for name, key, first in (("Per provider", "providers", "provider"), ("Per country", "countries", "country")):
+        t = Table(title=name, show_edge=False)
+        keys = (first, "notices", "removed", "still_online", "median_hours", "p90_hours")
+        for c in keys:
+            t.add_column(c, justify="left" if c == first else "right")
+        for r in data[key]:
+            t.add_row(*["-" if r.get(c) is None else str(r[c]) for c in keys])
+        out.print(t)
+
+
+provider_app = typer.Typer(help="Hosting providers: where takedown notices go (matched by domain or network).",
+                           no_args_is_help=True)
+app.add_typer(provider_app, name="provider")
+
+
+@provider_app.command("add")
+def provider_add(name: str, email: str = typer.Option(..., "--email", help="Abuse contact address."),
+                 domain: list[str] = typer.Option([], "--domain", help="A domain it hosts (suffix match); repeat."),
+                 network: list[str] = typer.Option([], "--network", help="An IP network (CIDR); repeat."),
+                 asn: list[str] = typer.Option([], "--asn", help="An AS number; repeat."),
+                 country: str = typer.Option(None, "--country", help="Two-letter country code."),
+                 partner_hotline: str = typer.Option(None, "--partner-hotline", help="The hotline of its country."),
+                 language: str = typer.Option(None, "--language", help="Language of its abuse desk, e.g. en."),
+                 data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Register a hosting provider for takedown notices."""
+    from vigie.actions import takedown
+
+    store, _ = open_store(data_dir)
+    p = takedown.add_provider(store, name, email, domains=domain, networks=network, asns=asn, country=country,
+                              partner_hotline=partner_hotline, language=language, by="cli")
+    emit_json(p) if json_out else out.print(f"provider {p['name']} -> {p['contact_email']}")
+
+
+@provider_app.command("list")
+def provider_list(data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Registered providers (inactive ones marked)."""
+    from vigie.actions import takedown
+
+    store, _ = open_store(data_dir)
+    rows = takedown.list_providers(store)
+    if json_out:
+        for p in rows:
+            emit_json(p)
+        return
+    t = Table(show_edge=False, pad_edge=False)
+    for col in ("name", "email", "domains", "networks", "country", "active"):
+        t.add_column(col, overflow="fold")
+    for p in rows:
+        t.add_row(p["name"], p["contact_email"], " ".join(p["domains"]) or "-", " ".join(p["networks"]) or "-",
+                  p["country"] or "-", "yes" if p["active"] else "no")
+    out.print(t)
+
+
+@provider_app.command("remove")
+def provider_remove(name: str, data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Deactivate a provider (its past notices stay)."""
+    from vigie.actions import takedown
+
+    store, _ = open_store(data_dir)
+    p = takedown.remove_provider(store, name, by="cli")
+    emit_json(p) if json_out else out.print(f"provider {p['name']} deactivated")
+
+
+notices_app = typer.Typer(help="Takedown notices to hosting providers.", no_args_is_help=True)
+app.add_typer(notices_app, name="notices")
+
+
+@notices_app.command("send")
+def notices_send(data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Send the due notices (new sightings of known material, and re-notices): one e-mail per provider."""
+    from vigie.actions import takedown
+
+    store, settings = open_store(data_dir)
+    res = takedown.send_notices(store, settings, by="cli")
+    if json_out:
+        emit_json(res)
+    else:
+        out.print(f"sent {res['sent']} notice(s) covering {res['sightings']} sighting(s); failed {res['failed']}; "
+                  f"no provider for {res['no_provider']}")
+        for n in res["notices"]:
+            if n["error"]:
+                err.print(f"[yellow]{n['provider']}[/]: {n['error']}")
+    raise typer.Exit(1 if res["failed"] else 0)
+
+
+@app.command("escalate")
+def escalate(reference: str, out_file: Path = typer.Option(..., "--out", help="The zip to write."),
+             include_media: bool = typer.Option(False, "--include-media",
+                                                help="Add unknown media held for review (never known material)."),
+             data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Export one report for the police: report, URLs, sightings, notices, audit records, manifest with hashes."""
+    from vigie.actions import escalation
+
+    store, settings = open_store(data_dir)
+    res = escalation.export_escalation(store, settings, reference, out_file, include_media=include_media, by="cli")
+    if json_out:
+        emit_json(res)
+    else:
+        out.print(f"{res['path']}: {res['sightings']} sighting(s), {res['notices']} notice(s), "
+                  f"sha256 {res['zip_sha256']}")
+
+
 @app.command("doctor")
 def doctor_cmd(data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
     """Check this deployment (settings, database, migrations, index, keys) and say what is wrong."""
@@ -836,6 +966,95 @@ def doctor_cmd(data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
         emit_json(c.as_dict()) if json_out else out.print(f"[{colour[c.status]}]{c.status:>4}[/]  {c.name}: "
                                                            f"{c.message}")
     raise typer.Exit(1 if any(c.status == "fail" for c in checks) else 0)
+
+
+report_app = typer.Typer(help="Reports of URLs (as the public form takes them, e.g. typed in from a phone call).",
+                         no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("submit")
+def report_submit(urls: list[str] = typer.Argument(..., help="The reported addresses."),
+                  description: str = typer.Option(None, "--description"),
+                  seen: list[str] = typer.Option([], "--seen", help="image, video, text or other (repeatable)."),
+                  contact: str = typer.Option(None, "--contact"),
+                  data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Record a report; the crawler checks its URLs on its next round (`vigie crawl`)."""
+    from vigie.ingest import reports
+
+    store, settings = open_store(data_dir)
+    got = reports.submit(store, urls, description=description, seen=seen, contact=contact, channel="staff",
+                         max_urls=settings.report_max_urls, by="cli")
+    emit_json(got) if json_out else out.print(f"report [bold]{got['reference']}[/]: {got['urls']} URL(s), "
+                                              f"{got['joined_existing']} joined an existing case")
+
+
+@report_app.command("list")
+def report_list(status: str = typer.Option(None, "--status", help="received, crawling, founded, in_review, "
+                                           "unfounded"),
+                limit: int = typer.Option(200, "--limit", min=1), data_dir: Path = DataDirOpt,
+                json_out: bool = JsonOpt) -> None:
+    """Reports, newest first."""
+    from vigie.ingest import reports
+
+    store, _ = open_store(data_dir)
+    rows = reports.list_reports(store, status=status, limit=limit)
+    if json_out:
+        for r in rows:
+            emit_json(r)
+        return
+    t = Table(show_edge=False, pad_edge=False)
+    for col in ("reference", "received", "status", "urls", "reason"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(r["reference"], f"{r['received_at']:%Y-%m-%d %H:%M}", r["status"], str(r["urls"]), r["reason"] or "")
+    out.print(t)
+
+
+@report_app.command("show")
+def report_show(reference: str, data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """One report: its URLs, their crawl, and every media found (hashes and outcomes, never the media)."""
+    from vigie.ingest import reports
+
+    store, _ = open_store(data_dir)
+    d = reports.report_detail(store, reference)
+    if json_out:
+        emit_json(d)
+        return
+    out.print(f"[bold]{d['reference']}[/] {d['status']} {d['reason'] or ''}")
+    for u in d["urls"]:
+        out.print(f"  {u['url']}  crawl={u['crawl_state']} outcome={u['outcome']} pages={u['pages_fetched']} "
+                  f"media={u['media_found']} {u['error_code'] or ''}")
+        for x in u["sightings"]:
+            out.print(f"    {x['outcome']:8} {x['state'] if x['outcome'] == 'known' else '':8} {x['media_url']} "
+                      f"{x['category'] or x['error_code'] or ''}")
+
+
+@app.command("crawl")
+def crawl_cmd(loop: bool = typer.Option(False, "--loop", help="Keep going, one round every crawl_interval_seconds."),
+              limit: int = typer.Option(20, "--limit", min=1, help="Reported URLs crawled per round."),
+              data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """The intake worker: crawl reported URLs, re-check known material, send due takedown notices."""
+    import time
+
+    from vigie.ingest import worker
+
+    store, settings = open_store(data_dir)
+    while True:
+        with progress(True, "crawling") as bar:
+            bar.add_task("crawl", total=None)
+            got = worker.run_once(store, settings, limit=limit)
+        if json_out:
+            emit_json(got)
+        else:
+            c, r = got["crawl"], got["recheck"]
+            n = got.get("notices") or {}
+            out.print(f"crawled {c['urls']} URL(s): {c['pages']} page(s), {c['media']} media, {c['known']} known, "
+                      f"{c['unknown']} new, {c['errors']} unreadable; re-checked {r['checked']}: {r['removed']} "
+                      f"removed, {r['changed']} changed; notices sent {n.get('sent', 0)}, failed {n.get('failed', 0)}")
+        if not loop:
+            return
+        time.sleep(settings.crawl_interval_seconds)
 
 
 def main() -> None:

@@ -95,6 +95,50 @@ class Settings(BaseSettings):
                                 "exceed this many times its daily average (and at least flood_min).")
     flood_min: int = Field(100, ge=1, description="Fewest matches in one day before an entry can be "
                            "quarantined as a flood.")
+    hotline_name: str = Field("Vigie hotline", description="Name of this hotline, shown on the public report "
+                              "form and signed under takedown notices.")
+    report_rate_limit_per_hour: int = Field(20, ge=1, description="Reports accepted per hour from one address "
+                                            "(counted on a keyed hash that changes hourly; the address itself "
+                                            "is never stored).")
+    report_max_urls: int = Field(20, ge=1, description="Most URLs in one public report.")
+    crawl_allowed_networks: list[str] = Field(default_factory=list, description="Networks (CIDR) the crawler "
+                                              "may reach although they are private, loopback or reserved, e.g. "
+                                              "[\"127.0.0.0/8\"] for tests; empty (default): public addresses "
+                                              "only.")
+    crawl_concurrency: int = Field(8, ge=1, description="Downloads the crawler runs at once, all hosts together.")
+    crawl_per_host_concurrency: int = Field(2, ge=1, description="Downloads at once from one host.")
+    crawl_per_host_delay: float = Field(0.5, ge=0, description="Seconds between the starts of two requests to "
+                                        "one host.")
+    crawl_timeout: float = Field(20.0, gt=0, description="Seconds to connect, and the longest silence while "
+                                 "reading, before a request is given up (timeout).")
+    crawl_fetch_seconds: float = Field(120.0, gt=0, description="Longest time one download may take in all "
+                                       "(slow-drip guard).")
+    crawl_max_redirects: int = Field(5, ge=0, description="Redirects followed per request; each target is "
+                                     "checked against the address rules again.")
+    crawl_max_page_bytes: int = Field(5 * 1024**2, ge=1, description="Largest HTML page read.")
+    crawl_max_media_bytes: int = Field(200 * 1024**2, ge=1, description="Largest picture or video downloaded "
+                                       "(larger: too_large).")
+    crawl_max_depth: int = Field(1, ge=0, description="Links on the same host followed this many pages deep from "
+                                 "the reported URL.")
+    crawl_max_pages: int = Field(50, ge=1, description="Most HTML pages fetched for one reported URL.")
+    crawl_max_media: int = Field(500, ge=1, description="Most media downloaded for one reported URL.")
+    crawl_max_attempts: int = Field(3, ge=1, description="Tries of a reported URL whose crawl failed before it "
+                                    "is given up.")
+    crawl_user_agent: str = Field("Vigie-hotline-crawler/0.1", description="User-Agent of the crawler.")
+    crawl_interval_seconds: float = Field(30.0, gt=0, description="How often the worker of `vigie serve` looks "
+                                          "for new reports, due re-checks and due notices.")
+    takedown_recheck_minutes: float = Field(60.0, gt=0, description="How often a noticed URL is fetched again "
+                                            "to see whether the material is gone.")
+    takedown_renotice_hours: float = Field(24.0, gt=0, description="A provider is noticed again this long after "
+                                           "the last notice while the material is still served.")
+    notice_from: str = Field("hotline@localhost", description="From address of takedown notices.")
+    smtp_host: str | None = Field(None, description="SMTP server for takedown notices; unset: notices are "
+                                  "recorded as failed (smtp_not_configured) and tried again.")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port.")
+    smtp_starttls: bool = Field(False, description="Use STARTTLS on the SMTP connection.")
+    smtp_username: str | None = Field(None, description="SMTP login (optional).")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (optional).")
+    smtp_timeout: float = Field(30.0, gt=0, description="Seconds before an SMTP exchange is given up.")
 
     @field_validator("alpha")
     @classmethod

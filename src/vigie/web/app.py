@@ -43,8 +43,10 @@ ROUTERS: list[str] = [
     "vigie.web.routers.admin",
     "vigie.web.routers.audit_log",
     "vigie.web.routers.match",
+    "vigie.web.routers.intake",
 ]
-OPTIONAL_ROUTERS: list[str] = ["vigie.web.routers.review", "vigie.web.routers.sharing"]
+OPTIONAL_ROUTERS: list[str] = ["vigie.web.routers.review", "vigie.web.routers.sharing", "vigie.web.routers.stats",
+                                 "vigie.web.routers.takedown"]
 PUBLIC_PATHS = ("/openapi.json", "/static")
 ERROR_RESPONSES = {s: {"model": ErrorOut} for s in (401, 403, 404, 409, 422, 429)}
 HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",

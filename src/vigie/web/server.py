@@ -31,11 +31,12 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, stre
         (stream or sys.stderr).write(first_start_banner(password))
         (stream or sys.stderr).flush()
     workers = int(uvicorn_options.pop("workers", 1) or 1)
+    intake = bool(uvicorn_options.pop("intake_worker", True))
     if workers > 1:  # several processes: each builds its app from the environment (make_app)
         os.environ["VIGIE_DATA_DIR"] = str(settings.data_dir)
         if settings.database_url:
             os.environ["VIGIE_DATABASE_URL"] = settings.database_url
-        stop = _start_housekeeping(store, settings)
+        stop = _start_housekeeping(store, settings, intake=intake)
         try:
             uvicorn.run("vigie.web.server:make_app", factory=True, host=host, port=port, workers=workers,
                         log_level=uvicorn_options.pop("log_level", "info"), server_header=False, **uvicorn_options)
@@ -44,7 +45,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, stre
             store.close()
         return
     app = create_app(store, settings)
-    stop = _start_housekeeping(store, settings)
+    stop = _start_housekeeping(store, settings, intake=intake)
     try:
         uvicorn.run(app, host=host, port=port, log_level=uvicorn_options.pop("log_level", "info"),
                     server_header=False, **uvicorn_options)
@@ -53,11 +54,12 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, stre
         store.close()
 
 
-def _start_housekeeping(store, settings, every_s: float = 3600.0):
-    """The app's own worker: purge review media past their retention (hourly) and pull partners' shared banks
-    (every `sharing_sync_minutes`).
+def _start_housekeeping(store, settings, every_s: float = 3600.0, *, intake: bool = True):
+    """The app's own workers: purge review media past their retention (hourly), pull partners' shared banks
+    (every `sharing_sync_minutes`), and, in a thread of its own, the intake worker (crawl reported URLs,
+    re-check known material, send takedown notices; every `crawl_interval_seconds`).
 
-    A failure is logged, never fatal: the next round tries again."""
+    A failure is logged, never fatal: the next round tries again. Setting the returned event stops all."""
     import logging
     import threading
 
@@ -89,6 +91,16 @@ def _start_housekeeping(store, settings, every_s: float = 3600.0):
             stop.wait(min(every_s, sync_every))
 
     threading.Thread(target=loop, name="vigie-housekeeping", daemon=True).start()
+    if intake:
+        from vigie.ingest.worker import start_worker
+
+        intake_stop = start_worker(store, settings)
+
+        def relay() -> None:
+            stop.wait()
+            intake_stop.set()
+
+        threading.Thread(target=relay, name="vigie-stop-relay", daemon=True).start()
     return stop
 
 

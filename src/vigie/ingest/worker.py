@@ -1,0 +1,410 @@
+"""The intake worker: crawl reported URLs, record what they hold, re-check known material, send notices.
+
+`run_once` does one round of everything and is what `vigie crawl` and the worker thread of
+`vigie serve` call. Each step is safe to run from several processes at once: a reported URL
+is claimed with a conditional update before it is crawled, so two workers never crawl the
+same one.
+
+What becomes of each media found (`Outcome`):
+
+* **known** (a bank matches it, exactly or by PDQ): recorded with its bank, category and
+  distance, never shown to anyone and never kept; a takedown notice follows.
+* **unknown**: queued for review (source ``crawl``; the bytes are kept encrypted there).
+* **error**: could not be downloaded or decoded; recorded with the code, so an analyst can
+  see what the crawler could not read.
+
+Downloads, hashing and matching overlap: the crawler hands each media to a thread pool
+as soon as it is downloaded. Store writes are serialised by one lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import or_, select, update
+
+from vigie import audit
+from vigie.accounts import aware
+from vigie.errors import VigieError
+from vigie.ingest import reports
+from vigie.ingest.crawl import CrawlResult, Fetcher, FetchError, MediaFound, crawl
+from vigie.settings import Settings
+from vigie.store.db import Store
+from vigie.store.intake_models import ReportedUrl, ReportUrl, Sighting, SightingPage
+
+log = logging.getLogger("vigie.crawl")
+#: A claimed URL whose worker went silent this long is taken again.
+STALE_CLAIM = timedelta(hours=1)
+#: Wait before a URL whose crawl failed transiently is tried again (times the attempts so far).
+RETRY_AFTER = timedelta(minutes=5)
+#: Fetch errors of media that are recorded as sightings (others, like a broken <img> link, stay in the log).
+RECORDED_ERRORS = frozenset({"too_large", "timeout", "connect_failed", "bad_response", "private_address"})
+MAX_LOG = 200
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC)
+
+
+@dataclass
+class Outcome:
+    """What one media found came to, ready to be recorded."""
+
+    media: MediaFound
+    kind: str  # known | unknown | error | skip
+    result: object | None = None  # ItemResult
+    match: object | None = None  # best Match
+    matches: list = field(default_factory=list)
+    review_item_id: int | None = None
+    error_code: str | None = None
+    error: str | None = None
+
+
+# ------------------------------------------------------------------------------------------------ claims
+
+
+def claim(store: Store, limit: int, now: datetime | None = None, settings: Settings | None = None) -> list[int]:
+    """Take up to `limit` reported URLs to crawl (pending ones due for a try, and stale claims)."""
+    now = _now(now)
+    with store.sessions() as s:
+        cands = s.scalars(select(ReportedUrl).where(or_(
+            ReportedUrl.crawl_state == "pending",
+            (ReportedUrl.crawl_state == "running") & (ReportedUrl.claimed_at < now - STALE_CLAIM)))
+            .order_by(ReportedUrl.id).limit(limit * 4)).all()
+        ids = []
+        for ru in cands:
+            if ru.crawl_state == "pending" and ru.crawl_attempts and ru.claimed_at is not None \
+                    and aware(ru.claimed_at) > now - RETRY_AFTER * ru.crawl_attempts:
+                continue  # failed recently: wait before the next try
+            ids.append((ru.id, ru.crawl_state))
+    got = []
+    for uid, state in ids[:limit]:
+        with store.sessions() as s, s.begin():
+            n = s.execute(update(ReportedUrl).where(ReportedUrl.id == uid, ReportedUrl.crawl_state == state)
+                          .values(crawl_state="running", claimed_at=now,
+                                  crawl_attempts=ReportedUrl.crawl_attempts + 1)).rowcount
+        if n == 1:
+            got.append(uid)
+    return got
+
+
+# ---------------------------------------------------------------------------------------------- crawling
+
+
+class _Recorder:
+    """Hashes and matches media in threads as the crawl brings them; enqueues the unknown ones."""
+
+    def __init__(self, store: Store, settings: Settings, matcher, pool: ThreadPoolExecutor, url_id: int):
+        self.store, self.settings, self.matcher, self.pool = store, settings, matcher, pool
+        self.url_id = url_id
+        self.outcomes: list[Outcome] = []
+        self.lock = threading.Lock()
+
+    async def __call__(self, m: MediaFound) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            out = await loop.run_in_executor(self.pool, self._judge, m)
+        except Exception as exc:  # noqa: BLE001 - one media never stops a crawl
+            log.exception("judging %s failed", m.url)
+            out = Outcome(m, "error", error_code="internal_error", error=f"{type(exc).__name__}: {exc}")
+        if m.fetched is not None:
+            m.fetched.data = b""  # the bytes are no longer needed: known ones are never kept
+        self.outcomes.append(out)
+
+    def _judge(self, m: MediaFound) -> Outcome:
+        from vigie.ingest.containers import Item
+        from vigie.ingest.scan import _match, process_item
+
+        if m.error is not None:
+            kind = "error" if m.error.code in RECORDED_ERRORS else "skip"
+            return Outcome(m, kind, error_code=m.error.code, error=m.error.message)
+        data = m.fetched.data
+        r = process_item(Item(m.url, size=len(data), data=data), self.settings)
+        if r.error is not None and not r.sha256:
+            return Outcome(m, "error", r, error_code=r.error[0], error=r.error[1])
+        mres = _match(self.matcher, [r], None, self.settings)[0]
+        if mres.matches:
+            best = min(mres.matches, key=lambda x: (x.signal in ("pdq", "vpdq"), x.distance))
+            return Outcome(m, "known", r, best, mres.matches)
+        if r.error is not None:  # undecodable picture, not known by its digests
+            return Outcome(m, "error", r, error_code=r.error[0], error=r.error[1])
+        from vigie.review.queue import enqueue_media
+
+        try:
+            with self.lock:
+                rep = enqueue_media(self.store, self.settings, data, source="crawl", location=m.url,
+                                    ref={"media_url": m.url, "page_url": m.page_url, "reported_url_id": self.url_id})
+            return Outcome(m, "unknown", r, review_item_id=rep.get("item"))
+        except VigieError as exc:
+            if exc.code == "known_material":  # a bank learnt it between our match and the queue's
+                return Outcome(m, "known", r, None, [])
+            return Outcome(m, "unknown", r, error_code=exc.code, error=exc.message)
+
+
+async def _crawl_many(store, settings, url_rows: list[tuple[int, str]], matcher, transport, pool
+                      ) -> list[tuple[int, CrawlResult, list[Outcome]]]:
+    async with Fetcher(settings, transport=transport) as fetcher:
+        async def one(uid: int, url: str):
+            rec = _Recorder(store, settings, matcher, pool, uid)
+            try:
+                res = await crawl(url, fetcher, on_media=rec)
+            except Exception as exc:  # noqa: BLE001 - a crawl bug costs this URL, not the round
+                log.exception("crawl of %s failed", url)
+                res = CrawlResult(url, error=FetchError("internal_error", f"{type(exc).__name__}: {exc}"))
+            return uid, res, rec.outcomes
+
+        return await asyncio.gather(*(one(uid, url) for uid, url in url_rows))
+
+
+def crawl_pending(store: Store, settings: Settings, *, limit: int = 20, now: datetime | None = None,
+                  matcher=None, transport=None) -> dict:
+    """Crawl up to `limit` reported URLs that wait; record sightings; update their reports' statuses."""
+    now = _now(now)
+    ids = claim(store, limit, now, settings)
+    summary = {"urls": len(ids), "pages": 0, "media": 0, "known": 0, "unknown": 0, "errors": 0, "failed_urls": 0}
+    if not ids:
+        return summary
+    matcher = matcher or _matcher(store, settings)
+    with store.sessions() as s:
+        rows = [(ru.id, ru.url) for ru in s.scalars(select(ReportedUrl).where(ReportedUrl.id.in_(ids))).all()]
+    with ThreadPoolExecutor(max_workers=max(1, settings.effective_workers), thread_name_prefix="vigie-hash") as pool:
+        done = asyncio.run(_crawl_many(store, settings, rows, matcher, transport, pool))
+    for uid, res, outcomes in done:
+        counts = record_crawl(store, settings, uid, res, outcomes, now=now)
+        for k in ("known", "unknown", "errors"):
+            summary[k] += counts[k]
+        summary["pages"] += len(res.pages)
+        summary["media"] += counts["media"]
+        summary["failed_urls"] += counts["failed"]
+    reports.refresh_statuses(store, _report_ids(store, ids), now=now)
+    return summary
+
+
+def _matcher(store: Store, settings: Settings):
+    from vigie.matching import Matcher
+
+    m = Matcher(store, settings)
+    m.refresh()
+    return m
+
+
+def _report_ids(store: Store, url_ids: list[int]) -> list[int]:
+    with store.sessions() as s:
+        return list(s.scalars(select(ReportUrl.report_id).where(ReportUrl.url_id.in_(url_ids)).distinct()).all())
+
+
+def record_crawl(store: Store, settings: Settings, url_id: int, res: CrawlResult, outcomes: list[Outcome], *,
+                 now: datetime | None = None) -> dict:
+    """Write what one crawl found, in one transaction: sightings, pages, the URL's outcome."""
+    now = _now(now)
+    kept = [o for o in outcomes if o.kind != "skip"]
+    counts = {"media": len(kept), "known": 0, "unknown": 0, "errors": 0, "failed": 0}
+    providers = _providers(store, [o for o in kept if o.kind == "known"])
+    with store.sessions() as s, s.begin():
+        ru = s.get(ReportedUrl, url_id)
+        for o in kept:
+            counts["known" if o.kind == "known" else "unknown" if o.kind == "unknown" else "errors"] += 1
+            _upsert_sighting(s, ru, o, now, providers.get(o.media.url))
+        transient = res.error is not None and res.error.transient
+        if res.error is not None:
+            ru.error_code, ru.error = res.error.code, res.error.message
+        else:
+            ru.error_code = ru.error = None
+        if transient and not kept and ru.crawl_attempts < settings.crawl_max_attempts:
+            ru.crawl_state = "pending"  # try again later (claim waits RETRY_AFTER x attempts)
+            counts["failed"] = 1
+        else:
+            ru.crawl_state = "done"
+            ru.outcome = ("known" if counts["known"] else "unknown" if counts["unknown"] else "nothing")
+        ru.crawled_at = now
+        ru.pages_fetched = len(res.pages)
+        ru.media_found = len(kept)
+        ru.log = (res.log or [])[:MAX_LOG] or None
+        audit.record(store, "crawler", "crawl.done", "reported_url", url_id,
+                     {"url": ru.url, "state": ru.crawl_state, "outcome": ru.outcome, "pages": len(res.pages),
+                      "media": len(kept), "known": counts["known"], "unknown": counts["unknown"],
+                      "error": res.error.code if res.error else None}, at=now, session=s)
+    return counts
+
+
+def _providers(store: Store, known: list[Outcome]) -> dict[str, int | None]:
+    """The hosting provider of each known media URL (by host, then by address), looked up before writing."""
+    try:
+        from vigie.actions.takedown import find_provider
+    except ImportError:  # no takedown module: sightings get no provider
+        return {}
+    from vigie.ingest.reports import host_of
+
+    out = {}
+    for o in known:
+        m = o.media
+        ip = (m.fetched.ip if m.fetched else None) or (m.error.ip if m.error else None)
+        try:
+            p = find_provider(store, host_of(m.url), ip)
+        except Exception:  # noqa: BLE001 - no provider is not an error of the crawl
+            log.exception("provider lookup failed for %s", m.url)
+            p = None
+        out[m.url] = p.id if p is not None else None
+    return out
+
+
+def _upsert_sighting(s, ru: ReportedUrl, o: Outcome, now: datetime, provider_id: int | None) -> Sighting:
+    from vigie.ingest.reports import host_of, url_key
+
+    m = o.media
+    key = url_key(m.url)
+    x = s.scalar(select(Sighting).where(Sighting.media_url_key == key))
+    if x is None:
+        x = Sighting(media_url=m.url, media_url_key=key, url_id=ru.id, page_url=m.page_url, host=host_of(m.url),
+                     found_at=now, state="online", checks=0, notices=0, outcome=o.kind)
+        s.add(x)
+    elif x.state != "online" and o.kind == "known":  # came back after its removal
+        x.state, x.removed_at = "online", None
+    f = m.fetched
+    x.ip = (f.ip if f else None) or (m.error.ip if m.error else None) or x.ip
+    x.http_status = (f.status if f else None) or (m.error.status if m.error else None)
+    r = o.result
+    if r is not None:
+        x.sha256, x.md5, x.pdq = r.sha256, r.md5, r.pdq
+        x.media_type, x.size = r.media_type, r.size
+    x.outcome = o.kind
+    x.error_code, x.error = o.error_code, o.error
+    if o.kind == "known":
+        best = o.match
+        if best is not None:
+            x.bank, x.entry_id, x.category, x.distance = best.bank, best.entry_id, best.category, best.distance
+            d = best.as_dict()
+            x.labels = d.get("labels")
+            x.match_detail = {k: d.get(k) for k in ("signal", "query_variant", "entry_variant", "start", "end")
+                              if d.get(k) is not None}
+        x.last_checked_at = now
+        x.last_check_status = x.http_status
+    if o.review_item_id is not None:
+        x.review_item_id = o.review_item_id
+    if provider_id is not None and x.provider_id is None:
+        x.provider_id = provider_id
+    s.flush()
+    if s.get(SightingPage, (x.id, ru.id)) is None:
+        s.add(SightingPage(sighting_id=x.id, url_id=ru.id, page_url=m.page_url, seen_at=now))
+    return x
+
+
+# -------------------------------------------------------------------------------------------- re-checks
+
+
+def recheck_due(store: Store, settings: Settings, *, now: datetime | None = None, matcher=None, transport=None,
+                limit: int = 500) -> dict:
+    """Fetch again known material still marked online whose last check is older than the re-check interval.
+
+    Gone (HTTP 4xx other than 408/425/429, or the name no longer resolves) or changed (it now serves
+    something no bank knows): `removed_at` is set. Timeouts, 5xx and refused connections say nothing:
+    the next round tries again."""
+    now = _now(now)
+    every = timedelta(minutes=settings.takedown_recheck_minutes)
+    with store.sessions() as s:
+        due = s.scalars(select(Sighting).where(
+            Sighting.outcome == "known", Sighting.state == "online",
+            or_(Sighting.last_checked_at.is_(None), Sighting.last_checked_at <= now - every))
+            .order_by(Sighting.last_checked_at.nullsfirst(), Sighting.id).limit(limit)).all()
+        items = [(x.id, x.media_url, x.sha256) for x in due]
+    summary = {"checked": len(items), "online": 0, "removed": 0, "changed": 0, "unreachable": 0}
+    if not items:
+        return summary
+
+    async def fetch_all():
+        async with Fetcher(settings, transport=transport) as fetcher:
+            async def one(url):
+                try:
+                    return await fetcher.fetch(url, settings.crawl_max_media_bytes)
+                except FetchError as exc:
+                    return exc
+            return await asyncio.gather(*(one(u) for _, u, _ in items))
+
+    got = asyncio.run(fetch_all())
+    lazy = [matcher]
+
+    def get_matcher():
+        if lazy[0] is None:
+            lazy[0] = _matcher(store, settings)
+        return lazy[0]
+
+    for (sid, url, sha), r in zip(items, got):
+        verdict, status = _judge_recheck(settings, r, sha, get_matcher)
+        summary[verdict] += 1
+        with store.sessions() as s, s.begin():
+            x = s.get(Sighting, sid)
+            x.checks += 1
+            x.last_checked_at = now
+            x.last_check_status = status
+            if verdict in ("removed", "changed"):
+                x.state, x.removed_at = verdict, now
+                audit.record(store, "crawler", f"takedown.{verdict}", "sighting", sid,
+                             {"media_url": url, "status": status, "provider_id": x.provider_id,
+                              "first_notice_at": x.first_notice_at}, at=now, session=s)
+    return summary
+
+
+def _judge_recheck(settings, r, sha: str | None, get_matcher) -> tuple[str, int | None]:
+    import hashlib
+
+    if isinstance(r, FetchError):
+        if r.code == "http_error" or r.code == "dns_failed":
+            return "removed", r.status
+        if r.code == "not_media":
+            return "removed", r.status
+        return "unreachable", r.status
+    from vigie.media.sniff import sniff
+
+    mt = sniff(r.data[:64])
+    if mt is None or mt.split("/")[0] not in ("image", "video"):
+        return "removed", r.status  # a page saying it is gone, served with 200
+    if sha and hashlib.sha256(r.data).hexdigest() == sha:
+        return "online", r.status
+    # Different bytes: still the known picture (re-encoded) or something else now?
+    from vigie.ingest.containers import Item
+    from vigie.ingest.scan import _match, process_item
+
+    it = process_item(Item("<recheck>", size=len(r.data), data=r.data), settings)
+    res = _match(get_matcher(), [it], None, settings)[0]
+    return ("online" if res.matches else "changed"), r.status
+
+
+# ----------------------------------------------------------------------------------------------- rounds
+
+
+def run_once(store: Store, settings: Settings, *, now: datetime | None = None, transport=None, limit: int = 20
+             ) -> dict:
+    """One round of the worker: crawl what waits, re-check what is due, send due notices, refresh statuses."""
+    now = _now(now)
+    out = {"crawl": crawl_pending(store, settings, limit=limit, now=now, transport=transport),
+           "recheck": recheck_due(store, settings, now=now, transport=transport)}
+    try:
+        from vigie.actions.takedown import send_notices
+    except ImportError:
+        send_notices = None
+    if send_notices is not None:
+        out["notices"] = send_notices(store, settings, now=now, by="crawler")
+    out["statuses_changed"] = reports.refresh_statuses(store, now=now)
+    return out
+
+
+def start_worker(store: Store, settings: Settings) -> threading.Event:
+    """The intake worker of `vigie serve`: a thread running `run_once` every `crawl_interval_seconds`.
+    A failing round is logged and the next one tries again. Set the returned event to stop it."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                run_once(store, settings)
+            except Exception:  # noqa: BLE001
+                log.exception("intake worker round failed")
+            stop.wait(settings.crawl_interval_seconds)
+
+    threading.Thread(target=loop, name="vigie-intake", daemon=True).start()
+    return stop

@@ -1,0 +1,293 @@
+"""Reports from the public, the intake worker (crawl, record, re-check) and the public web pages.
+
+A benign site on 127.0.0.1 serves generated pictures; some of them are planted in a test bank
+as "known". Runs on SQLite and PostgreSQL where the store matters.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from vigie import audit
+from vigie.banks import service as banks
+from vigie.banks.verdict import Verdict
+from vigie.demo import encode, photo_like
+from vigie.demo_site import Route, Site
+from vigie.errors import InvalidInput, NotFound
+from vigie.hashing import hash_bytes
+from vigie.ingest import reports, worker
+from vigie.settings import Settings
+from vigie.store.intake_models import ReportedUrl, Sighting
+from vigie.store.review_models import ReviewItem
+
+from servers import serving
+from test_web_kit import make_kit, session_client
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def jpeg(seed: int, w: int = 320, h: int = 240, q: int = 90) -> bytes:
+    return encode(photo_like(seed, w, h), "JPEG", quality=q)
+
+
+def intake_settings(store, **kw) -> Settings:
+    base = store.settings.model_dump() | dict(workers=1, crawl_allowed_networks=["127.0.0.1/32"],
+                                              crawl_per_host_delay=0.0, crawl_timeout=1.0, crawl_fetch_seconds=3.0,
+                                              crawl_max_media_bytes=1_000_000)
+    return Settings(**(base | kw))
+
+
+def plant(store, settings, *datas: bytes, bank: str = "known") -> None:
+    """Put the MD5 and PDQ of each benign picture in a bank, as if it were known material."""
+    banks.create_bank(store, bank)
+    for d in datas:
+        rec = hash_bytes(d, settings)
+        banks.add_entry(store, bank, "md5", rec.md5, verdict=Verdict(legality="baseline"))
+        banks.add_entry(store, bank, "pdq", rec.pdq, verdict=Verdict(legality="baseline"))
+
+
+# ------------------------------------------------------------------------------------------------ reports
+
+
+@pytest.mark.parametrize("raw,norm", [
+    ("HTTP://Example.COM", "http://example.com/"),
+    ("example.com/a/B.html?x=1#frag", "http://example.com/a/B.html?x=1"),
+    ("https://example.com:443/p", "https://example.com/p"),
+    ("http://example.com:8080/p", "http://example.com:8080/p"),
+    ("https://bücher.example/x", "https://xn--bcher-kva.example/x"),
+    ("http://[2001:db8::1]:81/", "http://[2001:db8::1]:81/"),
+])
+def test_urls_are_normalised_so_the_same_address_joins_one_case(raw, norm):
+    assert reports.normalise_url(raw) == norm
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "ftp://example.com/x", "javascript:alert(1)", "http://user:pw@example.com/",
+                                 "http://", "http://exa mple.com/", "http://example.com:99999/", "x" * 3000])
+def test_urls_that_cannot_be_crawled_are_refused_with_a_code(bad):
+    with pytest.raises(InvalidInput) as ei:
+        reports.normalise_url(bad)
+    assert ei.value.code == "bad_url"
+
+
+def test_a_report_is_stored_with_a_reference_and_identical_urls_join_the_case(store):
+    a = reports.submit(store, ["http://example.com/a", "EXAMPLE.com/a#x", "http://example.com/b"],
+                       seen=["image"], description="on a forum", now=T0)
+    assert a["reference"].startswith("VR-") and len(a["reference"]) == 17 and a["urls"] == 2
+    b = reports.submit(store, ["http://example.com/a"], now=T0 + timedelta(hours=1))
+    assert b["joined_existing"] == 1 and b["reference"] != a["reference"]
+    with store.sessions() as s:
+        rows = {r.url: r for r in s.scalars(select(ReportedUrl)).all()}
+    assert set(rows) == {"http://example.com/a", "http://example.com/b"}
+    assert rows["http://example.com/a"].report_count == 2
+    st = reports.public_status(store, a["reference"].lower())
+    assert st["status"] == "received" and st["urls"] == 2 and "url" not in st
+    assert [r.action for r in audit.iter_records(store)] == ["report.received", "report.received"]
+
+
+def test_a_bad_report_stores_nothing(store):
+    with pytest.raises(InvalidInput):
+        reports.submit(store, ["http://ok.example/", "gopher://x/"])
+    with pytest.raises(InvalidInput) as ei:
+        reports.submit(store, [f"http://e.example/{i}" for i in range(21)])
+    assert ei.value.code == "too_many_urls"
+    with pytest.raises(InvalidInput):
+        reports.submit(store, ["http://ok.example/"], seen=["smell"])
+    assert reports.list_reports(store) == []
+    with pytest.raises(NotFound):
+        reports.public_status(store, "VR-0000-0000-0000")
+
+
+# ----------------------------------------------------------------------------------------------- worker
+
+
+@pytest.fixture
+def planted_site(store, media_key):
+    """A site with two known pictures (one re-encoded, so only PDQ knows it), one new one, and noise."""
+    settings = intake_settings(store)
+    known_a, known_b, new_c = jpeg(1), jpeg(2), jpeg(3)
+    plant(store, settings, known_a, known_b)
+    site = Site()
+    site.page("/", '<html><body><img src="/a.jpg"><img srcset="/b-small.jpg 1x, /b.jpg 2x">'
+                   '<a href="/more.html">more</a><img src="/missing.jpg"><img src="/huge.jpg"></body>')
+    site.page("/more.html", '<div><p>unclosed <img src="c.jpg"><img src="http://10.0.0.5/x.jpg">')
+    site.file("/a.jpg", known_a).file("/b.jpg", jpeg(2, q=60)).file("/b-small.jpg", jpeg(2, 160, 120))
+    site.file("/c.jpg", new_c)
+    site.routes["/huge.jpg"] = Route(200, "image/jpeg", endless=5_000_000)
+    site.page("/empty.html", "<p>nothing here</p>")
+    return store, settings, site
+
+
+def test_crawl_records_known_and_new_media_and_queues_only_the_new(planted_site):
+    store, settings, site = planted_site
+    with serving(site) as base:
+        ref = reports.submit(store, [base + "/"], now=T0)["reference"]
+        got = worker.crawl_pending(store, settings, now=T0)
+    assert got["urls"] == 1 and got["known"] == 3 and got["unknown"] == 1
+    with store.sessions() as s:
+        sights = {x.media_url.removeprefix(base): x for x in s.scalars(select(Sighting)).all()}
+        items = s.scalars(select(ReviewItem)).all()
+    assert {k: v.outcome for k, v in sights.items()} == {
+        "/a.jpg": "known", "/b.jpg": "known", "/b-small.jpg": "known", "/c.jpg": "unknown", "/huge.jpg": "error",
+        "http://10.0.0.5/x.jpg": "error"}
+    assert sights["/a.jpg"].match_detail["signal"] in ("md5", "sha256") and sights["/a.jpg"].distance == 0
+    assert sights["/b.jpg"].match_detail["signal"] == "pdq" and sights["/b.jpg"].bank == "known"
+    assert sights["/a.jpg"].ip == "127.0.0.1" and sights["/a.jpg"].http_status == 200
+    assert sights["/a.jpg"].page_url == base + "/" and sights["/c.jpg"].page_url == base + "/more.html"
+    assert sights["/huge.jpg"].error_code == "too_large"
+    assert sights["http://10.0.0.5/x.jpg"].error_code == "private_address"
+    assert [i.sha256 for i in items] == [sights["/c.jpg"].sha256] and items[0].source == "crawl"
+    assert sights["/c.jpg"].review_item_id == items[0].id
+    d = reports.report_detail(store, ref)
+    assert d["status"] == "founded" and d["urls"][0]["outcome"] == "known" and d["urls"][0]["pages_fetched"] == 2
+
+
+def test_a_url_with_nothing_is_closed_unfounded_with_the_reason(planted_site):
+    store, settings, site = planted_site
+    with serving(site) as base:
+        r1 = reports.submit(store, [base + "/empty.html"], now=T0)["reference"]
+        r2 = reports.submit(store, [base + "/nowhere.html"], now=T0)["reference"]
+        worker.crawl_pending(store, settings, now=T0)
+    s1, s2 = reports.public_status(store, r1), reports.public_status(store, r2)
+    assert s1["status"] == "unfounded" and "no picture or video was found" in s1["reason"]
+    assert s2["status"] == "unfounded" and "http_error" in s2["reason"] and "404" in s2["reason"]
+    assert s1["closed_at"] is not None
+
+
+def test_unknown_only_waits_for_review_and_follows_the_decision(planted_site):
+    from vigie.review import decisions
+
+    store, settings, site = planted_site
+    settings = intake_settings(store, review_consensus=1)
+    with serving(site) as base:
+        ref = reports.submit(store, [base + "/more.html"], now=T0)["reference"]
+        worker.crawl_pending(store, settings, now=T0)
+    assert reports.public_status(store, ref)["status"] == "in_review"
+    with store.sessions() as s:
+        item = s.scalars(select(ReviewItem)).one()
+    decisions.decide(store, settings, item.cluster_id, "ana", "illegal_baseline")
+    reports.refresh_statuses(store, now=T0)
+    assert reports.public_status(store, ref)["status"] == "founded"
+
+
+def test_a_transient_failure_is_tried_again_later_then_given_up(store, tmp_path):
+    settings = intake_settings(store, crawl_max_attempts=2)
+    site = Site()
+    site.routes["/busy"] = Route(503, "text/plain", b"busy")
+    with serving(site) as base:
+        ref = reports.submit(store, [base + "/busy"], now=T0)["reference"]
+        worker.crawl_pending(store, settings, now=T0)
+        assert reports.public_status(store, ref)["status"] == "crawling"
+        assert worker.crawl_pending(store, settings, now=T0 + timedelta(minutes=1))["urls"] == 0  # not yet
+        worker.crawl_pending(store, settings, now=T0 + timedelta(minutes=11))
+    st = reports.public_status(store, ref)
+    assert st["status"] == "unfounded" and "http_transient" in st["reason"] and site.hits["/busy"] == 2
+
+
+def test_two_workers_never_crawl_the_same_url(store):
+    reports.submit(store, [f"http://example.com/{i}" for i in range(5)], now=T0)
+    a = worker.claim(store, 3, T0)
+    b = worker.claim(store, 3, T0)
+    assert len(a) == 3 and len(b) == 2 and not set(a) & set(b)
+    assert worker.claim(store, 10, T0 + timedelta(hours=2)) == sorted(a + b)  # stale claims are taken again
+
+
+def test_recheck_records_removal_and_change(planted_site):
+    store, settings, site = planted_site
+    with serving(site) as base:
+        reports.submit(store, [base + "/"], now=T0)
+        worker.crawl_pending(store, settings, now=T0)
+        assert worker.recheck_due(store, settings, now=T0 + timedelta(minutes=5))["checked"] == 0  # not due yet
+        t1 = T0 + timedelta(hours=1, minutes=1)
+        site.remove("/a.jpg")  # the host took one down ...
+        site.file("/b.jpg", jpeg(9))  # ... and replaced another with an unrelated picture
+        got = worker.recheck_due(store, settings, now=t1)
+    assert got == {"checked": 3, "online": 1, "removed": 1, "changed": 1, "unreachable": 0}
+    with store.sessions() as s:
+        x = {v.media_url.removeprefix(base): v for v in s.scalars(select(Sighting)).all()}
+    assert (x["/a.jpg"].state, x["/a.jpg"].last_check_status) == ("removed", 404)
+    assert x["/b.jpg"].state == "changed" and x["/b-small.jpg"].state == "online"
+    assert x["/a.jpg"].removed_at.replace(tzinfo=UTC) == t1
+    assert {"takedown.removed", "takedown.changed"} <= {r.action for r in audit.iter_records(store)}
+
+
+def test_unreachable_host_says_nothing_about_removal(planted_site):
+    store, settings, site = planted_site
+    with serving(site) as base:
+        reports.submit(store, [base + "/"], now=T0)
+        worker.crawl_pending(store, settings, now=T0)
+    got = worker.recheck_due(store, settings, now=T0 + timedelta(hours=2))  # server stopped: connection refused
+    assert got["unreachable"] == 3 and got["removed"] == 0
+
+
+# ------------------------------------------------------------------------------------------------- web
+
+
+@pytest.fixture
+def kit(store, monkeypatch):
+    return make_kit(store, monkeypatch)
+
+
+def test_public_form_needs_no_login_and_gives_a_reference(kit):
+    app, clock, store = kit
+    c = TestClient(app)
+    page = c.get("/report")
+    assert page.status_code == 200 and "IP address is not" in page.text
+    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    r = c.post("/report", data={"csrf_token": token, "urls": "http://example.com/x\n\nexample.org/y",
+                                "seen": ["image", "video"], "description": "d"})
+    assert r.status_code == 201
+    ref = r.text.split('id="reference">')[1].split("<")[0]
+    d = reports.report_detail(store, ref)
+    assert [u["url"] for u in d["urls"]] == ["http://example.com/x", "http://example.org/y"]
+    assert d["seen"] == ["image", "video"] and d["channel"] == "web"
+    st = c.get("/report/status", params={"reference": ref})
+    assert st.status_code == 200 and 'id="status">received' in st.text
+    assert c.get("/report/status", params={"reference": "VR-NOPE"}).status_code == 404
+
+
+def test_public_form_refuses_a_missing_csrf_token_and_shows_bad_urls(kit):
+    app, _, store = kit
+    c = TestClient(app)
+    assert c.post("/report", data={"urls": "http://example.com/x", "csrf_token": "forged"}).status_code == 403
+    token = c.get("/report").text.split('name="csrf_token" value="')[1].split('"')[0]
+    r = c.post("/report", data={"csrf_token": token, "urls": "ftp://example.com/x"})
+    assert r.status_code == 422 and "only http and https" in r.text and "ftp://example.com/x" in r.text
+    assert reports.list_reports(store) == []
+
+
+def test_report_api_and_its_rate_limit_without_storing_the_address(kit):
+    app, _, store = kit
+    c = TestClient(app)
+    store_settings = app.state.settings
+    app.state.settings = store_settings.model_copy(update={"report_rate_limit_per_hour": 2})
+    r = c.post("/api/v1/reports", json={"urls": ["http://example.com/1"], "seen": ["image"]})
+    assert r.status_code == 201 and r.headers["location"] == r.json()["status_url"]
+    ref = r.json()["reference"]
+    assert c.get(f"/api/v1/reports/{ref}").json()["status"] == "received"
+    assert c.post("/api/v1/reports", json={"urls": ["http://example.com/2"]}).status_code == 201
+    third = c.post("/api/v1/reports", json={"urls": ["http://example.com/3"]})
+    assert third.status_code == 429 and third.json()["error"]["code"] == "rate_limited"
+    assert int(third.headers["retry-after"]) >= 1
+    bad = c.post("/api/v1/reports", json={"urls": []})
+    assert bad.status_code == 422
+    assert c.get("/api/v1/reports/VR-0000-0000-0000").json()["error"]["code"] == "report_not_found"
+    dumped = repr([reports.report_detail(store, x["reference"]) for x in reports.list_reports(store)])
+    assert "testclient" not in dumped and "127.0.0.1" not in dumped
+
+
+def test_analysts_see_reports_and_what_was_found(kit):
+    app, _, store = kit
+    ref = reports.submit(store, ["http://example.com/x"], description="on a forum", contact="me@example.org")[
+        "reference"]
+    c, _ = session_client(app, store, "analyst")
+    page = c.get("/intake")
+    assert page.status_code == 200 and ref in page.text
+    detail = c.get(f"/intake/{ref}")
+    assert detail.status_code == 200 and "http://example.com/x" in detail.text and "me@example.org" in detail.text
+    api = c.get(f"/api/v1/intake/reports/{ref}").json()
+    assert api["urls"][0]["crawl_state"] == "pending"
+    assert TestClient(app).get("/api/v1/intake/reports").status_code == 401
