@@ -1,4 +1,5 @@
-"""A real HTTP server on loopback for tests where the network is the point (browser, sharing)."""
+"""Real servers on loopback for tests where the network is the point: HTTP (browser, sharing, crawler)
+and SMTP (takedown notices)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email import message_from_bytes, policy
 
 
 def free_port() -> int:
@@ -33,3 +35,39 @@ def serving(app) -> Iterator[str]:
     finally:
         srv.should_exit = True
         th.join(5)
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message and refuses the recipients it is told to."""
+
+    def __init__(self):
+        self.messages: list[tuple[list[str], bytes]] = []
+        self.refuse: set[str] = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+        return "250 Message accepted"
+
+    def parsed(self):
+        return [(to, message_from_bytes(raw, policy=policy.default)) for to, raw in self.messages]
+
+
+@contextmanager
+def mail_server() -> Iterator[tuple[Inbox, int]]:
+    """An SMTP server (aiosmtpd) on 127.0.0.1: yields its inbox and port; stopped on exit."""
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    port = free_port()
+    ctl = Controller(inbox, hostname="127.0.0.1", port=port)
+    ctl.start()
+    try:
+        yield inbox, port
+    finally:
+        ctl.stop()

@@ -45,3 +45,15 @@ def test_record_in_callers_transaction_rolls_back_with_it(store):
     except RuntimeError:
         pass
     assert audit.count(store) == 0 and audit.verify(store).ok
+
+
+def test_details_with_dates_and_other_objects_verify_after_reading_back(store):
+    from datetime import UTC, datetime
+    from decimal import Decimal
+    from pathlib import Path
+
+    audit.record(store, "ana", "x.test", "thing", 1, {"when": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+                                                      "path": Path("/a/b"), "n": Decimal("1.5"), "t": (1, 2)})
+    assert audit.verify(store).ok
+    (rec,) = list(audit.iter_records(store))
+    assert rec.detail == {"when": "2026-01-02T03:04:05+00:00", "path": "/a/b", "n": "1.5", "t": [1, 2]}

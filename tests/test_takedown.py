@@ -10,10 +10,8 @@ import io
 import json
 import zipfile
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from vigie import audit
@@ -31,42 +29,15 @@ from vigie.store.intake_models import (
     SightingPage,
 )
 
-from servers import free_port
+from servers import free_port, mail_server
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
-class Inbox:
-    """An aiosmtpd handler that keeps every message and refuses the recipients it is told to."""
-
-    def __init__(self):
-        self.messages: list[tuple[list[str], bytes]] = []
-        self.refuse: set[str] = set()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse:
-            return "550 mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((list(envelope.rcpt_tos), envelope.original_content or envelope.content))
-        return "250 Message accepted"
-
-    def parsed(self):
-        return [(to, message_from_bytes(raw, policy=policy.default)) for to, raw in self.messages]
-
-
 @pytest.fixture
 def smtp():
-    inbox = Inbox()
-    port = free_port()
-    ctl = Controller(inbox, hostname="127.0.0.1", port=port)
-    ctl.start()
-    try:
+    with mail_server() as (inbox, port):
         yield inbox, port
-    finally:
-        ctl.stop()
 
 
 def mail_settings(store, port: int | None, **kw):

@@ -42,6 +42,7 @@ def record(store: Store, actor: str, action: str, object_type: str | None = None
     rolls back with what it describes)."""
     at = at or datetime.now(UTC)
     oid = None if object_id is None else str(object_id)
+    detail = _plain(detail)
     for _attempt in range(20):
         try:
             if session is not None:
@@ -53,6 +54,18 @@ def record(store: Store, actor: str, action: str, object_type: str | None = None
                 raise
             continue
     raise RuntimeError("audit log: could not append after 20 tries")
+
+
+def _plain(detail: dict | None) -> dict | None:
+    """The detail as it will read back from the database (JSON types only; datetimes as ISO 8601), so the
+    hash computed now is the hash verify() recomputes later."""
+    if detail is None:
+        return None
+
+    def default(o):
+        return o.isoformat() if isinstance(o, datetime) else str(o)
+
+    return json.loads(json.dumps(detail, default=default))
 
 
 def _append(s, actor, action, object_type, object_id, detail, at) -> AuditRecord:
