@@ -232,9 +232,10 @@ def test_a_refusing_provider_never_stops_the_others(store, smtp):
     with store.sessions() as s:
         row = s.scalar(select(Notice).where(Notice.status == "failed"))
     assert row.error.startswith("smtp_failed") and row.sent_at is None
-    # a failed send is not a notice: the sighting is still due, and goes out once the provider accepts
+    # a failed send is not a notice: the sighting is still due, and goes out once the provider accepts (the next
+    # try waits RETRY_AFTER_FAILURE)
     inbox.refuse.clear()
-    res = takedown.send_notices(store, settings, T0 + timedelta(minutes=10), by="tester")
+    res = takedown.send_notices(store, settings, T0 + timedelta(minutes=20), by="tester")
     assert res["sent"] == 1 and res["notices"][0]["kind"] == "first" and get(store, a).notices == 1
 
 
@@ -249,6 +250,19 @@ def test_smtp_down_records_failed_notices(store):
     with store.sessions() as s:
         assert {n.status for n in s.scalars(select(Notice))} == {"failed"}
         assert s.scalar(select(AuditRecord).where(AuditRecord.action == "takedown.notice_failed")) is not None
+
+
+def test_after_a_failure_a_provider_waits_before_the_next_try(store):
+    settings = mail_settings(store, None)
+    two_providers(store)
+    add_sighting(store, "http://alpha.example/1.jpg")
+    assert takedown.send_notices(store, settings, T0, by="tester")["failed"] == 1
+    again = takedown.send_notices(store, settings, T0 + timedelta(minutes=1), by="tester")
+    assert (again["failed"], again["deferred"], again["notices"]) == (0, 1, [])
+    later = takedown.send_notices(store, settings, T0 + timedelta(minutes=16), by="tester")
+    assert later["failed"] == 1
+    with store.sessions() as s:
+        assert len(s.scalars(select(Notice)).all()) == 2
 
 
 def test_smtp_not_configured(store):

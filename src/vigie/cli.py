@@ -200,6 +200,16 @@ def demo_serve(data_dir: Path = typer.Option(Path("demo-data"), "--data-dir", he
     os.environ.setdefault("VIGIE_MEDIA_KEY", demo_media_key(data_dir))
     store, settings = open_store(data_dir)
     info = setup_demo_app(store, settings, data_dir)
+    if not setup_only:  # the intake flow: a benign site on loopback, reported, crawled by the app's worker
+        from vigie.demo import setup_demo_intake
+        from vigie.demo_site import gallery, serve_in_thread
+
+        site_url = serve_in_thread(gallery(30))
+        settings = settings.model_copy(update={"crawl_allowed_networks": ["127.0.0.1/32"],
+                                               "crawl_interval_seconds": 10.0})
+        rep = setup_demo_intake(store, settings, site_url)
+        err.print(f"demo site {site_url}/page/0.html reported as {rep['reference']}: the worker crawls it within "
+                  "seconds (see Reports, Takedown, Statistics)")
     scan = info["scan"]
     err.print(f"demo scan: {scan['exact']} known by hash, {scan['near']} altered copies, {scan['unknown']} unknown "
               f"-> review queue ({info['queued']})")

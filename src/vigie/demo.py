@@ -149,3 +149,31 @@ def setup_demo_app(store, settings, data_dir: str | Path) -> dict:
         except Conflict:
             pass
     return {"scan": summary["counts"]["by_class"], "queued": queued, "accounts": created}
+
+
+def setup_demo_intake(store, settings, site_url: str, *, known: int = 6) -> dict:
+    """The intake flow on a benign demo site (`vigie.demo_site.gallery`, served on 127.0.0.1): its first
+    `known` pictures planted in the bank `demo-web`, a demo hosting provider for loopback, and a report of
+    the site's first pages, which the worker of `vigie demo serve` then crawls."""
+    from vigie.actions import takedown
+    from vigie.banks import service
+    from vigie.banks.verdict import Verdict
+    from vigie.errors import Conflict
+    from vigie.hashing import hash_bytes
+    from vigie.ingest import reports
+
+    try:
+        service.create_bank(store, "demo-web", description="Benign pictures of the demo site planted as known "
+                            "(demo only)", source="vigie demo", default_verdict=Verdict(legality="baseline"))
+        for i in range(known):
+            rec = hash_bytes(encode(photo_like(i, 480, 360), "JPEG", quality=90), settings)
+            service.add_entry(store, "demo-web", "pdq", rec.pdq, tags=["demo"], added_by="demo")
+    except Conflict:
+        pass
+    try:
+        takedown.add_provider(store, "Demo loopback hosting", "abuse@demo-hosting.invalid",
+                              networks=["127.0.0.0/8"], country="FR", by="demo")
+    except Conflict:
+        pass
+    return reports.submit(store, [f"{site_url}/page/0.html", f"{site_url}/page/1.html"], seen=["image"],
+                          description="Demo report of a benign local site", channel="staff", by="demo")

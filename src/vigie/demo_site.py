@@ -95,3 +95,22 @@ def gallery(count: int, *, per_page: int = 10, seed: int = 0, size: tuple[int, i
         site.page(f"/page/{p}.html", f"<html><body><h1>Page {p}</h1>{''.join(imgs)}{nxt}</body></html>")
     site.redirect("/", "/page/0.html")
     return site
+
+
+def serve_in_thread(site, host: str = "127.0.0.1") -> str:
+    """Serve `site` with uvicorn in a daemon thread on a free loopback port; returns its base URL (demo)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(site, host=host, port=port, log_level="warning", lifespan="off"))
+    threading.Thread(target=srv.run, name="vigie-demo-site", daemon=True).start()
+    deadline = time.monotonic() + 10
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return f"http://{host}:{port}"

@@ -349,6 +349,23 @@ def _group(store: Store, due: list[Sighting]) -> tuple[dict[int, tuple[Provider,
     return groups, orphans
 
 
+#: After a failed notice, a provider waits this long before the next try (the worker runs every 30 s).
+RETRY_AFTER_FAILURE = timedelta(minutes=15)
+
+
+def _failed_recently(store: Store, now: datetime) -> set[int]:
+    """Providers whose latest notice failed less than RETRY_AFTER_FAILURE ago."""
+    with store.sessions() as s:
+        rows = s.execute(select(Notice.provider_id, Notice.status, Notice.created_at)
+                         .where(Notice.created_at > now - RETRY_AFTER_FAILURE)
+                         .order_by(Notice.created_at, Notice.id)).all()
+    last: dict[int, str] = {}
+    for pid, status, _at in rows:
+        if pid is not None:
+            last[pid] = status
+    return {pid for pid, status in last.items() if status == "failed"}
+
+
 def send_notices(store: Store, settings: Settings, now: datetime | None = None, *, by: str = "system",
                  mailer: Mailer | None = None) -> dict:
     """One notice per provider for every due sighting. `mailer` replaces SMTP in unit tests of failures."""
@@ -356,8 +373,13 @@ def send_notices(store: Store, settings: Settings, now: datetime | None = None, 
     send = mailer or smtp_send
     due = due_sightings(store, now, settings)
     groups, orphans = _group(store, due)
-    counts = {"due": len(due), "sent": 0, "failed": 0, "no_provider": orphans, "sightings": 0, "notices": []}
+    counts = {"due": len(due), "sent": 0, "failed": 0, "no_provider": orphans, "deferred": 0, "sightings": 0,
+              "notices": []}
+    waiting = _failed_recently(store, now)
     for provider, items in groups.values():
+        if provider.id in waiting:  # its last try failed moments ago: do not pile up failed notices
+            counts["deferred"] += 1
+            continue
         res = _notify(store, settings, provider, items, now, by, send)
         counts["notices"].append(res)
         counts[res["status"]] += 1
