@@ -291,3 +291,72 @@ def test_analysts_see_reports_and_what_was_found(kit):
     api = c.get(f"/api/v1/intake/reports/{ref}").json()
     assert api["urls"][0]["crawl_state"] == "pending"
     assert TestClient(app).get("/api/v1/intake/reports").status_code == 401
+
+
+def test_videos_on_a_page_are_recognised_by_vpdq_and_new_ones_queued(store, media_key, tmp_path):
+    """A known video re-encoded at another bit rate (other bytes: only vPDQ knows it) and a new video."""
+    import numpy as np
+
+    from factory import video
+
+    settings = intake_settings(store, crawl_max_media_bytes=20_000_000)
+    stills = [np.asarray(photo_like(s, 160, 120)) for s in (31, 32, 33)]
+    original = video(tmp_path / "orig.mp4", stills).read_bytes()
+    reencoded = video(tmp_path / "re.mp4", stills, bit_rate=150_000).read_bytes()
+    other = video(tmp_path / "new.mp4", [np.asarray(photo_like(s, 160, 120)) for s in (41, 42)]).read_bytes()
+    assert original != reencoded
+    banks.create_bank(store, "known-videos")
+    banks.add_media(store, "known-videos", original, settings, verdict=Verdict(legality="baseline"))
+    site = Site().page("/", '<video controls><source src="/v.mp4" type="video/mp4"></video>'
+                            '<a href="/clips/new.mp4">another clip</a>')
+    site.file("/v.mp4", reencoded, "video/mp4").file("/clips/new.mp4", other, "video/mp4")
+    with serving(site) as base:
+        reports.submit(store, [base + "/"], now=T0)
+        got = worker.crawl_pending(store, settings, now=T0)
+    assert (got["known"], got["unknown"]) == (1, 1)
+    with store.sessions() as s:
+        x = {v.media_url.removeprefix(base): v for v in s.scalars(select(Sighting)).all()}
+        items = s.scalars(select(ReviewItem)).all()
+    assert x["/v.mp4"].outcome == "known" and x["/v.mp4"].match_detail["signal"] == "vpdq"
+    assert x["/v.mp4"].media_type.startswith("video/") and x["/v.mp4"].bank == "known-videos"
+    assert x["/clips/new.mp4"].outcome == "unknown" and [i.media_type.split("/")[0] for i in items] == ["video"]
+
+
+def test_a_url_whose_crawls_keep_dying_is_given_up(store):
+    settings = intake_settings(store, crawl_max_attempts=2)
+    ref = reports.submit(store, ["http://example.com/crashes-us"], now=T0)["reference"]
+    for hours in (0, 2):  # claimed, then the worker dies each time (nothing records the crawl)
+        assert len(worker.claim(store, 5, T0 + timedelta(hours=hours), settings)) == 1
+    assert worker.claim(store, 5, T0 + timedelta(hours=4), settings) == []
+    d = reports.report_detail(store, ref)
+    assert d["urls"][0]["crawl_state"] == "failed" and d["urls"][0]["error_code"] == "crawl_abandoned"
+    assert d["status"] == "unfounded" and "crawl_abandoned" in d["reason"]
+
+
+def test_the_worker_process_of_vigie_serve_crawls_and_stops(tmp_path):
+    """The worker runs in a child process (a decoder crash must not take the web server down)."""
+    import time
+
+    from vigie.store import Store
+
+    settings = Settings(data_dir=tmp_path / "data", workers=1, crawl_allowed_networks=["127.0.0.1/32"],
+                        crawl_per_host_delay=0.0, crawl_interval_seconds=0.5)
+    store = Store.open(settings)
+    site = Site().page("/", "<p>nothing to see</p>")
+    with serving(site) as base:
+        ref = reports.submit(store, [base + "/"])["reference"]
+        stop = worker.start_worker(settings, restart_after=0.5)
+        try:
+            deadline = time.monotonic() + 60
+            while reports.public_status(store, ref)["status"] != "unfounded" and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            stop.set()
+    assert reports.public_status(store, ref)["status"] == "unfounded" and site.hits["/"] == 1
+    import threading
+
+    deadline = time.monotonic() + 10
+    while any(t.name == "vigie-intake-supervisor" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(t.name == "vigie-intake-supervisor" for t in threading.enumerate())
+    store.close()

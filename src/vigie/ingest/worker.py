@@ -76,12 +76,18 @@ def claim(store: Store, limit: int, now: datetime | None = None, settings: Setti
             ReportedUrl.crawl_state == "pending",
             (ReportedUrl.crawl_state == "running") & (ReportedUrl.claimed_at < now - STALE_CLAIM)))
             .order_by(ReportedUrl.id).limit(limit * 4)).all()
-        ids = []
+        ids, abandoned = [], []
+        max_attempts = settings.crawl_max_attempts if settings is not None else 3
         for ru in cands:
             if ru.crawl_state == "pending" and ru.crawl_attempts and ru.claimed_at is not None \
                     and aware(ru.claimed_at) > now - RETRY_AFTER * ru.crawl_attempts:
                 continue  # failed recently: wait before the next try
+            if ru.crawl_state == "running" and ru.crawl_attempts >= max_attempts:
+                abandoned.append(ru.id)  # its crawls keep dying (a file that crashes the worker?): give up
+                continue
             ids.append((ru.id, ru.crawl_state))
+    if abandoned:
+        _abandon(store, abandoned, now)
     got = []
     for uid, state in ids[:limit]:
         with store.sessions() as s, s.begin():
@@ -91,6 +97,19 @@ def claim(store: Store, limit: int, now: datetime | None = None, settings: Setti
         if n == 1:
             got.append(uid)
     return got
+
+
+def _abandon(store: Store, url_ids: list[int], now: datetime) -> None:
+    with store.sessions() as s, s.begin():
+        for uid in url_ids:
+            n = s.execute(update(ReportedUrl).where(ReportedUrl.id == uid, ReportedUrl.crawl_state == "running")
+                          .values(crawl_state="failed", outcome="nothing", crawled_at=now,
+                                  error_code="crawl_abandoned",
+                                  error="its crawl stopped several times without finishing (the worker crashed or "
+                                        "was killed); given up")).rowcount
+            if n:
+                audit.record(store, "crawler", "crawl.abandoned", "reported_url", uid, {}, at=now, session=s)
+    reports.refresh_statuses(store, _report_ids(store, url_ids), now=now)
 
 
 # ---------------------------------------------------------------------------------------------- crawling
@@ -393,18 +412,43 @@ def run_once(store: Store, settings: Settings, *, now: datetime | None = None, t
     return out
 
 
-def start_worker(store: Store, settings: Settings) -> threading.Event:
-    """The intake worker of `vigie serve`: a thread running `run_once` every `crawl_interval_seconds`.
-    A failing round is logged and the next one tries again. Set the returned event to stop it."""
+def _process_main(settings: Settings) -> None:
+    """The body of the worker process: its own store connection, one round every crawl_interval_seconds."""
+    import time
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s vigie-intake %(levelname)s %(message)s")
+    store = Store.open(settings)
+    while True:
+        try:
+            run_once(store, settings)
+        except Exception:  # noqa: BLE001 - a failing round is logged; the next one tries again
+            log.exception("intake worker round failed")
+        time.sleep(settings.crawl_interval_seconds)
+
+
+def start_worker(settings: Settings, *, restart_after: float = 10.0) -> threading.Event:
+    """The intake worker of `vigie serve`, in a child process: crawled files come from anyone, and a decoder
+    that crashes on one must not take the web server down. A supervising thread restarts the process when it
+    dies (the URL it was on is retried, then given up: see `claim`). Set the returned event to stop both."""
+    import multiprocessing
+
     stop = threading.Event()
+    ctx = multiprocessing.get_context("spawn")
 
-    def loop() -> None:
+    def supervise() -> None:
         while not stop.is_set():
-            try:
-                run_once(store, settings)
-            except Exception:  # noqa: BLE001
-                log.exception("intake worker round failed")
-            stop.wait(settings.crawl_interval_seconds)
+            proc = ctx.Process(target=_process_main, args=(settings,), name="vigie-intake", daemon=True)
+            proc.start()
+            while proc.is_alive() and not stop.wait(1.0):
+                pass
+            if stop.is_set():
+                proc.terminate()
+                proc.join(5)
+                if proc.is_alive():
+                    proc.kill()
+                return
+            log.warning("intake worker process exited with %s; restarting in %g s", proc.exitcode, restart_after)
+            stop.wait(restart_after)
 
-    threading.Thread(target=loop, name="vigie-intake", daemon=True).start()
+    threading.Thread(target=supervise, name="vigie-intake-supervisor", daemon=True).start()
     return stop

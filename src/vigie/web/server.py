@@ -56,8 +56,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, stre
 
 def _start_housekeeping(store, settings, every_s: float = 3600.0, *, intake: bool = True):
     """The app's own workers: purge review media past their retention (hourly), pull partners' shared banks
-    (every `sharing_sync_minutes`), and, in a thread of its own, the intake worker (crawl reported URLs,
-    re-check known material, send takedown notices; every `crawl_interval_seconds`).
+    (every `sharing_sync_minutes`), and the intake worker (crawl reported URLs,
+    re-check known material, send takedown notices; every `crawl_interval_seconds`), in a child process.
 
     A failure is logged, never fatal: the next round tries again. Setting the returned event stops all."""
     import logging
@@ -94,7 +94,7 @@ def _start_housekeeping(store, settings, every_s: float = 3600.0, *, intake: boo
     if intake:
         from vigie.ingest.worker import start_worker
 
-        intake_stop = start_worker(store, settings)
+        intake_stop = start_worker(settings)
 
         def relay() -> None:
             stop.wait()
