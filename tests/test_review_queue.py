@@ -196,3 +196,24 @@ def test_cluster_view_is_text_only(store, scanned):
     assert "JFIF" not in blob and "\\xff\\xd8" not in blob
     sup = queue.cluster_view(store, cid, supervisor=True)
     assert sup["decisions"] == []
+
+
+def test_altered_copies_join_their_originals_cluster_and_say_by_which_variant(store):
+    """A mirrored and a framed copy of a queued picture are reviewed with it, not as new material."""
+    from PIL import ImageOps
+
+    settings = store.settings
+    img = photo_like(71, 400, 300)
+    first = queue.enqueue_media(store, settings, encode(img, "JPEG", quality=90), source="report")
+    mirrored = queue.enqueue_media(store, settings, encode(ImageOps.mirror(img), "JPEG", quality=90),
+                                   source="crawl")
+    framed = queue.enqueue_media(store, settings, encode(ImageOps.expand(img, 60, fill=(250, 250, 250)), "JPEG",
+                                                         quality=90), source="crawl")
+    other = queue.enqueue_media(store, settings, jpeg(72, 400, 300), source="crawl")
+    assert mirrored["cluster"] == framed["cluster"] == first["cluster"] != other["cluster"]
+    view = queue.cluster_view(store, first["cluster"])
+    near = {it["id"]: it["near"] for it in view["items"]}
+    assert near[first["item"]] is None
+    assert near[mirrored["item"]]["item"] == first["item"] and near[mirrored["item"]]["variant"] in (
+        "flipy", "flipx", "rot180")
+    assert near[framed["item"]]["variant"].startswith("unbordered")

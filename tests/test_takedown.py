@@ -480,3 +480,20 @@ def test_cli_provider_notices_escalate(tmp_path):
 
     assert vigie("provider", "remove", "Alpha Hosting", *dd).returncode == 0
     assert lines(vigie("provider", "list", "--json", *dd).stdout)[0]["active"] is False
+
+
+def test_providers_known_by_as_number_are_found_through_the_operators_table(store, tmp_path):
+    from vigie.actions.asn import AsnTable
+
+    table = tmp_path / "asn.tsv"
+    table.write_text("# first\tlast\tasn\tcountry\tname\n198.51.100.0\t198.51.100.255\t64500\tNL\tGAMMA\n"
+                     "198.51.100.128\t198.51.100.191\t64501\tNL\tNESTED\n2001:db8::/32,64502\nnot a line\n"
+                     "192.0.2.0\t192.0.2.255\t0\tNone\tNot routed\n")
+    t = AsnTable.parse(table.read_text().splitlines())
+    assert (t.lookup("198.51.100.7"), t.lookup("198.51.100.130"), t.lookup("2001:db8::1")) == (64500, 64501, 64502)
+    assert t.lookup("192.0.2.1") is None and t.lookup("203.0.113.1") is None and t.skipped == 2
+    takedown.add_provider(store, "Gamma", "abuse@gamma.example", asns=["AS64500"], by="t")
+    assert takedown.find_provider(store, "gamma-cdn.example", "198.51.100.7") is None  # no table configured
+    store.settings = store.settings.model_copy(update={"asn_table": table})
+    assert takedown.find_provider(store, "gamma-cdn.example", "198.51.100.7").name == "Gamma"
+    assert takedown.find_provider(store, "gamma-cdn.example", "198.51.100.130") is None  # AS 64501: nobody's

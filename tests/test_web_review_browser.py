@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 from PIL import Image
 from sqlalchemy import select
-from test_web_browser import ARGS, CHROMIUM, DOCS_IMG
 from test_web_review import KNOWN_SEED, jpeg, scan, sha
 
 from vigie import accounts
@@ -27,6 +26,7 @@ from vigie.review import queue
 from vigie.store.review_models import ExposureEvent, ReviewItem
 
 from servers import serving
+from test_web_browser import ARGS, CHROMIUM, DOCS_IMG
 from test_web_kit import PASSWORD, fast_hashing
 
 UNKNOWN = (601, 602, 603)

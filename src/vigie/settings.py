@@ -131,6 +131,9 @@ class Settings(BaseSettings):
                                             "to see whether the material is gone.")
     takedown_renotice_hours: float = Field(24.0, gt=0, description="A provider is noticed again this long after "
                                            "the last notice while the material is still served.")
+    asn_table: Path | None = Field(None, description="A table of IP networks and AS numbers (CSV `network,asn` "
+                                   "or iptoasn TSV) so providers known by AS number are found; see "
+                                   "docs/takedown.md.")
     notice_from: str = Field("hotline@localhost", description="From address of takedown notices.")
     smtp_host: str | None = Field(None, description="SMTP server for takedown notices; unset: notices are "
                                   "recorded as failed (smtp_not_configured) and tried again.")

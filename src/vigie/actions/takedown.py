@@ -206,8 +206,11 @@ def _ip(value: str | None):
         return None
 
 
-def match_provider(providers: Iterable[Provider], host: str, ip: str | None) -> Provider | None:
-    """The provider among `providers` (already loaded) for `host`/`ip`; see `find_provider`."""
+def match_provider(providers: Iterable[Provider], host: str, ip: str | None, asn: int | None = None
+                   ) -> Provider | None:
+    """The provider among `providers` (already loaded) for `host`/`ip`; see `find_provider`. `asn`: the AS of
+    the IP (from `vigie.actions.asn`), used when neither a domain nor a network matched."""
+    providers = list(providers)
     h = _host_of(host)
     addr = _ip(ip) or _ip(h)
     best, best_len, best_net, best_prefix = None, -1, None, -1
@@ -224,13 +227,29 @@ def match_provider(providers: Iterable[Provider], host: str, ip: str | None) -> 
                 continue
             if net.version == addr.version and addr in net and net.prefixlen > best_prefix:
                 best_net, best_prefix = p, net.prefixlen
-    return best if best is not None else best_net
+    if best is not None or best_net is not None:
+        return best if best is not None else best_net
+    if asn is not None:
+        for p in providers:
+            if asn in (p.asns or ()):
+                return p
+    return None
+
+
+def asn_of(settings, ip: str | None) -> int | None:
+    """The AS number of `ip` from the operator's table (`VIGIE_ASN_TABLE`), or None."""
+    from vigie.actions.asn import table
+
+    t = table(getattr(settings, "asn_table", None)) if settings is not None else None
+    return t.lookup(ip) if t is not None and ip else None
 
 
 def find_provider(store: Store, host: str, ip: str | None = None) -> Provider | None:
-    """The active provider of a host: longest domain suffix first, else the most specific network of the IP."""
+    """The active provider of a host: longest domain suffix first, else the most specific network of the IP,
+    else the AS of the IP (when an AS table is configured)."""
     with store.sessions() as s:
-        return match_provider(list(s.scalars(select(Provider).where(Provider.active.is_(True)))), host, ip)
+        return match_provider(list(s.scalars(select(Provider).where(Provider.active.is_(True)))), host, ip,
+                              asn_of(getattr(store, "settings", None), ip))
 
 
 # ---------------------------------------------------------------------------------------------- what is due
@@ -338,7 +357,7 @@ def _group(store: Store, due: list[Sighting]) -> tuple[dict[int, tuple[Provider,
         for x in due:
             p = providers.get(x.provider_id) if x.provider_id is not None else None
             if p is None or not p.active:
-                p = match_provider(active, x.host, x.ip)
+                p = match_provider(active, x.host, x.ip, asn_of(getattr(store, "settings", None), x.ip))
                 if p is not None and p.id != x.provider_id:
                     s.get(Sighting, x.id).provider_id = p.id
                     x.provider_id = p.id

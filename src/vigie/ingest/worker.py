@@ -192,7 +192,7 @@ def crawl_pending(store: Store, settings: Settings, *, limit: int = 20, now: dat
     with store.sessions() as s:
         rows = [(ru.id, ru.url) for ru in s.scalars(select(ReportedUrl).where(ReportedUrl.id.in_(ids))).all()]
     with ThreadPoolExecutor(max_workers=max(1, settings.effective_workers), thread_name_prefix="vigie-hash") as pool:
-        done = asyncio.run(_crawl_many(store, settings, rows, matcher, transport, pool))
+        done = _run(_crawl_many(store, settings, rows, matcher, transport, pool))
     for uid, res, outcomes in done:
         counts = record_crawl(store, settings, uid, res, outcomes, now=now)
         for k in ("known", "unknown", "errors"):
@@ -202,6 +202,17 @@ def crawl_pending(store: Store, settings: Settings, *, limit: int = 20, now: dat
         summary["failed_urls"] += counts["failed"]
     reports.refresh_statuses(store, _report_ids(store, ids), now=now)
     return summary
+
+
+def _run(coro):
+    """asyncio.run, also from a thread that already runs an event loop (an async caller, a test driving a
+    browser): then in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigie-crawl-loop") as ex:
+        return ex.submit(asyncio.run, coro).result()
 
 
 def _matcher(store: Store, settings: Settings):
@@ -344,7 +355,7 @@ def recheck_due(store: Store, settings: Settings, *, now: datetime | None = None
                     return exc
             return await asyncio.gather(*(one(u) for _, u, _ in items))
 
-    got = asyncio.run(fetch_all())
+    got = _run(fetch_all())
     lazy = [matcher]
 
     def get_matcher():

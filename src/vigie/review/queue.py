@@ -233,7 +233,7 @@ def _enqueue(store: Store, settings, cands: list[dict], source: str, ref: dict, 
                             source=source, source_rank=SOURCE_RANK[source],
                             source_refs=[dict(ref, locations=c["locations"][:1000], count=len(c["locations"]))],
                             ai_likely="ai_likely" in c["flags"], flags=sorted(c["flags"]),
-                            detail=c["detail"] or None, state="queued")
+                            detail=_item_detail(c), state="queued")
             data = media_of(c)
             if data is not None:
                 _keep_media(store, settings, s, it, data)
@@ -249,6 +249,20 @@ def _enqueue(store: Store, settings, cands: list[dict], source: str, ref: dict, 
         audit.record(store, by, "review.enqueue", "review_queue", None,
                      {**ref, "source": source, **{k: v for k, v in report.items()}}, session=s)
     return report
+
+
+def _item_detail(c: dict) -> dict | None:
+    """What an item keeps beside its hashes: provenance, video facts, and its PDQ variants (kind and hash) so
+    that later altered copies of it join its cluster."""
+    d = dict(c.get("detail") or {})
+    vs = [{"kind": v["kind"], "pdq": v["pdq"]} for v in c.get("pdq_variants") or [] if v.get("pdq")]
+    if vs:
+        d["pdq_variants"] = vs
+    return d or None
+
+
+def _variants_of(detail: dict | None) -> list[tuple[str, str]]:
+    return [(v["kind"], v["pdq"]) for v in (detail or {}).get("pdq_variants") or []]
 
 
 def _keep_media(store, settings, s, it: ReviewItem, data: bytes) -> None:
@@ -269,18 +283,27 @@ def _keep_media(store, settings, s, it: ReviewItem, data: bytes) -> None:
 
 def _cluster_into(s, settings, items: list[ReviewItem]) -> tuple[int, int]:
     """Put new items into open clusters or new ones; returns (new clusters, items that joined open ones)."""
-    from vigie.report.clusters import cluster
+    from vigie.report.clusters import cluster_links
 
     thr = getattr(settings, "review_cluster_threshold", None)
     thr = int(settings.pdq_threshold if thr is None else thr)
     clusterable = [it for it in items if it.pdq and (it.pdq_quality or 0) >= MIN_CLUSTER_QUALITY
                    and (it.media_type or "").startswith("image/")]
     alone = [it for it in items if it not in clusterable]
-    old = s.execute(select(ReviewItem.id, ReviewItem.pdq, ReviewItem.cluster_id)
+    old = s.execute(select(ReviewItem.id, ReviewItem.pdq, ReviewItem.cluster_id, ReviewItem.detail)
                     .join(ReviewCluster, ReviewItem.cluster_id == ReviewCluster.id)
                     .where(ReviewCluster.state == "open", ReviewItem.state == "queued", ReviewItem.pdq.is_not(None),
                            ReviewItem.pdq_quality >= MIN_CLUSTER_QUALITY)).all()
-    labels = cluster([p for _, p, _ in old] + [it.pdq for it in clusterable], thr) if clusterable else []
+    labels: list[int] = []
+    if clusterable:
+        ids = [r[0] for r in old] + [it.id for it in clusterable]
+        labels, links = cluster_links([r[1] for r in old] + [it.pdq for it in clusterable], thr,
+                                      [_variants_of(r[3]) for r in old] + [_variants_of(it.detail)
+                                                                          for it in clusterable])
+        for i, it in enumerate(clusterable, start=len(old)):
+            if i in links:  # in its cluster because of a variant: say which, for the analyst
+                j, kind, dist = links[i]
+                it.detail = {**(it.detail or {}), "near": {"item": ids[j], "variant": kind, "distance": dist}}
     groups: dict[int, tuple[set[int], list[ReviewItem]]] = {}
     for i, lab in enumerate(labels):
         g = groups.setdefault(lab, (set(), []))
@@ -500,6 +523,7 @@ def cluster_view(store: Store, cluster_id: int, *, user: str | None = None, supe
                 "refs": [{k: v for k, v in r.items() if k != "locations"} for r in it.source_refs or []],
                 "flags": list(it.flags or []), "ai_likely": it.ai_likely,
                 "provenance": (it.detail or {}).get("provenance"),
+                "near": (it.detail or {}).get("near"),
                 "media": sorted(blobs.get(it.sha256, [])), "state": it.state})
         if supervisor:
             out["decisions"] = [{"user": d.user, "role": d.role, "category": d.category, "note": d.note,

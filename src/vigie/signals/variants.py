@@ -9,7 +9,9 @@ Query side, `compute_variants`:
 
 * the seven non-identity dihedral transforms (`rot90` ... `transverse`), from one decode;
 * `unbordered`: the picture with near-uniform borders of any colour removed, each side on
-  its own (letterbox, pillarbox, asymmetric frames, JPEG noise tolerated);
+  its own (letterbox, pillarbox, asymmetric frames, JPEG noise tolerated); `unbordered-outer`
+  when several frames were peeled: only the outermost removed (the inner "frame" may be the
+  photo's own dark edge);
 * `region`, `region2` ... `region6`: the photographs inside a screenshot, page or collage,
   found from the picture's layout (a recursive XY-cut on flat gaps and straight seams),
   largest first.
@@ -181,29 +183,43 @@ def find_border(rgb: np.ndarray) -> Box | None:
     colours are peeled one after the other). Works on a downscaled copy of large pictures;
     the box is in full-resolution pixels, rounded inwards.
     """
+    boxes = find_borders(rgb)
+    return boxes[-1] if boxes else None
+
+
+def find_borders(rgb: np.ndarray) -> list[Box]:
+    """The box after each frame peeled, outermost first (the last is `find_border`'s).
+
+    Why all of them: after a white frame is peeled, the next "frame" may be the photo's own dark
+    edge (a night sky, a shadow). The outermost box is then the photo, the innermost a crop of it;
+    nested real frames (a mat inside a frame) are the other way round. Both are worth a hash."""
     h, w = rgb.shape[:2]
     if h < 8 or w < 8:
-        return None
+        return []
     small, sy, sx = _downscale(rgb, _BORDER_SIDE)
     sh, sw = small.shape[:2]
     y0, y1, x0, x1 = 0, sh, 0, sw
+    passes: list[tuple[int, int, int, int]] = []
     for _ in range(3):  # nested frames
         a = small[y0:y1, x0:x1]
         if a.shape[0] < 4 or a.shape[1] < 4:
-            return None
+            return []
         t, b, lft, r = _trim_once(a)
         if t + b >= a.shape[0] - 1 or lft + r >= a.shape[1] - 1:
-            return None  # uniform: nothing inside
+            return []  # uniform: nothing inside
         if not (t or b or lft or r):
             break
         y0, y1, x0, x1 = y0 + t, y1 - b, x0 + lft, x1 - r
-    box = Box(math.ceil(y0 * sy), math.floor(y1 * sy), math.ceil(x0 * sx), math.floor(x1 * sx))
-    if box.height < max(4, _KEEP_MIN_FRAC * h) or box.width < max(4, _KEEP_MIN_FRAC * w):
-        return None
-    sides = ((box.y0, h), (h - box.y1, h), (box.x0, w), (w - box.x1, w))
-    if not any(px >= _BORDER_MIN_PX and px >= _BORDER_MIN_FRAC * n for px, n in sides):
-        return None
-    return box
+        passes.append((y0, y1, x0, x1))
+    out: list[Box] = []
+    for y0, y1, x0, x1 in passes:
+        box = Box(math.ceil(y0 * sy), math.floor(y1 * sy), math.ceil(x0 * sx), math.floor(x1 * sx))
+        if box.height < max(4, _KEEP_MIN_FRAC * h) or box.width < max(4, _KEEP_MIN_FRAC * w):
+            continue
+        sides = ((box.y0, h), (h - box.y1, h), (box.x0, w), (w - box.x1, w))
+        if any(px >= _BORDER_MIN_PX and px >= _BORDER_MIN_FRAC * n for px, n in sides):
+            out.append(box)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,7 +232,12 @@ def _chan_max(x: np.ndarray) -> np.ndarray:
 
 
 def _flat_lines(a: np.ndarray) -> np.ndarray:
-    """Per row of `a`: is it one colour (within JPEG noise)?
+    """Per row of `a`: is it one colour (within JPEG noise)?"""
+    return _flat_lines_colour(a)[0]
+
+
+def _flat_lines_colour(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of `a`: is it one colour (within JPEG noise), and that colour (its median; 0 where not flat).
 
     The median of every row is the costly part, so rows that cannot be flat are ruled out first,
     exactly: in a flat row at most a share (1 - _FLAT_FILL) of pixels stray from the median, each
@@ -224,15 +245,17 @@ def _flat_lines(a: np.ndarray) -> np.ndarray:
     with more rough pairs than that is not flat, and its median is never computed."""
     n = a.shape[1]
     out = np.zeros(a.shape[0], dtype=bool)
+    colours = np.zeros((a.shape[0], 3), dtype=np.float64)
     if n == 0:
-        return out
+        return out, colours
     rough = (_chan_max(np.abs(np.diff(a, axis=1))) > 2 * _FLAT_TOL).sum(axis=1)
     cand = np.flatnonzero(rough <= 2 * (1 - _FLAT_FILL) * n + 1e-9)
     if cand.size:
         rows = a[cand]
         med = np.median(rows, axis=1)
         out[cand] = (_chan_max(np.abs(rows - med[:, None, :])) <= _FLAT_TOL).mean(axis=1) >= _FLAT_FILL
-    return out
+        colours[cand] = med
+    return out, colours
 
 
 def _jumps(a: np.ndarray) -> np.ndarray:
@@ -273,27 +296,42 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _xy_cut(img: np.ndarray, glob: tuple[np.ndarray, np.ndarray], box: Box, depth: int, seams: int,
-            out: list[tuple[int, Box]]) -> None:
+            out: list[tuple[int, Box]], gap: np.ndarray | None = None) -> None:
     """Split `box` of `img` along flat gaps, then along seams; collect the candidate photos.
 
     Candidates are the leaves and the boxes split by a seam (a photo with a straight edge
     inside it, or a collage, is split by seams too: its pieces and the whole are both
-    candidates). A box split by flat gaps is a layout container, never a candidate. Each
-    candidate comes with the number of seams crossed to reach it (0: a box of the layout).
+    candidates). A box split by flat gaps is a layout container, not a candidate, unless its
+    gaps are of another colour than the gaps around it (`gap`): bands of a dark sky inside a
+    photo on a light page, not the page showing between two panels. Each candidate comes with
+    the number of seams crossed to reach it (0: a box of the layout).
     """
     if box.height < _MIN_SEG or box.width < _MIN_SEG or depth > 24 or len(out) > 400 or seams > _MAX_SEAMS:
         return
     a = box.crop(img)
     # flat gaps: rows or columns that are one colour across the whole box (also trims the edges)
+    found = []
     for axis in (0, 1):
         lines = a if axis == 0 else a.transpose(1, 0, 2)
-        flat = _flat_lines(lines)
+        flat, colours = _flat_lines_colour(lines)
         if flat.any():
-            for s, e in _runs(flat):
-                sub = Box(box.y0 + s, box.y0 + e, box.x0, box.x1) if axis == 0 else \
-                    Box(box.y0, box.y1, box.x0 + s, box.x0 + e)
-                _xy_cut(img, glob, sub, depth + 1, seams, out)
-            return
+            found.append((axis, flat, colours))
+    if gap is not None:  # gaps of the page around this box come first: the layout, not the content
+        same = [(axis, flat & (_chan_max(np.abs(colours - gap)) <= 2 * _FLAT_TOL), colours)
+                for axis, flat, colours in found]
+        same = [x for x in same if x[1].any()]
+        if not same and found:
+            out.append((seams + 1, box))  # bands of another colour inside: a photo with flat areas, maybe
+            # (ranked with the pieces of seam-split boxes, after the plain leaves of the layout)
+        found = same or found
+    if found:
+        axis, flat, colours = found[0]
+        colour = np.median(colours[flat], axis=0)
+        for s, e in _runs(flat):
+            sub = Box(box.y0 + s, box.y0 + e, box.x0, box.x1) if axis == 0 else \
+                Box(box.y0, box.y1, box.x0 + s, box.x0 + e)
+            _xy_cut(img, glob, sub, depth + 1, seams, out, colour)
+        return
     out.append((seams, box))
     # seams: straight colour edges across the whole box
     row_score, row = _seam(a, glob[0][box.y0 + 1:box.y1 - 1])
@@ -446,9 +484,12 @@ def compute_variants(rgb: np.ndarray, settings, *,
                      min_quality=MIN_VARIANT_QUALITY)
     border = None
     if getattr(settings, "variant_unbordered", True):
-        border = find_border(rgb)
-        if border is not None:
+        borders = find_borders(rgb)
+        if borders:
+            border = borders[-1]
             _add_derived(out, seen, "unbordered", border.crop(rgb), engine, derived_dihedral)
+            if len(borders) > 1:  # peeled more than one frame: the outermost may be the photo itself
+                _add_derived(out, seen, "unbordered-outer", borders[0].crop(rgb), engine, derived_dihedral)
     if getattr(settings, "variant_region", True):
         h, w = rgb.shape[:2]
         for i, box in enumerate(find_regions(rgb)):
