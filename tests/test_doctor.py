@@ -23,3 +23,19 @@ def test_doctor_reports_each_check(tmp_path):
     r = vigie("doctor", "--json", *dd, env={**good, "VIGIE_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/x"})
     bad = {c["check"]: c for c in lines(r.stdout)}
     assert r.returncode == 1 and bad["database"]["status"] == "fail" and "cannot connect" in bad["database"]["message"]
+
+
+def test_doctor_on_intake_settings(tmp_path):
+    dd = ["--data-dir", str(tmp_path / "d")]
+    r = vigie("doctor", "--json", *dd)
+    checks = {c["check"]: c for c in lines(r.stdout)}
+    assert checks["smtp"]["status"] == "warn" and checks["crawler"]["status"] == "ok"
+    r = vigie("doctor", "--json", *dd, env={"VIGIE_SMTP_HOST": "mail.example", "VIGIE_SMTP_PORT": "587",
+                                             "VIGIE_CRAWL_ALLOWED_NETWORKS": '["10.0.0.0/8"]',
+                                             "VIGIE_ASN_TABLE": str(tmp_path / "missing.tsv")})
+    checks = {c["check"]: c for c in lines(r.stdout)}
+    assert checks["smtp"]["status"] == "ok" and "mail.example:587" in checks["smtp"]["message"]
+    assert checks["crawler"]["status"] == "warn" and "10.0.0.0/8" in checks["crawler"]["message"]
+    assert checks["asn table"]["status"] == "fail" and r.returncode == 1
+    r = vigie("doctor", "--json", *dd, env={"VIGIE_CRAWL_ALLOWED_NETWORKS": '["not a network"]'})
+    assert {c["check"]: c["status"] for c in lines(r.stdout)}["crawler"] == "fail"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from vigie.settings import Settings
 
@@ -106,7 +107,33 @@ def _settings(settings: Settings) -> list[Check]:
     return out
 
 
+def _intake(settings: Settings) -> list[Check]:
+    """Takedown notices need SMTP; the crawler must not be opened to private networks by mistake."""
+    import ipaddress
+
+    out = []
+    if not settings.smtp_host:
+        out.append(Check("smtp", "warn", "VIGIE_SMTP_HOST is not set: takedown notices are recorded as failed "
+                                         "(smtp_not_configured) until it is"))
+    else:
+        out.append(Check("smtp", "ok", f"notices go through {settings.smtp_host}:{settings.smtp_port}"
+                                       f"{' with STARTTLS' if settings.smtp_starttls else ''}"))
+    try:
+        nets = [ipaddress.ip_network(n, strict=False) for n in settings.crawl_allowed_networks]
+    except ValueError as exc:
+        return [*out, Check("crawler", "fail", f"VIGIE_CRAWL_ALLOWED_NETWORKS: {exc}")]
+    if nets:
+        out.append(Check("crawler", "warn", "the crawler may reach private networks "
+                                            f"{', '.join(map(str, nets))} (VIGIE_CRAWL_ALLOWED_NETWORKS): a public "
+                                            "report can then make it fetch from inside them"))
+    else:
+        out.append(Check("crawler", "ok", "the crawler reaches public addresses only"))
+    if settings.asn_table and not Path(settings.asn_table).is_file():
+        out.append(Check("asn table", "fail", f"VIGIE_ASN_TABLE: {settings.asn_table} is not a readable file"))
+    return out
+
+
 def run(settings: Settings) -> list[Check]:
     checks = [_data_dir(settings), *_database(settings), _index(settings), _media_key(settings),
-              _sharing_key(settings), *_settings(settings)]
+              _sharing_key(settings), *_settings(settings), *_intake(settings)]
     return checks
