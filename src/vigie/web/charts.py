@@ -84,6 +84,8 @@ def bar_chart(labels: Sequence[str], series: dict[str, Sequence[float | None]], 
     peak = max((sum(col) for col in zip(*vals, strict=False)), default=0) if stacked else \
         max((v for row in vals for v in row), default=0)
     top = nice_max(peak)
+    if all(v.is_integer() for row in vals for v in row):  # counts: whole numbers on the axis (five ticks)
+        top = 4 * math.ceil(top / 4)
     plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
     slot = plot_w / len(labels)
 
