@@ -360,3 +360,21 @@ def test_the_worker_process_of_vigie_serve_crawls_and_stops(tmp_path):
         time.sleep(0.1)
     assert not any(t.name == "vigie-intake-supervisor" for t in threading.enumerate())
     store.close()
+
+
+def test_the_access_log_does_not_keep_reporters_addresses():
+    import logging
+
+    from vigie.web.server import ReporterPrivacy
+
+    f = ReporterPrivacy()
+
+    def rec(path):
+        r = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                              ("203.0.113.9:5555", "POST", path, "1.1", 201), None)
+        f.filter(r)
+        return r.getMessage()
+
+    assert "203.0.113.9" not in rec("/api/v1/reports") and "203.0.113.9" not in rec("/report?x=1")
+    assert "203.0.113.9" not in rec("/report/status?reference=VR-1")
+    assert "203.0.113.9" in rec("/api/v1/match")  # other requests keep their address (security logging)

@@ -9,6 +9,29 @@ from typing import TextIO
 from vigie.settings import Settings
 
 
+class ReporterPrivacy:
+    """A logging filter for uvicorn's access log: requests to the public report pages and API are logged
+    without the client's address, so the reporter's IP address is not stored by Vigie, logs included.
+    (A proxy in front keeps its own logs: see docs/intake.md.)"""
+
+    PATHS = ("/report", "/api/v1/reports")
+
+    def filter(self, record) -> bool:
+        args = getattr(record, "args", None)
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) \
+                and args[2].split("?", 1)[0].startswith(self.PATHS):
+            record.args = ("-", *args[1:])
+        return True
+
+
+def quiet_reporters() -> None:
+    import logging
+
+    logger = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, ReporterPrivacy) for f in logger.filters):
+        logger.addFilter(ReporterPrivacy())
+
+
 def first_start_banner(password: str) -> str:
     return ("\n  Vigie first start: the account 'admin' was created with this one-time password:\n\n"
             f"      {password}\n\n"
@@ -26,6 +49,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, stre
     from vigie.web.app import create_app
 
     store = Store.open(settings)
+    quiet_reporters()
     password = accounts.ensure_admin(store)
     if password:
         (stream or sys.stderr).write(first_start_banner(password))
@@ -112,4 +136,5 @@ def make_app():
     from vigie.web.app import create_app
 
     settings = Settings()
+    quiet_reporters()
     return create_app(Store.open(settings), settings)

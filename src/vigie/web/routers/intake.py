@@ -37,7 +37,8 @@ class ReportIn(BaseModel):
     urls: list[Annotated[str, Field(max_length=reports.MAX_URL)]] = Field(
         ..., min_length=1, max_length=100, description="The addresses where the material was seen.")
     description: str | None = Field(None, max_length=reports.MAX_DESCRIPTION)
-    seen: list[str] = Field(default_factory=list, max_length=4, description="image, video, text, other")
+    seen: list[Annotated[str, Field(max_length=20)]] = Field(default_factory=list, max_length=4,
+                                                             description="image, video, text, other")
     contact: str | None = Field(None, max_length=reports.MAX_CONTACT,
                                 description="Optional: how the hotline may contact you.")
 
@@ -136,7 +137,7 @@ async def report_form_submit(request: Request, me: Public, urls: Annotated[str, 
     if not cookie or not hmac.compare_digest(cookie.encode(), csrf_token.encode()):
         raise CsrfError("the form expired: reload the page and try again")
     form = await request.form()
-    seen = [s for s in form.getlist("seen") if isinstance(s, str)][:4]
+    seen = [s[:20] for s in form.getlist("seen") if isinstance(s, str)][:4]
     values = {"urls": urls, "description": description, "contact": contact, "seen": seen}
     lines = [u.strip() for u in urls.splitlines() if u.strip()]
     try:
