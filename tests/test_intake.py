@@ -35,7 +35,8 @@ def jpeg(seed: int, w: int = 320, h: int = 240, q: int = 90) -> bytes:
 
 
 def intake_settings(store, **kw) -> Settings:
-    base = store.settings.model_dump() | dict(workers=1, crawl_allowed_networks=["127.0.0.1/32"],
+    base = store.settings.model_dump() | dict(workers=1, crawl_hash_processes=False,
+                                              crawl_allowed_networks=["127.0.0.1/32"],
                                               crawl_per_host_delay=0.0, crawl_timeout=1.0, crawl_fetch_seconds=3.0,
                                               crawl_max_media_bytes=1_000_000)
     return Settings(**(base | kw))
@@ -378,3 +379,40 @@ def test_the_access_log_does_not_keep_reporters_addresses():
     assert "203.0.113.9" not in rec("/api/v1/reports") and "203.0.113.9" not in rec("/report?x=1")
     assert "203.0.113.9" not in rec("/report/status?reference=VR-1")
     assert "203.0.113.9" in rec("/api/v1/match")  # other requests keep their address (security logging)
+
+
+def crashing_media_hasher(url, data):
+    """Stands in for a C decoder that kills its process on one hostile file."""
+    import os
+
+    if url.endswith("crash.jpg"):
+        os._exit(139)
+    return worker._hash_media(url, data)
+
+
+def test_hashing_in_worker_processes_survives_a_decoder_crash(tmp_path):
+    import asyncio
+
+    settings = Settings(data_dir=tmp_path / "d", workers=2)
+    pool = worker.HashPool(settings, 2, fn=crashing_media_hasher)
+    names = ["a.jpg", "b.jpg", "crash.jpg", "c.jpg", "d.jpg"]
+
+    async def go():
+        return await asyncio.gather(*(pool.process(f"http://h/{n}", jpeg(i)) for i, n in enumerate(names)))
+
+    try:
+        got = asyncio.run(go())
+        again = asyncio.run(pool.process("http://h/e.jpg", jpeg(9)))  # the pool was replaced: still works
+    finally:
+        pool.close()
+    assert [r.error[0] if r.error else "ok" for r in got] == ["ok", "ok", "decoder_crash", "ok", "ok"]
+    assert got[0].pdq == hash_bytes(jpeg(0), settings).pdq and again.error is None
+
+
+def test_crawl_with_hashing_in_worker_processes(planted_site):
+    store, settings, site = planted_site
+    settings = settings.model_copy(update={"workers": 2, "crawl_hash_processes": True})
+    with serving(site) as base:
+        reports.submit(store, [base + "/"], now=T0)
+        got = worker.crawl_pending(store, settings, now=T0)
+    assert (got["known"], got["unknown"], got["errors"]) == (3, 1, 2)

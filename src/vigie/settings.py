@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     crawl_max_media: int = Field(500, ge=1, description="Most media downloaded for one reported URL.")
     crawl_max_attempts: int = Field(3, ge=1, description="Tries of a reported URL whose crawl failed before it "
                                     "is given up.")
+    crawl_hash_processes: bool = Field(True, description="Hash crawled media in worker processes, so that a "
+                                       "decoder crashing on a hostile file costs that file (decoder_crash), not "
+                                       "the crawl; off: threads of the crawler (faster to start).")
     crawl_user_agent: str = Field("Vigie-hotline-crawler/0.1", description="User-Agent of the crawler.")
     crawl_interval_seconds: float = Field(30.0, gt=0, description="How often the worker of `vigie serve` looks "
                                           "for new reports, due re-checks and due notices.")

@@ -13,8 +13,10 @@ What becomes of each media found (`Outcome`):
 * **error**: could not be downloaded or decoded; recorded with the code, so an analyst can
   see what the crawler could not read.
 
-Downloads, hashing and matching overlap: the crawler hands each media to a thread pool
-as soon as it is downloaded. Store writes are serialised by one lock.
+Downloads, hashing and matching overlap: the crawler hands each media to a pool of worker
+processes as soon as it is downloaded (every core; a decoder crash on a hostile file costs that
+file, `decoder_crash`, not the crawl). Matching runs in threads of this process, which holds
+the index; store writes are serialised by one lock.
 """
 
 from __future__ import annotations
@@ -115,19 +117,105 @@ def _abandon(store: Store, url_ids: list[int], now: datetime) -> None:
 # ---------------------------------------------------------------------------------------------- crawling
 
 
-class _Recorder:
-    """Hashes and matches media in threads as the crawl brings them; enqueues the unknown ones."""
+def _hash_media(url: str, data: bytes):
+    """In a worker process: hash one downloaded file the way a scan does (module level: it is pickled)."""
+    from vigie.batch import _worker_settings
+    from vigie.ingest.containers import Item
+    from vigie.ingest.scan import process_item
 
-    def __init__(self, store: Store, settings: Settings, matcher, pool: ThreadPoolExecutor, url_id: int):
+    r = process_item(Item(url, size=len(data), data=data), _worker_settings)
+    r.thumb, r.keyframes = None, []  # not needed here: do not send them back
+    return r
+
+
+class HashPool:
+    """Hashing of downloaded media in worker processes: on every core, and a decoder that crashes on a
+    hostile file costs that file (error `decoder_crash`), never the crawl or the server.
+
+    After a crash the pool is replaced and the files that were in flight are tried again one at a time,
+    so only the culprit fails. `workers=0` hashes in the calling thread (tests, tiny machines)."""
+
+    def __init__(self, settings: Settings, workers: int, fn=None):
+        self.settings, self.workers = settings, workers
+        self.fn = fn or _hash_media  # module level: it travels to the worker processes
+        self._pool = None
+        self._threads: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _get(self):
+        from vigie.batch import _new_pool
+
+        with self._lock:
+            if self._pool is None:
+                self._pool = _new_pool(self.settings, self.workers)  # forkserver: safe beside threads
+            return self._pool
+
+    def _drop(self, pool) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    async def process(self, url: str, data: bytes):
+        from concurrent.futures.process import BrokenProcessPool
+
+        from vigie.ingest.containers import Item
+        from vigie.ingest.scan import process_item
+
+        if self.workers <= 0:
+            with self._lock:
+                if self._threads is None:  # as many hashing threads as cores (PDQ releases the GIL)
+                    self._threads = ThreadPoolExecutor(max(1, self.settings.effective_workers),
+                                                       thread_name_prefix="vigie-hash")
+            return await asyncio.get_running_loop().run_in_executor(
+                self._threads, lambda: process_item(Item(url, size=len(data), data=data), self.settings))
+        loop = asyncio.get_running_loop()
+        pool = self._get()
+        try:
+            return await asyncio.wrap_future(pool.submit(self.fn, url, data))
+        except BrokenProcessPool:
+            self._drop(pool)
+        from vigie.batch import _new_pool  # alone, so that a crash is pinned on the file that caused it
+
+        solo = _new_pool(self.settings, 1)
+        try:
+            return await loop.run_in_executor(None, lambda: solo.submit(self.fn, url, data).result())
+        except BrokenProcessPool:
+            from vigie.ingest.scan import ItemResult
+
+            log.warning("the decoder crashed on %s", url)
+            return ItemResult(url, size=len(data), error=("decoder_crash", "the decoder crashed on this file; "
+                                                          "the crawl went on"))
+        finally:
+            solo.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+            threads, self._threads = self._threads, None
+        for p in (pool, threads):
+            if p is not None:
+                p.shutdown(wait=True, cancel_futures=True)
+
+
+class _Recorder:
+    """Hashes (in the HashPool) and matches media as the crawl brings them; enqueues the unknown ones."""
+
+    def __init__(self, store: Store, settings: Settings, matcher, pool: ThreadPoolExecutor, url_id: int,
+                 hasher: HashPool):
         self.store, self.settings, self.matcher, self.pool = store, settings, matcher, pool
         self.url_id = url_id
+        self.hasher = hasher
         self.outcomes: list[Outcome] = []
         self.lock = threading.Lock()
 
     async def __call__(self, m: MediaFound) -> None:
         loop = asyncio.get_running_loop()
         try:
-            out = await loop.run_in_executor(self.pool, self._judge, m)
+            r = None
+            if m.error is None:
+                r = await self.hasher.process(m.url, m.fetched.data)
+            out = await loop.run_in_executor(self.pool, self._judge, m, r)
         except Exception as exc:  # noqa: BLE001 - one media never stops a crawl
             log.exception("judging %s failed", m.url)
             out = Outcome(m, "error", error_code="internal_error", error=f"{type(exc).__name__}: {exc}")
@@ -135,15 +223,13 @@ class _Recorder:
             m.fetched.data = b""  # the bytes are no longer needed: known ones are never kept
         self.outcomes.append(out)
 
-    def _judge(self, m: MediaFound) -> Outcome:
-        from vigie.ingest.containers import Item
-        from vigie.ingest.scan import _match, process_item
+    def _judge(self, m: MediaFound, r) -> Outcome:
+        from vigie.ingest.scan import _match
 
         if m.error is not None:
             kind = "error" if m.error.code in RECORDED_ERRORS else "skip"
             return Outcome(m, kind, error_code=m.error.code, error=m.error.message)
         data = m.fetched.data
-        r = process_item(Item(m.url, size=len(data), data=data), self.settings)
         if r.error is not None and not r.sha256:
             return Outcome(m, "error", r, error_code=r.error[0], error=r.error[1])
         mres = _match(self.matcher, [r], None, self.settings)[0]
@@ -165,11 +251,11 @@ class _Recorder:
             return Outcome(m, "unknown", r, error_code=exc.code, error=exc.message)
 
 
-async def _crawl_many(store, settings, url_rows: list[tuple[int, str]], matcher, transport, pool
+async def _crawl_many(store, settings, url_rows: list[tuple[int, str]], matcher, transport, pool, hasher
                       ) -> list[tuple[int, CrawlResult, list[Outcome]]]:
     async with Fetcher(settings, transport=transport) as fetcher:
         async def one(uid: int, url: str):
-            rec = _Recorder(store, settings, matcher, pool, uid)
+            rec = _Recorder(store, settings, matcher, pool, uid, hasher)
             try:
                 res = await crawl(url, fetcher, on_media=rec)
             except Exception as exc:  # noqa: BLE001 - a crawl bug costs this URL, not the round
@@ -180,8 +266,15 @@ async def _crawl_many(store, settings, url_rows: list[tuple[int, str]], matcher,
         return await asyncio.gather(*(one(uid, url) for uid, url in url_rows))
 
 
+def make_hasher(settings: Settings) -> HashPool:
+    """Worker processes when `crawl_hash_processes` (the default) and there is more than one core to use;
+    else threads of this process (faster to start; a decoder crash then stops this process)."""
+    n = settings.effective_workers
+    return HashPool(settings, max(1, n) if settings.crawl_hash_processes else 0)
+
+
 def crawl_pending(store: Store, settings: Settings, *, limit: int = 20, now: datetime | None = None,
-                  matcher=None, transport=None) -> dict:
+                  matcher=None, transport=None, hasher: HashPool | None = None) -> dict:
     """Crawl up to `limit` reported URLs that wait; record sightings; update their reports' statuses."""
     now = _now(now)
     ids = claim(store, limit, now, settings)
@@ -191,8 +284,14 @@ def crawl_pending(store: Store, settings: Settings, *, limit: int = 20, now: dat
     matcher = matcher or _matcher(store, settings)
     with store.sessions() as s:
         rows = [(ru.id, ru.url) for ru in s.scalars(select(ReportedUrl).where(ReportedUrl.id.in_(ids))).all()]
-    with ThreadPoolExecutor(max_workers=max(1, settings.effective_workers), thread_name_prefix="vigie-hash") as pool:
-        done = _run(_crawl_many(store, settings, rows, matcher, transport, pool))
+    own = hasher is None
+    hasher = hasher or make_hasher(settings)
+    try:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="vigie-match") as pool:
+            done = _run(_crawl_many(store, settings, rows, matcher, transport, pool, hasher))
+    finally:
+        if own:
+            hasher.close()
     for uid, res, outcomes in done:
         counts = record_crawl(store, settings, uid, res, outcomes, now=now)
         for k in ("known", "unknown", "errors"):
@@ -407,11 +506,12 @@ def _judge_recheck(settings, r, sha: str | None, get_matcher) -> tuple[str, int 
 # ----------------------------------------------------------------------------------------------- rounds
 
 
-def run_once(store: Store, settings: Settings, *, now: datetime | None = None, transport=None, limit: int = 20
-             ) -> dict:
-    """One round of the worker: crawl what waits, re-check what is due, send due notices, refresh statuses."""
+def run_once(store: Store, settings: Settings, *, now: datetime | None = None, transport=None, limit: int = 20,
+             hasher: HashPool | None = None) -> dict:
+    """One round of the worker: crawl what waits, re-check what is due, send due notices, refresh statuses.
+    A long-running caller passes its `hasher` so the worker processes outlive the round."""
     now = _now(now)
-    out = {"crawl": crawl_pending(store, settings, limit=limit, now=now, transport=transport),
+    out = {"crawl": crawl_pending(store, settings, limit=limit, now=now, transport=transport, hasher=hasher),
            "recheck": recheck_due(store, settings, now=now, transport=transport)}
     try:
         from vigie.actions.takedown import send_notices
@@ -429,9 +529,10 @@ def _process_main(settings: Settings) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s vigie-intake %(levelname)s %(message)s")
     store = Store.open(settings)
+    hasher = make_hasher(settings)  # kept across rounds: its processes start once
     while True:
         try:
-            run_once(store, settings)
+            run_once(store, settings, hasher=hasher)
         except Exception:  # noqa: BLE001 - a failing round is logged; the next one tries again
             log.exception("intake worker round failed")
         time.sleep(settings.crawl_interval_seconds)
