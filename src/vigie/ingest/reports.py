@@ -296,14 +296,22 @@ def _derive(s, rep: Report) -> tuple[str, str | None]:
         if all(v == "not_illegal" for v in verdicts):
             return "unfounded", "analysts reviewed what was found there and did not find it illegal"
         return "in_review", None
-    return "unfounded", _unfounded_reason(rus)
+    unreadable: dict[int, int] = {}
+    for x in sights:
+        if x.outcome == "error":
+            for p in s.scalars(select(SightingPage.url_id).where(SightingPage.sighting_id == x.id)):
+                unreadable[p] = unreadable.get(p, 0) + 1
+    return "unfounded", _unfounded_reason(rus, unreadable)
 
 
-def _unfounded_reason(rus: list[ReportedUrl]) -> str:
+def _unfounded_reason(rus: list[ReportedUrl], unreadable: dict[int, int] | None = None) -> str:
     parts = []
     for ru in rus:
+        n = (unreadable or {}).get(ru.id, 0)
         if ru.error_code:
             parts.append(f"{ru.url}: could not be checked ({ru.error_code}: {ru.error})")
+        elif n:
+            parts.append(f"{ru.url}: {n} picture(s) or video(s) there could not be checked")
         else:
             parts.append(f"{ru.url}: no picture or video was found there")
     return "; ".join(parts)

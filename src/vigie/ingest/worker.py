@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -523,19 +524,26 @@ def run_once(store: Store, settings: Settings, *, now: datetime | None = None, t
     return out
 
 
-def _process_main(settings: Settings) -> None:
-    """The body of the worker process: its own store connection, one round every crawl_interval_seconds."""
+def _process_main(settings: Settings, parent: int | None = None) -> None:
+    """The body of the worker process: its own store connection, one round every crawl_interval_seconds,
+    until the process that started it is gone."""
     import time
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s vigie-intake %(levelname)s %(message)s")
     store = Store.open(settings)
     hasher = make_hasher(settings)  # kept across rounds: its processes start once
-    while True:
-        try:
-            run_once(store, settings, hasher=hasher)
-        except Exception:  # noqa: BLE001 - a failing round is logged; the next one tries again
-            log.exception("intake worker round failed")
-        time.sleep(settings.crawl_interval_seconds)
+    try:
+        while parent is None or os.getppid() == parent:
+            try:
+                run_once(store, settings, hasher=hasher)
+            except Exception:  # noqa: BLE001 - a failing round is logged; the next one tries again
+                log.exception("intake worker round failed")
+            deadline = time.monotonic() + settings.crawl_interval_seconds
+            while time.monotonic() < deadline and (parent is None or os.getppid() == parent):
+                time.sleep(min(1.0, settings.crawl_interval_seconds))
+    finally:
+        hasher.close()
+        store.close()
 
 
 def start_worker(settings: Settings, *, restart_after: float = 10.0) -> threading.Event:
@@ -549,7 +557,9 @@ def start_worker(settings: Settings, *, restart_after: float = 10.0) -> threadin
 
     def supervise() -> None:
         while not stop.is_set():
-            proc = ctx.Process(target=_process_main, args=(settings,), name="vigie-intake", daemon=True)
+            # Not a daemon: it starts its own hashing processes, which a daemon may not. It leaves by itself
+            # when this process is gone (see _process_main).
+            proc = ctx.Process(target=_process_main, args=(settings, os.getpid()), name="vigie-intake")
             proc.start()
             while proc.is_alive() and not stop.wait(1.0):
                 pass
