@@ -497,3 +497,19 @@ def test_providers_known_by_as_number_are_found_through_the_operators_table(stor
     store.settings = store.settings.model_copy(update={"asn_table": table})
     assert takedown.find_provider(store, "gamma-cdn.example", "198.51.100.7").name == "Gamma"
     assert takedown.find_provider(store, "gamma-cdn.example", "198.51.100.130") is None  # AS 64501: nobody's
+
+
+def test_two_senders_at_once_never_notice_twice(store, smtp):
+    inbox, port = smtp
+    settings = mail_settings(store, port)
+    two_providers(store)
+    add_sighting(store, "http://alpha.example/1.jpg")
+    with store.exclusive("takedown-notices") as mine:  # another worker is sending
+        assert mine
+        busy = takedown.send_notices(store, settings, T0, by="tester")
+        with store.exclusive("takedown-notices") as again:
+            assert not again
+    assert busy["busy"] and busy["sent"] == 0 and inbox.messages == []
+    assert takedown.send_notices(store, settings, T0, by="tester")["sent"] == 1
+    assert takedown.send_notices(store, settings, T0, by="tester")["sent"] == 0  # noticed: not due again
+    assert len(inbox.messages) == 1

@@ -389,6 +389,14 @@ def send_notices(store: Store, settings: Settings, now: datetime | None = None, 
                  mailer: Mailer | None = None) -> dict:
     """One notice per provider for every due sighting. `mailer` replaces SMTP in unit tests of failures."""
     now = _utc(now)
+    with store.exclusive("takedown-notices") as mine:
+        if not mine:  # another worker is sending right now: it covers what is due, never twice
+            return {"due": 0, "sent": 0, "failed": 0, "no_provider": 0, "deferred": 0, "sightings": 0,
+                    "notices": [], "busy": True}
+        return _send_notices(store, settings, now, by, mailer)
+
+
+def _send_notices(store: Store, settings: Settings, now: datetime, by: str, mailer) -> dict:
     send = mailer or smtp_send
     due = due_sightings(store, now, settings)
     groups, orphans = _group(store, due)

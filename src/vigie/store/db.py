@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from vigie.settings import Settings
@@ -64,6 +64,38 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def exclusive(self, name: str):
+        """Yield True to the one caller, across processes and machines, that holds the lock `name` now;
+        False to the others (they skip the work rather than wait). PostgreSQL: a session advisory lock;
+        SQLite (one machine): an flock on a file beside the database."""
+        if self.dialect == "postgresql":  # one lock per schema: two Vigie stores may share a database
+            with self.engine.connect() as conn:
+                key = conn.execute(text("SELECT hashtextextended('vigie:' || current_schema() || ':' || :n, 0)"),
+                                   {"n": name}).scalar()
+                got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+                try:
+                    yield got
+                finally:
+                    if got:
+                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+            return
+        import fcntl
+
+        path = Path(self.settings.data_dir) / f".{name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _dumps(obj) -> str:
