@@ -230,3 +230,17 @@ def test_conformance_images() -> None:
             assert_same(rgb)
         except AssertionError as exc:
             raise AssertionError(f"{path.relative_to(CONFORMANCE_PDQ)}: {exc}") from None
+
+
+@pytest.mark.parametrize("shape", [(5, 5), (31, 200), (257, 129), (480, 640)])
+def test_turning_the_luma_plane_gives_the_hash_of_the_turned_picture(shape):
+    """compute_variants hashes rotations and mirrors from one luma plane: it must be bit-exact with hashing
+    the turned colour picture."""
+    from vigie.signals.variants import LUMA_DIHEDRAL, PIXEL_DIHEDRAL
+
+    rgb = np.random.default_rng(sum(shape)).integers(0, 256, shape + (3,), dtype=np.uint8)
+    y = pdq_numba.luma(rgb)
+    for kind, turn in PIXEL_DIHEDRAL.items():
+        want = pdq_numba.hash_rgb(np.ascontiguousarray(turn(rgb)))
+        got = pdq_numba.hash_luma(LUMA_DIHEDRAL[kind](y))
+        assert (got.hex, got.quality) == (want.hex, want.quality), kind

@@ -517,6 +517,20 @@ def hash_rgb(rgb: np.ndarray) -> PdqHash:
     return PdqHash(out[0].tobytes().hex(), int(quality))
 
 
+@_jit
+def _luma_plane(src):
+    out = np.empty((src.shape[0], src.shape[1]), dtype=np.float32)
+    _luma_rows(src, 0, src.shape[0], out)
+    return out
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """The float32 luma plane the kernel computes from `rgb`, by the same code: hashing a rotated or mirrored
+    copy of it with `hash_luma` gives exactly `hash_rgb` of the rotated or mirrored picture (luma is per
+    pixel), at a third of the copying."""
+    return _luma_plane(_prepare_rgb(rgb))
+
+
 def hash_luma(luma: np.ndarray) -> PdqHash:
     """PDQ of an HxW float32 luma plane already converted the pdqhash way."""
     luma = np.ascontiguousarray(luma, dtype=np.float32)
