@@ -452,21 +452,13 @@ PIXEL_DIHEDRAL = {
     "rot270": lambda a: np.rot90(a, 3),
     "flipx": lambda a: a[::-1],
     "flipy": lambda a: a[:, ::-1],
-    "transpose": lambda a: a.transpose(1, 0, 2),
-    "transverse": lambda a: np.rot90(a, 2).transpose(1, 0, 2),
+    "transpose": lambda a: a.swapaxes(0, 1),
+    "transverse": lambda a: np.rot90(a, 2).swapaxes(0, 1),
 }
 
 
-#: The same transforms on a 2-D (luma) plane.
-LUMA_DIHEDRAL = {
-    "rot90": lambda a: np.rot90(a, 1),
-    "rot180": lambda a: np.rot90(a, 2),
-    "rot270": lambda a: np.rot90(a, 3),
-    "flipx": lambda a: a[::-1],
-    "flipy": lambda a: a[:, ::-1],
-    "transpose": lambda a: a.T,
-    "transverse": lambda a: np.rot90(a, 2).T,
-}
+#: The same transforms work on a 2-D (luma) plane: they turn the first two axes only.
+LUMA_DIHEDRAL = PIXEL_DIHEDRAL
 
 
 def compute_variants(rgb: np.ndarray, settings, *,
