@@ -255,12 +255,14 @@ def _review_verdict(s, item_id: int | None) -> str | None:
     return None
 
 
-def refresh_statuses(store: Store, report_ids: list[int] | None = None, *, now: datetime | None = None) -> int:
-    """Derive each open report's status from its URLs and sightings; returns how many changed."""
+def refresh_statuses(store: Store, report_ids: list[int] | None = None, *, now: datetime | None = None,
+                     statuses: tuple[str, ...] = ("received", "crawling", "in_review")) -> int:
+    """Derive the status of the given reports (default: every report in one of `statuses`) from their URLs
+    and sightings; returns how many changed."""
     now = _now(now)
     changed = 0
     with store.sessions() as s, s.begin():
-        q = select(Report).where(Report.status.in_(("received", "crawling", "in_review")))
+        q = select(Report).where(Report.status.in_(statuses))
         if report_ids is not None:
             q = select(Report).where(Report.id.in_(report_ids))
         for rep in s.scalars(q).all():

@@ -118,15 +118,21 @@ def _abandon(store: Store, url_ids: list[int], now: datetime) -> None:
 # ---------------------------------------------------------------------------------------------- crawling
 
 
-def _hash_media(url: str, data: bytes):
-    """In a worker process: hash one downloaded file the way a scan does (module level: it is pickled)."""
-    from vigie.batch import _worker_settings
+def _hash_item(url: str, data: bytes, settings: Settings):
+    """Hash one downloaded file the way a scan does."""
     from vigie.ingest.containers import Item
     from vigie.ingest.scan import process_item
 
-    r = process_item(Item(url, size=len(data), data=data), _worker_settings)
-    r.thumb, r.keyframes = None, []  # not needed here: do not send them back
+    r = process_item(Item(url, size=len(data), data=data), settings)
+    r.thumb, r.keyframes = None, []  # not needed here: do not carry them around
     return r
+
+
+def _hash_media(url: str, data: bytes):
+    """`_hash_item` in a worker process, with the settings its pool started it with (module level: pickled)."""
+    from vigie.batch import _worker_settings
+
+    return _hash_item(url, data, _worker_settings)
 
 
 class HashPool:
@@ -134,13 +140,12 @@ class HashPool:
     hostile file costs that file (error `decoder_crash`), never the crawl or the server.
 
     After a crash the pool is replaced and the files that were in flight are tried again one at a time,
-    so only the culprit fails. `workers=0` hashes in the calling thread (tests, tiny machines)."""
+    so only the culprit fails. `workers=0` hashes in threads of this process instead (PDQ releases the GIL)."""
 
     def __init__(self, settings: Settings, workers: int, fn=None):
         self.settings, self.workers = settings, workers
         self.fn = fn or _hash_media  # module level: it travels to the worker processes
         self._pool = None
-        self._threads: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
     def _get(self):
@@ -148,7 +153,8 @@ class HashPool:
 
         with self._lock:
             if self._pool is None:
-                self._pool = _new_pool(self.settings, self.workers)  # forkserver: safe beside threads
+                self._pool = _new_pool(self.settings, self.workers) if self.workers > 0 else \
+                    ThreadPoolExecutor(max(1, self.settings.effective_workers), thread_name_prefix="vigie-hash")
             return self._pool
 
     def _drop(self, pool) -> None:
@@ -160,27 +166,18 @@ class HashPool:
     async def process(self, url: str, data: bytes):
         from concurrent.futures.process import BrokenProcessPool
 
-        from vigie.ingest.containers import Item
-        from vigie.ingest.scan import process_item
+        from vigie.batch import _new_pool
 
-        if self.workers <= 0:
-            with self._lock:
-                if self._threads is None:  # as many hashing threads as cores (PDQ releases the GIL)
-                    self._threads = ThreadPoolExecutor(max(1, self.settings.effective_workers),
-                                                       thread_name_prefix="vigie-hash")
-            return await asyncio.get_running_loop().run_in_executor(
-                self._threads, lambda: process_item(Item(url, size=len(data), data=data), self.settings))
-        loop = asyncio.get_running_loop()
         pool = self._get()
+        if self.workers <= 0:
+            return await asyncio.wrap_future(pool.submit(_hash_item, url, data, self.settings))
         try:
             return await asyncio.wrap_future(pool.submit(self.fn, url, data))
         except BrokenProcessPool:
             self._drop(pool)
-        from vigie.batch import _new_pool  # alone, so that a crash is pinned on the file that caused it
-
-        solo = _new_pool(self.settings, 1)
+        solo = _new_pool(self.settings, 1)  # alone, so that a crash is pinned on the file that caused it
         try:
-            return await loop.run_in_executor(None, lambda: solo.submit(self.fn, url, data).result())
+            return await asyncio.wrap_future(solo.submit(self.fn, url, data))
         except BrokenProcessPool:
             from vigie.ingest.scan import ItemResult
 
@@ -193,10 +190,8 @@ class HashPool:
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
-            threads, self._threads = self._threads, None
-        for p in (pool, threads):
-            if p is not None:
-                p.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _Recorder:
@@ -520,7 +515,7 @@ def run_once(store: Store, settings: Settings, *, now: datetime | None = None, t
         send_notices = None
     if send_notices is not None:
         out["notices"] = send_notices(store, settings, now=now, by="crawler")
-    out["statuses_changed"] = reports.refresh_statuses(store, now=now)
+    out["statuses_changed"] = reports.refresh_statuses(store, now=now, statuses=("in_review",))
     return out
 
 

@@ -231,11 +231,6 @@ def _chan_max(x: np.ndarray) -> np.ndarray:
     return np.maximum(np.maximum(x[..., 0], x[..., 1]), x[..., 2])
 
 
-def _flat_lines(a: np.ndarray) -> np.ndarray:
-    """Per row of `a`: is it one colour (within JPEG noise)?"""
-    return _flat_lines_colour(a)[0]
-
-
 def _flat_lines_colour(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row of `a`: is it one colour (within JPEG noise), and that colour (its median; 0 where not flat).
 
