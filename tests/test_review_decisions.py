@@ -51,7 +51,7 @@ def state(store, cid):
 
 def test_consensus_of_two_banks_the_hashes_and_the_picture_never_comes_back(store, tmp_path):
     st = store.settings
-    banks.create_bank(store, "hotline")
+    banks.create_bank(store, "hotline", review_target=True)
     src = tmp_path / "a"
     src.mkdir()
     pic = jpeg(60)

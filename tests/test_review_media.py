@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 
 from vigie import audit
 from vigie.demo import encode, photo_like
-from vigie.review import decisions, media, queue
+from vigie.review import decisions, media, queue, showable
 from vigie.review.clock import FixedClock
 from vigie.store.review_models import MediaBlob, ReviewCluster, ReviewDecision, ReviewItem
 
@@ -126,9 +126,10 @@ def test_purge_after_retention_leaves_hashes_and_decisions(store, key):
         assert it.md5 and it.sha1 and it.pdq and it.state == "decided"  # the hashes remain
         assert s.get(ReviewCluster, q["cluster"]).category == "illegal_national"
         assert len(list(s.scalars(select(ReviewDecision)))) == 2
-    with pytest.raises(media.MediaPurged) as e:
+    # Decided: no longer shown to anyone (vigie.review.showable), purged or not.
+    with pytest.raises(showable.NotShowable) as e:
         media.load_media(store, st, q["sha256"], user="ana", kind="original")
-    assert e.value.code == "media_purged"
+    assert e.value.code == "not_showable"
     assert media.has_media(store, other["sha256"])  # not decided: kept
     assert any(r.action == "review.media_purge" for r in audit.iter_records(store))
 

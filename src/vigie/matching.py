@@ -212,8 +212,10 @@ class Matcher:
     def _add_since(self, s, batch: int = 200_000) -> int:
         added = 0
         while True:
+            # Removed entries are indexed too (liveness is checked at answer time), so that a restored entry
+            # matches again without a rebuild.
             rows = s.execute(select(Entry.id, Entry.signal, Entry.value, Entry.payload)
-                             .where(Entry.id > self._last_id, Entry.removed_at.is_(None))
+                             .where(Entry.id > self._last_id)
                              .order_by(Entry.id).limit(batch)).all()
             if not rows:
                 return added
@@ -429,3 +431,19 @@ def _video_frames(payload: str) -> list[str]:
     except Exception:  # noqa: BLE001 - a damaged value is skipped, never fatal
         return []
     return sorted({f.pdq_hex for f in feats if f.quality >= 50})
+
+
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_matcher(store: Store, settings: Settings | None = None) -> Matcher:
+    """The process's matcher for `store`, refreshed now (one cheap query when nothing changed): what the
+    review queue and the media choke point use, so a bank change is seen by the very next check."""
+    with _SHARED_LOCK:
+        m = getattr(store, "_vigie_matcher", None)
+        if m is None:
+            m = Matcher(store, settings or store.settings)
+            store._vigie_matcher = m
+    m.refresh(save=False)
+    return m
+

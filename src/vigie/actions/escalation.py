@@ -129,10 +129,21 @@ def _audit_lines(store: Store, objects: set[tuple[str, str]]) -> bytes:
 
 
 def _media(store: Store, settings: Settings, wanted) -> tuple[dict[str, bytes], list[dict]]:
+    from sqlalchemy import select as _select
+
+    from vigie.review import showable
     from vigie.review.media import read_media
+    from vigie.store.review_models import ReviewItem
 
     files, skipped = {}, []
     for sha, mtype in sorted(set(wanted)):
+        with store.sessions() as s:
+            item = s.scalar(_select(ReviewItem).where(ReviewItem.sha256 == sha))
+        # The choke point's rule: content a bank knows now never leaves Vigie, not even to the police export.
+        if item is None or item.state == "known" or showable.known_now(store, settings, [item])[0]:
+            skipped.append({"sha256": sha, "code": "known_material",
+                            "message": "a bank knows this content: it is never exported"})
+            continue
         try:
             data = read_media(store, settings, sha)
         except VigieError as exc:

@@ -261,7 +261,10 @@ def _utc(now: datetime | None) -> datetime:
 
 
 def due_sightings(store: Store, now: datetime | None, settings: Settings) -> list[Sighting]:
-    """Known and still online: never noticed, or noticed `takedown_renotice_hours` ago or longer."""
+    """Known, still online, and noticeable by its verdict (vigie.policy: never "not illegal"): never noticed,
+    or noticed `takedown_renotice_hours` ago or longer."""
+    from vigie.policy import action_of_dict
+
     now = _utc(now)
     cutoff = now - timedelta(hours=settings.takedown_renotice_hours)
     with store.sessions() as s:
@@ -269,7 +272,8 @@ def due_sightings(store: Store, now: datetime | None, settings: Settings) -> lis
                                                 or_(Sighting.last_notice_at.is_(None),
                                                     Sighting.last_notice_at <= cutoff))
                          .order_by(Sighting.id))
-        return [x for x in rows if x.last_notice_at is None or aware(x.last_notice_at) <= cutoff]
+        return [x for x in rows if (x.last_notice_at is None or aware(x.last_notice_at) <= cutoff)
+                and action_of_dict(x.verdict, settings).notice]
 
 
 # ---------------------------------------------------------------------------------------------- the notice
@@ -348,7 +352,12 @@ def smtp_send(msg: EmailMessage, settings: Settings) -> None:
 
 
 def _group(store: Store, due: list[Sighting]) -> tuple[dict[int, tuple[Provider, list[Sighting]]], int]:
-    """Sightings by provider; a sighting without one gets it looked up (and kept) or is counted as orphan."""
+    """Sightings by provider; a sighting without one gets it looked up (and kept) or is counted as orphan.
+    Material illegal only under some national laws goes only to providers in those countries (vigie.policy);
+    a sighting hosted elsewhere is left out of notices (it stays on record, and in the police export)."""
+    from vigie.policy import action_of_dict
+
+    settings = getattr(store, "settings", None)
     groups: dict[int, tuple[Provider, list[Sighting]]] = {}
     orphans = 0
     with store.session() as s:
@@ -364,6 +373,8 @@ def _group(store: Store, due: list[Sighting]) -> tuple[dict[int, tuple[Provider,
             if p is None:
                 orphans += 1
                 continue
+            if not action_of_dict(x.verdict, settings).may_notice(p.country):
+                continue  # national material hosted outside the countries where it is illegal
             groups.setdefault(p.id, (p, []))[1].append(x)
     return groups, orphans
 
@@ -388,15 +399,17 @@ def _failed_recently(store: Store, now: datetime) -> set[int]:
 def send_notices(store: Store, settings: Settings, now: datetime | None = None, *, by: str = "system",
                  mailer: Mailer | None = None) -> dict:
     """One notice per provider for every due sighting. `mailer` replaces SMTP in unit tests of failures."""
+    real_time = now is None  # times are taken when each notice goes out, not at the round's start
     now = _utc(now)
     with store.exclusive("takedown-notices") as mine:
         if not mine:  # another worker is sending right now: it covers what is due, never twice
             return {"due": 0, "sent": 0, "failed": 0, "no_provider": 0, "deferred": 0, "sightings": 0,
                     "notices": [], "busy": True}
-        return _send_notices(store, settings, now, by, mailer)
+        return _send_notices(store, settings, now, by, mailer, real_time)
 
 
-def _send_notices(store: Store, settings: Settings, now: datetime, by: str, mailer) -> dict:
+def _send_notices(store: Store, settings: Settings, now: datetime, by: str, mailer, real_time: bool = False
+                  ) -> dict:
     send = mailer or smtp_send
     due = due_sightings(store, now, settings)
     groups, orphans = _group(store, due)
@@ -407,7 +420,7 @@ def _send_notices(store: Store, settings: Settings, now: datetime, by: str, mail
         if provider.id in waiting:  # its last try failed moments ago: do not pile up failed notices
             counts["deferred"] += 1
             continue
-        res = _notify(store, settings, provider, items, now, by, send)
+        res = _notify(store, settings, provider, items, datetime.now(UTC) if real_time else now, by, send)
         counts["notices"].append(res)
         counts[res["status"]] += 1
         if res["status"] == "sent":
@@ -421,6 +434,17 @@ def _notify(store: Store, settings: Settings, provider: Provider, items: list[Si
     reference = new_reference(now)
     subject, text, doc = render_notice(provider, items, settings=settings, kind=kind, reference=reference, now=now)
     msg = build_message(settings, provider.contact_email, subject, text, doc, reference, now)
+    # Recorded before the SMTP exchange (status `sending`), so a crash during it leaves a trace that
+    # `repair_notices` turns into a failed notice to try again, instead of a notice nobody knows about.
+    with store.session() as s:
+        n = Notice(reference=reference, provider_id=provider.id, recipient=provider.contact_email, kind=kind,
+                   created_at=now, sent_at=None, status="sending", error=None, subject=subject,
+                   body_text=text, body_json=doc, message_id=msg["Message-ID"])
+        s.add(n)
+        s.flush()
+        nid = n.id
+        for x in items:
+            s.add(NoticeItem(notice_id=nid, sighting_id=x.id))
     error = code = None
     try:
         send(msg, settings)
@@ -429,23 +453,21 @@ def _notify(store: Store, settings: Settings, provider: Provider, items: list[Si
     except Exception as exc:  # noqa: BLE001 - one provider's failure never stops the others
         code, error = "smtp_failed", f"smtp_failed: {type(exc).__name__}: {exc}"
     status = "failed" if error else "sent"
+    sent_at = None if error else now
     with store.session() as s:
-        n = Notice(reference=reference, provider_id=provider.id, recipient=provider.contact_email, kind=kind,
-                   created_at=now, sent_at=None if error else now, status=status, error=error, subject=subject,
-                   body_text=text, body_json=doc, message_id=None if error else msg["Message-ID"])
-        s.add(n)
-        s.flush()
+        n = s.get(Notice, nid)
+        n.status, n.error, n.sent_at = status, error, sent_at
+        n.message_id = None if error else msg["Message-ID"]
         for x in items:
-            s.add(NoticeItem(notice_id=n.id, sighting_id=x.id))
             if not error:
                 row = s.get(Sighting, x.id)
-                row.first_notice_at = row.first_notice_at or now
-                row.last_notice_at = now
+                row.first_notice_at = row.first_notice_at or sent_at
+                row.last_notice_at = sent_at
                 row.notices = (row.notices or 0) + 1
         audit.record(store, by, f"takedown.notice_{status}", "notice", n.id,
                      {"reference": reference, "provider": provider.name, "recipient": provider.contact_email,
-                      "kind": kind, "sightings": [x.id for x in items], "error_code": code}, at=now, session=s)
-        nid = n.id
+                      "kind": kind, "sightings": [x.id for x in items], "error_code": code}, at=sent_at or now,
+                     session=s)
     return {"id": nid, "reference": reference, "provider": provider.name, "recipient": provider.contact_email,
             "kind": kind, "status": status, "error_code": code, "error": error, "sightings": [x.id for x in items]}
 
@@ -502,3 +524,23 @@ def notice_rows(store: Store, *, limit: int = 200, sighting_ids: Iterable[int] |
                                       .order_by(NoticeItem.sighting_id)):
                 items.setdefault(nid, []).append(sid)
         return [notice_dict(n, names.get(n.provider_id), items.get(n.id, []), bodies=bodies) for n in notices]
+
+
+#: A notice still `sending` this long after it was recorded was interrupted (its sender died).
+SENDING_STALE = timedelta(minutes=10)
+
+
+def repair_notices(store: Store, now: datetime | None = None, *, by: str = "system") -> int:
+    """Notices left `sending` by a sender that died become `failed` (interrupted), so their sightings are
+    noticed again at the next round; the provider may get the same notice twice, never none. Returns how many."""
+    now = _utc(now)
+    with store.session() as s:
+        stale = list(s.scalars(select(Notice).where(Notice.status == "sending",
+                                                    Notice.created_at <= now - SENDING_STALE)))
+        for n in stale:
+            n.status = "failed"
+            n.error = "interrupted: the sender stopped during the send; it may or may not have been delivered"
+            audit.record(store, by, "takedown.notice_interrupted", "notice", n.id, {"reference": n.reference},
+                         session=s)
+    return len(stale)
+

@@ -20,6 +20,7 @@ from typing import BinaryIO
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from vigie.banks import changes
 from vigie.banks.records import BankMeta, EntryData
 from vigie.banks.verdict import Verdict
 from vigie.errors import Conflict, FormatError, InvalidHash, NotFound, RowError, UsageError
@@ -44,17 +45,20 @@ class BankInfo:
     meta: dict
     created_at: datetime | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    review_target: bool = False
 
     def as_dict(self) -> dict:
         return {"id": self.id, "name": self.name, "description": self.description, "source": self.source,
                 "enabled": self.enabled, "kind": self.kind, "pdq_threshold": self.pdq_threshold,
                 "default_verdict": self.default_verdict.as_dict() if self.default_verdict else None,
-                "counts": self.counts, "created_at": self.created_at.isoformat() if self.created_at else None}
+                "counts": self.counts, "created_at": self.created_at.isoformat() if self.created_at else None,
+                "review_target": self.review_target}
 
     @classmethod
     def of(cls, b: Bank) -> BankInfo:
         return cls(b.id, b.name, b.description, b.source, b.enabled, b.kind, b.pdq_threshold,
-                   Verdict.from_dict(b.default_verdict), dict(b.meta or {}), b.created_at)
+                   Verdict.from_dict(b.default_verdict), dict(b.meta or {}), b.created_at,
+                   review_target=bool(b.review_target))
 
 
 @dataclass
@@ -82,7 +86,9 @@ def _bank(session, name: str) -> Bank:
 
 def create_bank(store: Store, name: str, *, description: str = "", source: str = "",
                 default_verdict: Verdict | None = None, kind: str = "match",
-                pdq_threshold: int | None = None, enabled: bool = True, meta: dict | None = None) -> BankInfo:
+                pdq_threshold: int | None = None, enabled: bool = True, meta: dict | None = None,
+                review_target: bool = False) -> BankInfo:
+    """A new bank. `review_target`: whether analysts' decisions may go into it (see `set_review_target`)."""
     name = name.strip()
     if not name or len(name) > 200:
         raise UsageError("a bank name is 1 to 200 characters", code="bad_name")
@@ -94,7 +100,7 @@ def create_bank(store: Store, name: str, *, description: str = "", source: str =
         if s.scalar(select(Bank.id).where(Bank.name == name)) is not None:
             raise Conflict(f"a bank named {name!r} exists already", code="bank_exists")
         b = Bank(name=name, description=description, source=source, kind=kind, enabled=enabled,
-                 pdq_threshold=pdq_threshold, meta=meta or {},
+                 pdq_threshold=pdq_threshold, meta=meta or {}, review_target=review_target,
                  default_verdict=default_verdict.as_dict() if default_verdict else None)
         s.add(b)
         s.flush()
@@ -112,17 +118,52 @@ def update_bank(store: Store, name: str, **changes) -> BankInfo:
             if k == "default_verdict":
                 v = v.as_dict() if v else None
             setattr(b, k, v)
+        if set(changes) & {"enabled", "kind", "pdq_threshold", "default_verdict"}:
+            _note(s, "bank_update", name)
+        s.flush()
+        info = BankInfo.of(b)
+    _rematch(store)
+    return info
+
+
+def _note(s, reason: str, bank: str | None) -> None:
+    changes.note(s, reason, bank)
+
+
+def _rematch(store: Store) -> None:
+    """Re-match what waits now that a bank changed (vigie.rematch). The change is noted in its transaction, so
+    a failure here is repaired by the next pass (worker round, queue listing, `vigie repair`)."""
+    import logging
+
+    from vigie import rematch
+
+    try:
+        rematch.ensure(store, store.settings)
+    except Exception:  # noqa: BLE001
+        logging.getLogger(__name__).exception("re-match after a bank change failed; it runs again later")
+
+
+def set_review_target(store: Store, name: str, open_: bool, *, by: str) -> BankInfo:
+    """Open a bank to analysts' review decisions, or close it (an admin's act, audited). Imported, partner and
+    published banks are closed by default: a decision must never flow into a list someone else owns."""
+    from vigie import audit
+
+    with store.session() as s:
+        b = _bank(s, name)
+        before = bool(b.review_target)
+        b.review_target = bool(open_)
+        audit.record(store, by, "bank.review_target", "bank", name, {"from": before, "to": bool(open_)}, session=s)
         s.flush()
         return BankInfo.of(b)
 
 
 def get_bank(store: Store, name: str) -> BankInfo:
-    with store.session() as s:
+    with store.sessions() as s:
         return BankInfo.of(_bank(s, name))
 
 
 def list_banks(store: Store) -> list[BankInfo]:
-    with store.session() as s:
+    with store.sessions() as s:
         banks = [BankInfo.of(b) for b in s.scalars(select(Bank).order_by(Bank.name))]
         rows = s.execute(select(Entry.bank_id, Entry.signal, Entry.removed_at.is_(None), func.count())
                          .group_by(Entry.bank_id, Entry.signal, Entry.removed_at.is_(None))).all()
@@ -206,7 +247,7 @@ def import_entries(store: Store, bank: str, rows: Iterable[tuple[int, EntryData 
                    progress=None) -> ImportReport:
     """Import rows (from a format reader) into `bank`, atomically; see the module docstring."""
     report = ImportReport(bank=bank)
-    with store.sessions() as s, s.begin():
+    with store.session() as s:
         bank_id = _bank(s, bank).id
         pending: dict[tuple[str, str], dict] = {}
         now = utcnow()
@@ -243,11 +284,14 @@ def import_entries(store: Store, bank: str, rows: Iterable[tuple[int, EntryData 
             if progress:
                 progress(line)
         flush()
+        if report.added or report.merged:
+            _note(s, "import", bank)
         if report.skipped_count and not skip_invalid:
-            s.rollback()
             raise FormatError(
                 f"{report.skipped_count} bad row(s): nothing was imported (use --skip-invalid to import "
                 f"the {report.read} good rows)", rows=report.skipped)
+    if report.added or report.merged:
+        _rematch(store)
     return report
 
 
@@ -277,8 +321,11 @@ def add_entry(store: Store, bank: str, signal: str, value: str, *, verdict: Verd
         if tomb:
             raise Conflict(f"{e.signal} {e.value} was removed from {bank!r}; restore it to add it again",
                            code="entry_removed")
-        return s.scalar(select(Entry.id).where(Entry.bank_id == bank_id, Entry.signal == e.signal,
-                                               Entry.value == get_signal(e.signal).key(e.value)))
+        _note(s, "add", bank)
+        eid = s.scalar(select(Entry.id).where(Entry.bank_id == bank_id, Entry.signal == e.signal,
+                                              Entry.value == get_signal(e.signal).key(e.value)))
+    _rematch(store)
+    return eid
 
 
 def _find(s, bank: str, value: str, signal: str | None) -> list[Entry]:
@@ -318,7 +365,11 @@ def restore_entry(store: Store, bank: str, value: str, *, signal: str | None = N
             if e.removed_at is not None:
                 e.removed_at = e.removed_by = e.removed_reason = None
                 n += 1
-        return n
+        if n:
+            _note(s, "restore", bank)
+    if n:
+        _rematch(store)
+    return n
 
 
 def set_disabled(store: Store, bank: str, value: str, disabled: bool, *, signal: str | None = None) -> int:
@@ -326,12 +377,18 @@ def set_disabled(store: Store, bank: str, value: str, disabled: bool, *, signal:
         found = _find(s, bank, value, signal)
         for e in found:
             e.disabled = disabled
-        return len(found)
+        if not disabled:
+            _note(s, "enable_entry", bank)
+    if not disabled:
+        _rematch(store)
+    return len(found)
 
 
 def release_quarantine(store: Store, entry_id: int) -> None:
     with store.session() as s:
         s.execute(update(Entry).where(Entry.id == entry_id).values(quarantined_at=None, quarantine_reason=None))
+        _note(s, "quarantine_release", None)
+    _rematch(store)
 
 
 def entry_data(e: Entry) -> EntryData:
@@ -361,14 +418,19 @@ def iter_entries(store: Store, bank: str, *, include_removed: bool = False, batc
 
 
 def export_file(store: Store, bank: str, stream: BinaryIO, fmt: str, *, include_removed: bool = False,
-                **options) -> int:
+                report: dict | None = None, **options) -> int:
+    """Write a bank in format `fmt` (options: the format's, e.g. VICS version, profile, shape).
+    `report`, when given, is filled with what the format could not carry (see BankFormat.report)."""
     from vigie.banks.formats import get_format
 
     info = get_bank(store, bank)
     writer = get_format(fmt)(**options)
     meta = BankMeta(info.name, info.description, info.source, info.default_verdict,
                     extra=dict(info.meta.get(fmt, {})))
-    return writer.write(iter_entries(store, bank, include_removed=include_removed), stream, bank=meta)
+    n = writer.write(iter_entries(store, bank, include_removed=include_removed), stream, bank=meta)
+    if report is not None:
+        report.update(writer.report())
+    return n
 
 
 @dataclass
@@ -438,4 +500,22 @@ def add_media(store: Store, bank: str, data: bytes, settings, *, path: str = "<b
                 if v["kind"] not in have:
                     s.add(EntryVariant(entry_id=pdq_id, kind=v["kind"], value=v["pdq"]))
                 result.variants.append(v["kind"])
+        _note(s, "add_media", bank)
     return result
+
+
+def add_hashes(s, bank: str, entries: list[EntryData], *, added_by: str | None = None) -> tuple[int, int, int]:
+    """Put these entries in `bank` inside the caller's transaction (a review decision banks its cluster in the
+    transaction that decides it). Invalid ones are left out. Returns (added, merged, kept removed)."""
+    bank_id = _bank(s, bank).id
+    now = utcnow()
+    rows = {}
+    for e in entries:
+        try:
+            validate_entry(e)
+        except InvalidHash:
+            continue
+        rows[(e.signal, get_signal(e.signal).key(e.value))] = _row(bank_id, e, added_by, now)
+    out = _upsert(s, list(rows.values()))
+    _note(s, "decision", bank)
+    return out

@@ -18,12 +18,24 @@ decide any cluster still waiting). As many `second_opinion` requests as the cons
 needs also send it to a supervisor.
 
 When a decision is confirmed, the hashes of every item of the cluster (MD5, SHA-1,
-SHA-256, PDQ; through `banks.service.add_media` when the encrypted original is still
-kept, which also stores the crop and border variants, else the hashes alone) go into
-the chosen bank with the category's verdict and the names of the deciders; the bank is
-the one given with the confirming decision, else the latest one given with a decision of
-the same category (a superseded one included), else `review_bank` (default "review-confirmed", created when missing).
-Waiting items that the bank now knows (near copies in other clusters) leave the queue.
+SHA-256, PDQ, and a video's vPDQ frames) go into the chosen bank with the *decided* category's
+verdict on each entry (never the bank's default) and the names of the deciders, **in the same
+transaction** as the decision, with a note of the bank change (vigie.banks.changes): a crash can
+never leave a cluster decided and its hashes in no bank. Then, after the commit, the entry
+variants (crops, de-bordered) are made from the encrypted original while it is kept
+(`enrich`; `variants_at` says it was done, and vigie.repair does it after a crash), and the
+re-match (vigie.rematch) takes out of the queue waiting items that the bank now knows.
+
+The bank is the one given with the confirming decision, else the latest one given with a decision
+of the same category (a superseded one included), else `review_bank` (default "review-confirmed",
+created when missing, open to decisions). Analysts decide only into banks open to review
+decisions (`Bank.review_target`): imported, partner and published banks are closed unless an
+admin opens one (`banks.service.set_review_target`, audited); a decision naming a closed bank is
+refused with `bank_closed`.
+
+Consensus is atomic on both stores: the cluster is locked for the decision's transaction
+(`SELECT ... FOR UPDATE` on PostgreSQL; on SQLite the write transaction starts with BEGIN
+IMMEDIATE), so two analysts deciding at the same instant give the outcome of one order or the other.
 Every step is in the audit trail.
 """
 
@@ -39,6 +51,7 @@ from vigie.banks.verdict import Verdict, parse_verdict
 from vigie.errors import Conflict, NotFound, UsageError
 from vigie.review.clock import Clock, aware, now_utc
 from vigie.store.db import Store
+from vigie.store.models import Bank
 from vigie.store.review_models import ReviewCluster, ReviewDecision, ReviewItem
 
 DEFAULT_BANK = "review-confirmed"
@@ -101,12 +114,27 @@ def _category(settings, name: str, *, classifying: bool = False) -> Category:
     return cat
 
 
-def _check_bank(store: Store, bank: str | None) -> None:
-    if bank is None:
-        return
+class BankClosed(Conflict):
+    code = "bank_closed"
+    http_status = 409
+
+
+def _check_bank(store: Store, bank: str | None, settings=None) -> None:
+    """The bank a decision names (or the default review bank) must exist, or be the default one that Vigie
+    creates, and be open to review decisions."""
     from vigie.banks.service import get_bank
 
-    get_bank(store, bank)  # NotFound bank_not_found before anything is written
+    default = (getattr(settings, "review_bank", None) if settings is not None else None) or DEFAULT_BANK
+    name = bank or default
+    try:
+        info = get_bank(store, name)  # NotFound bank_not_found before anything is written
+    except NotFound:
+        if bank is None or bank == default:
+            return  # the default review bank is created, open to decisions, when the first cluster is banked
+        raise
+    if not info.review_target:
+        raise BankClosed(f"bank {name!r} is not open to review decisions (imported, partner and published banks "
+                         "are closed; an admin can open one with `vigie bank review-target`)")
 
 
 def _live(s, cluster_id: int) -> list[ReviewDecision]:
@@ -122,7 +150,7 @@ def decide(store: Store, settings, cluster_id: int, user: str, category: str, no
     Returns {cluster, state, category, votes, needed, bank, banked}. Raises Conflict `cluster_decided`
     or `cluster_disputed` when the cluster no longer takes analysts' decisions."""
     cat = _category(settings, category)
-    _check_bank(store, bank)
+    _check_bank(store, bank, settings)
     needed = consensus(settings)
     cats = categories(settings)
     now = now_utc(clock)
@@ -153,6 +181,8 @@ def decide(store: Store, settings, cluster_id: int, user: str, category: str, no
                 ReviewDecision.cluster_id == cluster_id, ReviewDecision.category == confirmed,
                 ReviewDecision.bank.is_not(None)).order_by(ReviewDecision.id.desc()).limit(1)).first()
             chosen = bank or earlier
+            if chosen is not None and chosen != bank:
+                _check_bank(store, chosen, settings)
             _confirm(store, settings, s, c, cats[confirmed], [d.user for d in agree], chosen, now, by=user)
         elif second >= needed:
             c.state = "disputed"
@@ -180,7 +210,7 @@ def resolve(store: Store, settings, cluster_id: int, supervisor: str, category: 
             bank: str | None = None, clock: Clock | None = None) -> dict:
     """A supervisor settles a disputed cluster, or decides any waiting one, alone (the caller checks the role)."""
     cat = _category(settings, category, classifying=True)
-    _check_bank(store, bank)
+    _check_bank(store, bank, settings)
     now = now_utc(clock)
     with store.session() as s:
         c = _open_cluster(s, cluster_id)
@@ -201,24 +231,76 @@ def _confirm(store, settings, s, c: ReviewCluster, cat: Category, users: list[st
     c.state, c.category, c.verdict = "decided", cat.name, cat.verdict.as_dict() if cat.verdict else None
     c.decided_at, c.decided_by = now, sorted(set(users))
     c.bank = bank or getattr(settings, "review_bank", None) or DEFAULT_BANK
-    for it in s.scalars(select(ReviewItem).where(ReviewItem.cluster_id == c.id, ReviewItem.state == "queued")):
+    items = list(s.scalars(select(ReviewItem).where(ReviewItem.cluster_id == c.id, ReviewItem.state == "queued")))
+    for it in items:
         it.state = "decided"
     audit.record(store, by, "review.confirmed", "review_cluster", c.id,
                  {"category": cat.name, "deciders": c.decided_by, "bank": c.bank}, session=s)
+    _bank_in(store, settings, s, c, items, by=by)
 
 
-def _after_confirm(store: Store, settings, cluster_id: int, by: str) -> dict:
-    from vigie.review.queue import drop_known
+def _entries_of(it: ReviewItem, verdict: Verdict | None, tags: list[str], note: str, deciders: str) -> list:
+    from vigie.banks.records import EntryData
 
-    out = bank_cluster(store, settings, cluster_id, by=by)
-    out["dropped_known"] = drop_known(store, settings, by=by)
+    rows = [EntryData(sig, getattr(it, sig), verdict=verdict, tags=list(tags), note=note, media_key=it.md5,
+                      added_by=deciders)
+            for sig in ("md5", "sha1", "sha256", "pdq") if getattr(it, sig)]
+    frames = (it.detail or {}).get("video_frames")
+    if frames and (it.media_type or "").startswith("video/"):
+        from vigie.signals.vpdq import VpdqFeature, to_text
+
+        try:  # frames are kept as (seconds, pdq, quality), sampled: numbered here in their order
+            value = to_text([VpdqFeature(i, int(q), str(h), round(float(ts), 3))
+                             for i, (ts, h, q) in enumerate(frames)], sep=";")
+            rows.append(EntryData("vpdq", value, verdict=verdict, tags=list(tags), note=note,
+                                  media_key=it.md5, added_by=deciders))
+        except (ValueError, TypeError):
+            pass
+    return rows
+
+
+def _bank_in(store: Store, settings, s, c: ReviewCluster, items: list[ReviewItem], *, by: str) -> dict:
+    """The hashes of a decided cluster into its bank, in the deciding transaction (see the module docstring)."""
+    from vigie.banks import service
+    from vigie.review.clock import SYSTEM
+
+    if s.scalar(select(Bank.id).where(Bank.name == c.bank)) is None:
+        s.add(Bank(name=c.bank, description="Hashes confirmed by Vigie's review (consensus decisions).",
+                   source="vigie review", review_target=True, meta={}))
+        s.flush()
+    verdict = Verdict.from_dict(c.verdict)
+    deciders = ",".join(c.decided_by or [])[:200]
+    tags = ["review", f"review:{c.category}"]
+    note = f"review cluster {c.id}: {c.category}"
+    rows = [e for it in items for e in _entries_of(it, verdict, tags, note, deciders)]
+    added, merged, kept_removed = service.add_hashes(s, c.bank, rows, added_by=deciders)
+    c.banked_at = now_utc(SYSTEM)
+    out = {"bank": c.bank, "items": len(items), "entries_added": added, "entries_merged": merged,
+           "kept_removed": kept_removed}
+    audit.record(store, by, "review.banked", "review_cluster", c.id, {**out, "deciders": c.decided_by}, session=s)
     return out
 
 
-def bank_cluster(store: Store, settings, cluster_id: int, *, by: str = "system") -> dict:
-    """Put a decided cluster's hashes in its bank (idempotent: entries merge). Sets `banked_at`."""
+def _after_confirm(store: Store, settings, cluster_id: int, by: str) -> dict:
+    """After the deciding transaction: entry variants from the kept media, then the re-match."""
+    from vigie import rematch
+
+    out = enrich(store, settings, cluster_id, by=by)
+    try:
+        rm = rematch.run(store, settings, by=by, scans=False)
+        out["dropped_known"] = rm.get("queue_items", 0)
+    except Exception:  # noqa: BLE001 - the change is noted: the worker and the next listing run it again
+        import logging
+
+        logging.getLogger(__name__).exception("re-match after decision on cluster %s failed", cluster_id)
+        out["dropped_known"] = 0
+    return out
+
+
+def enrich(store: Store, settings, cluster_id: int, *, by: str = "system") -> dict:
+    """Add the entry variants (crops, de-bordered) of a decided cluster's pictures while their originals are
+    kept (idempotent: entries merge). Sets `variants_at`."""
     from vigie.banks import service
-    from vigie.banks.records import EntryData
     from vigie.errors import MediaError
     from vigie.review import media as rmedia
     from vigie.review.clock import SYSTEM
@@ -228,56 +310,66 @@ def bank_cluster(store: Store, settings, cluster_id: int, *, by: str = "system")
         if c is None or c.state != "decided":
             raise Conflict(f"cluster {cluster_id} is not decided", code="cluster_not_decided")
         items = list(s.scalars(select(ReviewItem).where(ReviewItem.cluster_id == cluster_id,
-                                                        ReviewItem.state != "known")))
+                                                        ReviewItem.state == "decided")))
         bank, verdict = c.bank, Verdict.from_dict(c.verdict)
         deciders = ",".join(c.decided_by or [])[:200]
         category = c.category
-    try:
-        service.get_bank(store, bank)
-    except NotFound:
-        service.create_bank(store, bank, description="Hashes confirmed by Vigie's review (consensus decisions).",
-                            source="vigie review")
+        done = c.variants_at is not None
+    out = {"bank": bank, "items": len(items), "with_media": 0, "hashes_only": 0}
+    if done:
+        return out
     tags = ["review", f"review:{category}"]
     note = f"review cluster {cluster_id}: {category}"
-    with_media = hashes_only = 0
     for it in items:
         data = None
-        if rmedia.has_media(store, it.sha256, "original"):
+        if (it.media_type or "").startswith("image/") and rmedia.has_media(store, it.sha256, "original"):
             try:
                 data = rmedia.read_media(store, settings, it.sha256, "original")
-            except Exception:  # noqa: BLE001 - the hashes alone still go in
+            except Exception:  # noqa: BLE001 - the hashes are in the bank already
                 data = None
         if data is not None:
             try:
-                res = service.add_media(store, bank, data, settings, path=f"review:{it.sha256}", verdict=verdict,
-                                        tags=tags, note=note, added_by=deciders)
-                if "sha256" in res.entries:
-                    with_media += 1
-                    continue
-            except (MediaError, ValueError):
+                service.add_media(store, bank, data, settings, path=f"review:{it.sha256}", verdict=verdict,
+                                  tags=tags, note=note, added_by=deciders)
+                out["with_media"] += 1
+                continue
+            except (MediaError, ValueError, NotFound):
                 pass
-        rows = [EntryData(sig, getattr(it, sig), verdict=verdict, tags=list(tags), note=note, media_key=it.md5,
-                          added_by=deciders)
-                for sig in ("md5", "sha1", "sha256", "pdq") if getattr(it, sig)]
-        service.import_entries(store, bank, enumerate(rows, 1), skip_invalid=True, added_by=deciders)
-        hashes_only += 1
+        out["hashes_only"] += 1
     with store.session() as s:
         c = s.get(ReviewCluster, cluster_id)
-        c.banked_at = now_utc(SYSTEM)
-        audit.record(store, by, "review.banked", "review_cluster", cluster_id,
-                     {"bank": bank, "items": len(items), "with_media": with_media, "hashes_only": hashes_only,
-                      "deciders": c.decided_by}, session=s)
-    return {"bank": bank, "items": len(items), "with_media": with_media, "hashes_only": hashes_only}
+        c.variants_at = now_utc(SYSTEM)
+        audit.record(store, by, "review.enriched", "review_cluster", cluster_id, out, session=s)
+    return out
+
+
+def bank_cluster(store: Store, settings, cluster_id: int, *, by: str = "system") -> dict:
+    """Put a decided cluster's hashes in its bank (idempotent: entries merge), with its variants."""
+    with store.session() as s:
+        c = s.get(ReviewCluster, cluster_id, with_for_update=True)
+        if c is None or c.state != "decided":
+            raise Conflict(f"cluster {cluster_id} is not decided", code="cluster_not_decided")
+        items = list(s.scalars(select(ReviewItem).where(ReviewItem.cluster_id == cluster_id,
+                                                        ReviewItem.state == "decided")))
+        out = _bank_in(store, settings, s, c, items, by=by)
+    out.update(enrich(store, settings, cluster_id, by=by))
+    return out
 
 
 def bank_pending(store: Store, settings, *, by: str = "system") -> list[int]:
-    """Bank every decided cluster whose hashes did not reach its bank (a crash between the two steps)."""
+    """Repair after a crash: bank every decided cluster whose hashes did not reach its bank (decisions made
+    before banking was part of the decision's transaction), and add the variants not yet added."""
     with store.sessions() as s:
-        ids = list(s.scalars(select(ReviewCluster.id).where(ReviewCluster.state == "decided",
-                                                            ReviewCluster.banked_at.is_(None))))
-    for cid in ids:
+        unbanked = list(s.scalars(select(ReviewCluster.id).where(ReviewCluster.state == "decided",
+                                                                 ReviewCluster.banked_at.is_(None))))
+        plain = list(s.scalars(select(ReviewCluster.id).where(ReviewCluster.state == "decided",
+                                                              ReviewCluster.banked_at.is_not(None),
+                                                              ReviewCluster.variants_at.is_(None))))
+    for cid in unbanked:
         bank_cluster(store, settings, cid, by=by)
-    return ids
+    for cid in plain:
+        enrich(store, settings, cid, by=by)
+    return unbanked + plain
 
 
 def decisions_of(store: Store, cluster_id: int) -> list[dict]:

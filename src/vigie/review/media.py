@@ -156,14 +156,18 @@ def read_media(store: Store, settings, sha256: str, kind: str = "original") -> b
 
 
 def load_media(store: Store, settings, sha256: str, *, user: str, kind: str = "preview",
-               purpose: str = "review") -> bytes:
-    """Decrypt media to show them, with an audit record of who saw what. Known material is never returned."""
+               purpose: str = "review", role: str = "analyst") -> bytes:
+    """Decrypt media to show them, with an audit record of who saw what. Passes the choke point
+    (vigie.review.showable): known material is never returned, decided items are not shown."""
+    from vigie.review import showable
+
+    with store.sessions() as s:
+        item_id = s.scalar(select(ReviewItem.id).where(ReviewItem.sha256 == sha256))
+    if item_id is None:
+        raise NotFound(f"no review item {sha256}", code="item_not_found")
+    showable.check(store, settings, item_id, user=user, role=role)
     with store.session() as s:
-        item = s.scalar(select(ReviewItem).where(ReviewItem.sha256 == sha256))
-        if item is None:
-            raise NotFound(f"no review item {sha256}", code="item_not_found")
-        if item.state == "known":
-            raise NotFound("this item is known material: it is never displayed", code="item_not_found")
+        item = s.get(ReviewItem, item_id)
         row = s.scalar(select(MediaBlob).where(MediaBlob.sha256 == sha256, MediaBlob.kind == kind))
         if row is None:
             raise MediaPurged(f"no {kind} media kept for this item", code="media_purged")
@@ -299,7 +303,7 @@ def purge_decided(store: Store, settings, clock: Clock | None = None, *, by: str
 
 
 def view_item(store: Store, settings, item_id: int, user: str, *, steps=(), clock: Clock | None = None,
-              tracker=None) -> tuple[bytes, str]:
+              tracker=None, role: str = "analyst") -> tuple[bytes, str]:
     """What the review screen shows of one item: (bytes, media type), rendered by the analyst's policy.
 
     No step: the preview, small, blurred and greyscale (a video: its keyframe strip, the same way). Each step
@@ -317,10 +321,11 @@ def view_item(store: Store, settings, item_id: int, user: str, *, steps=(), cloc
         raise UsageError(f"the reveal step(s) {', '.join(off)} are turned off in your wellbeing settings",
                          code="bad_value")
     tracker.check(user, clock)
+    from vigie.review import showable
+
+    showable.check(store, settings, item_id, user=user, role=role)  # the one choke point: known, decided
     with store.sessions() as s:
         item = s.get(ReviewItem, item_id)
-        if item is None or item.state == "known":
-            raise NotFound(f"no review item {item_id} to show", code="item_not_found")
         sha, cluster_id = item.sha256, item.cluster_id
         is_video = (item.media_type or "").startswith("video/")
         if is_video:

@@ -70,11 +70,9 @@ def read_location(location: str) -> bytes | None:
 
 
 def _matcher(store: Store, settings):
-    from vigie.matching import Matcher
+    from vigie.matching import shared_matcher
 
-    m = Matcher(store, settings)
-    m.refresh()
-    return m
+    return shared_matcher(store, settings)
 
 
 def _known(matcher, cands: list[dict]) -> list[bool]:
@@ -195,6 +193,9 @@ def _enqueue(store: Store, settings, cands: list[dict], source: str, ref: dict, 
     if not cands:
         return report
     # Known to a bank now (it may have learnt it since the scan): never queued, not even as a location.
+    from vigie.banks import changes
+
+    seen_change = changes.latest(store)
     known = _known(_matcher(store, settings), cands)
     report["known_now"] = sum(known)
     cands = [c for c, k in zip(cands, known) if not k]
@@ -248,6 +249,8 @@ def _enqueue(store: Store, settings, cands: list[dict], source: str, ref: dict, 
         report["clusters_new"], report["clusters_joined"] = new, joined
         audit.record(store, by, "review.enqueue", "review_queue", None,
                      {**ref, "source": source, **{k: v for k, v in report.items()}}, session=s)
+    if changes.latest(store) != seen_change:  # a bank changed while we matched: check what we just queued
+        report["known_now"] += drop_known(store, settings, by=by, sha256s=[c["sha256"] for c in fresh])
     return report
 
 
@@ -258,6 +261,12 @@ def _item_detail(c: dict) -> dict | None:
     vs = [{"kind": v["kind"], "pdq": v["pdq"]} for v in c.get("pdq_variants") or [] if v.get("pdq")]
     if vs:
         d["pdq_variants"] = vs
+    frames = [list(x) for x in c.get("video_frames") or []]
+    if frames:  # kept (hashes only) so that the item is matched again whenever a bank changes
+        from vigie.review.showable import MAX_FRAMES
+
+        step = max(1, -(-len(frames) // MAX_FRAMES))
+        d["video_frames"] = frames[::step]
     return d or None
 
 
@@ -355,35 +364,59 @@ def _refresh_cluster(s, cid: int) -> None:
         c.ai_likely = all(m.ai_likely for m in members)
 
 
-def drop_known(store: Store, settings, *, by: str = "system") -> int:
+def drop_known(store: Store, settings, *, by: str = "system", sha256s: list[str] | None = None,
+               batch: int = 2000) -> int:
     """Take out of the queue every waiting item a bank now knows (its media purged at once); a cluster
-    left with no item is closed as `known`. Returns how many items left the queue."""
+    left with no item is closed as `known`. `sha256s` narrows the check to these items. Returns how many
+    items left the queue."""
+    from vigie.review.showable import known_now
+
+    q = (select(ReviewItem).join(ReviewCluster, ReviewItem.cluster_id == ReviewCluster.id)
+         .where(ReviewCluster.state.in_(OPEN_STATES + ("disputed",)), ReviewItem.state == "queued")
+         .order_by(ReviewItem.id))
+    total, last = 0, 0
+    while True:
+        with store.sessions() as s:
+            qq = q.where(ReviewItem.id > last).limit(batch)
+            if sha256s is not None:
+                qq = qq.where(ReviewItem.sha256.in_(list(sha256s)[:10000]))
+            rows = list(s.scalars(qq))
+        if not rows:
+            return total
+        last = rows[-1].id
+        known = [r.sha256 for r, k in zip(rows, known_now(store, settings, rows)) if k]
+        if known:
+            total += mark_known(store, settings, known, by=by, reason="known material")
+        if sha256s is not None:
+            return total
+
+
+def mark_known(store: Store, settings, sha256s: list[str], *, by: str, reason: str) -> int:
+    """These items are known material now: out of the queue, their media purged at once, in one transaction;
+    a cluster left with no item is closed as `known`. Returns how many items changed."""
     from vigie.review import media as rmedia
 
-    with store.sessions() as s:
-        rows = s.execute(select(ReviewItem).join(ReviewCluster, ReviewItem.cluster_id == ReviewCluster.id)
-                         .where(ReviewCluster.state.in_(OPEN_STATES + ("disputed",)),
-                                ReviewItem.state == "queued")).scalars().all()
-        cands = [{"sha256": r.sha256, "md5": r.md5, "sha1": r.sha1, "pdq": r.pdq, "pdq_quality": r.pdq_quality,
-                  "video_frames": (r.detail or {}).get("video_frames")} for r in rows]
-    known = [c["sha256"] for c, k in zip(cands, _known(_matcher(store, settings), cands)) if k]
-    if not known:
-        return 0
     with store.session() as s:
-        clusters = set()
-        for it in s.scalars(select(ReviewItem).where(ReviewItem.sha256.in_(known))):
+        clusters, n = set(), 0
+        for it in s.scalars(select(ReviewItem).where(ReviewItem.sha256.in_(sha256s),
+                                                     ReviewItem.state == "queued")):
             it.state = "known"
             clusters.add(it.cluster_id)
+            n += 1
         s.flush()
         for cid in clusters:
+            if cid is None:
+                continue
             _refresh_cluster(s, cid)
             c = s.get(ReviewCluster, cid)
-            if c.size == 0:
+            if c.size == 0 and c.state in OPEN_STATES + ("disputed",):
                 c.state = "known"
-        rmedia.purge_media(store, settings, known, by=by, reason="known material", session=s)
-        audit.record(store, by, "review.known_dropped", "review_queue", None,
-                     {"items": len(known), "clusters": sorted(clusters)}, session=s)
-    return len(known)
+        rmedia.purge_media(store, settings, list(sha256s), by=by, reason=reason, session=s)
+        if n:
+            audit.record(store, by, "review.known_dropped", "review_queue", None,
+                         {"items": n, "clusters": sorted(c for c in clusters if c is not None), "reason": reason},
+                         session=s)
+    return n
 
 
 # ---------------------------------------------------------------------------------------------- order
@@ -399,6 +432,9 @@ def list_queue(store: Store, *, user: str | None = None, states: tuple[str, ...]
                limit: int | None = None) -> list[dict]:
     """Waiting clusters in priority order (a supervisor's view: text only); with `user`, those they have not
     decided on yet."""
+    from vigie import rematch
+
+    rematch.ensure(store, store.settings)  # nothing is listed from the queue before pending re-matches ran
     with store.sessions() as s:
         q = select(ReviewCluster).where(ReviewCluster.state.in_(states), ReviewCluster.size > 0)
         if user is not None:

@@ -199,6 +199,10 @@ def _apply(s, sub: Subscription, batch: dict, received_at: datetime) -> _Applied
         cur.verdict, cur.tags, cur.external_id = row["verdict"], row["tags"], row["external_id"]
         cur.extra = {**(cur.extra or {}), "provenance": prov}
         out.updated += 1
+    if out.added or out.updated:  # in the sync's transaction: the re-match of what waits cannot be lost
+        from vigie.banks import changes
+
+        changes.note(s, "sync", sub.local_bank)
     return out
 
 
@@ -267,6 +271,9 @@ def sync(store: Store, settings, name: str, *, client: httpx.Client | None = Non
     finally:
         if own:
             client.close()
+    from vigie.banks.service import _rematch
+
+    _rematch(store)  # what the partner's entries now make known leaves the queue (vigie.rematch)
     return res
 
 

@@ -3,10 +3,17 @@
 SQLite is the embedded default, in WAL mode so readers never block the writer;
 PostgreSQL takes over for several users. Both run the same Alembic migrations and
 the same code; the store tests run on both.
+
+Write transactions (`Store.session()`) start with `BEGIN IMMEDIATE` on SQLite: the write lock is
+taken when the transaction starts, not at its first write, so two processes that read and then
+write (a consensus decision, an audit append) run one after the other instead of both reading
+the same state. SQLite ignores `SELECT ... FOR UPDATE`; this is what gives it the outcome of a
+serial order. Read-only sessions (`Store.sessions()`) keep a plain `BEGIN` and never block a writer.
 """
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,6 +43,7 @@ class Store:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             engine = create_engine(url, connect_args={"timeout": 30}, **js)
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
         else:
             engine = create_engine(url, pool_pre_ping=True, **js)
         store = cls(engine, settings)
@@ -58,9 +66,22 @@ class Store:
 
     @contextmanager
     def session(self):
-        """A session in one transaction: committed on success, rolled back on error."""
+        """A write session in one transaction: committed on success, rolled back on error. On SQLite the
+        transaction holds the write lock from its start (BEGIN IMMEDIATE; see the module docstring)."""
+        sqlite = self.engine.dialect.name == "sqlite"
+        held = _held.__dict__.setdefault("engines", set())
+        if sqlite and id(self.engine) in held:
+            # The outer write transaction of this thread holds SQLite's write lock: this one would wait for it
+            # until busy_timeout and fail. Pass the outer session down instead.
+            raise RuntimeError("a write session was opened inside another one on the same thread (SQLite)")
         with self.sessions() as s, s.begin():
-            yield s
+            if sqlite:
+                s.connection(execution_options={WRITE_OPTION: True})
+                held.add(id(self.engine))
+            try:
+                yield s
+            finally:
+                held.discard(id(self.engine))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -102,6 +123,15 @@ def _dumps(obj) -> str:
     return orjson.dumps(obj, default=str).decode()
 
 
+WRITE_OPTION = "vigie_write"
+_held = threading.local()
+
+
+def _sqlite_begin(conn) -> None:
+    """Emit BEGIN ourselves (pysqlite's own transaction handling is off, see `_sqlite_pragmas`)."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN")
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -111,6 +141,8 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA cache_size=-262144")  # 256 MiB: index pages of large banks stay in memory on import
     cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
+    # SQLAlchemy's "begin" event emits BEGIN or BEGIN IMMEDIATE (see `_sqlite_begin`).
+    dbapi_conn.isolation_level = None
 
 
 def session_of(store: Store) -> Session:

@@ -126,6 +126,10 @@ class Sighting(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: online | removed | changed (re-checks of known material)
     state: Mapped[str] = mapped_column(String(16), default="online")
+    #: The verdict of the strongest match (vigie.policy) and what it triggers: notice | none.
+    verdict: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    action: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    action_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id", ondelete="SET NULL"), nullable=True)
     last_checked_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
     last_check_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -148,6 +152,24 @@ class SightingPage(Base):
     seen_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
 
+class SightingEvent(Base):
+    """The append-only history of a sighting: every crawl, re-check and re-match that saw it, with what it
+    found. The sighting row holds the current state; this holds how it got there."""
+
+    __tablename__ = "sighting_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    sighting_id: Mapped[int] = mapped_column(ForeignKey("sightings.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    #: crawl | recheck | rematch
+    kind: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+
 class Notice(Base):
     """One takedown notice sent (or tried) to a provider, covering one or more sightings."""
 
@@ -161,7 +183,7 @@ class Notice(Base):
     kind: Mapped[str] = mapped_column(String(16), default="first")
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow, index=True)
     sent_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
-    #: sent | failed
+    #: sending (recorded before the SMTP transaction) | sent | failed
     status: Mapped[str] = mapped_column(String(16), default="sent")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     subject: Mapped[str] = mapped_column(Text)

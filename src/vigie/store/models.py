@@ -50,6 +50,9 @@ class Bank(Base):
     #: PDQ distance for this bank; None: the query's threshold.
     pdq_threshold: Mapped[int | None] = mapped_column(Integer, nullable=True)
     meta: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: Whether analysts' review decisions may go into this bank (imported, partner and published banks: no,
+    #: unless an admin opens one; see vigie.banks.service.set_review_target).
+    review_target: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -103,6 +106,20 @@ class EntryVariant(Base):
     entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[str] = mapped_column(String(128))
+
+
+class BankChange(Base):
+    """A change to what the banks know (import, add, sync, restore, release, threshold, decision), written in
+    the same transaction as the change. `vigie.rematch` re-matches what waits (queue, crawl sightings, scan
+    rows) for every change not yet done, so a crash between the change and the re-match loses nothing."""
+
+    __tablename__ = "bank_changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    bank: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
 
 
 class MatchCount(Base):

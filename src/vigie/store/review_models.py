@@ -39,6 +39,9 @@ class ReviewCluster(Base):
     bank: Mapped[str | None] = mapped_column(String(200), nullable=True)
     #: When the hashes went into the bank (None: decided but not yet banked; `bank_pending` retries).
     banked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: When the entry variants (crops, de-bordered) made from the kept media were added (None: still to do;
+    #: `vigie.repair` does it after a crash).
+    variants_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
