@@ -127,8 +127,8 @@ def test_queue_lists_clusters_without_any_media_and_known_material_never_appears
     assert srcs and all(re.fullmatch(r"/review/items/\d+/media", s) for s in srcs)
     assert 'class="review-media blurred grey"' in page.text
     assert sha(jpeg(UNKNOWN_SEEDS[0])) in page.text and sha(jpeg(KNOWN_SEED)) not in page.text
-    for label in ("Colour", "Sharpen", "Full size"):
-        assert f">{label}</button>" in page.text
+    for label, key in (("Colour", 1), ("Sharpen", 2), ("Full size", 3)):
+        assert f">{label} <kbd>{key}</kbd></button>" in page.text
     # the next cluster, by redirect
     r = c.get("/review/next", follow_redirects=False)
     assert r.status_code == 303 and re.fullmatch(r"/review/clusters/\d+", r.headers["location"])
@@ -256,9 +256,24 @@ def test_disputes_go_to_a_supervisor_who_resolves_and_reprioritises(kit):
     r = form(sup, f"/review/clusters/{other}/priority", sup_csrf, {"priority": "5"}, follow_redirects=False)
     assert r.status_code == 303
     assert sup.get("/api/v1/review/queue").json()["clusters"][0]["priority_override"] == 5
+    # resolving takes a reason and a confirmation that shows the votes; nothing is chosen beforehand
+    assert "checked" not in page.text.split(f'data-cluster="{cid}"')[1].split("</form>")[0]
     r = form(sup, f"/review/clusters/{cid}/resolve", sup_csrf, {"category": "not_illegal", "bank": "review-confirmed"})
-    assert r.status_code == 200 and "Resolved as not_illegal" in r.text
+    assert r.status_code == 422 and "Give the reason" in r.text and 'value="not_illegal" required checked' in r.text
+    r = form(sup, f"/review/clusters/{cid}/resolve", sup_csrf,
+             {"category": "not_illegal", "note": "benign holiday scene", "bank": "review-confirmed"})
+    assert r.status_code == 200 and 'id="confirm-resolve"' in r.text
+    assert "analyst (analyst): <strong>Illegal under national law</strong>" in r.text
+    assert "bob (analyst): <strong>Not illegal</strong>" in r.text
+    assert [d["cluster"] for d in sup.get("/api/v1/review/disputed").json()] == [cid]  # not yet
+    r = form(sup, f"/review/clusters/{cid}/resolve", sup_csrf, {"category": "not_illegal", "bank": "review-confirmed",
+                                                                 "note": "benign holiday scene", "confirm": "yes"})
+    assert r.status_code == 200 and "Resolved as Not illegal: hashes added" in r.text
     assert sup.get("/api/v1/review/disputed").json() == []
+    note = [d for d in sup.get(f"/api/v1/review/clusters/{cid}").json()["decisions"] if d["role"] == "supervisor"]
+    assert [(d["category"], d["note"]) for d in note] == [("not_illegal", "benign holiday scene")]
+    # the decided cluster says so in words from the category scheme
+    assert "Decided: Not illegal; hashes in bank review-confirmed." in sup.get(f"/review/clusters/{cid}").text
 
 
 def test_upload_refuses_known_material_and_queues_the_rest(kit):
@@ -305,7 +320,7 @@ def test_exposure_and_policy_pages_by_role(kit):
     assert eff["reveal_steps"] == ["colour", "sharp"]
     assert max(image(ana.get(f"/review/items/{iid}/media")).size) <= 96
     assert ana.get(f"/review/items/{iid}/media?steps=colour,sharp,full").status_code == 400
-    assert "Full size</button>" not in ana.get(f"/review/clusters/{_cid}").text
+    assert "Full size <kbd>" not in ana.get(f"/review/clusters/{_cid}").text
     assert 'id="team-policy"' in sup.get("/review/policy").text
 
 

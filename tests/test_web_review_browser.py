@@ -98,7 +98,8 @@ def test_two_analysts_review_a_cluster_in_the_browser(review_server):
 
         page.click(f"#queue a[href='/review/clusters/{cid}']")
         page.wait_for_url(f"{base}/review/clusters/{cid}")
-        img_sel = f"#media-{iid}"
+        page.click(f"#cell-{iid}")  # the item opens in the pane, still small, blurred and grey
+        img_sel = "#stage"
         base_src = f"/review/items/{iid}/media"
         loaded(page, img_sel, base_src)
         img = page.locator(img_sel)
@@ -110,7 +111,7 @@ def test_two_analysts_review_a_cluster_in_the_browser(review_server):
         page.mouse.move(5, 5)
         page.screenshot(path=str(DOCS_IMG / "review_cluster.png"), full_page=True)
 
-        item_el = page.locator(f".review-item[data-item='{iid}']")
+        item_el = page.locator("#pane .reveal")
         item_el.locator("button", has_text="Colour").click()
         loaded(page, img_sel, f"{base_src}?steps=colour")
         assert "grey" not in img.get_attribute("class") and "blurred" in img.get_attribute("class")
@@ -130,8 +131,9 @@ def test_two_analysts_review_a_cluster_in_the_browser(review_server):
             time.sleep(0.05)
         assert [e.kind for e in evs] == ["reveal_colour", "reveal_sharp"]
         assert all(e.ended_at is not None for e in evs)
-        page.fill("#decide textarea[name=note]", "clear case")
+        page.fill("#decide input[name=note]", "clear case")
         page.click("#decide button[type=submit]")
+        page.click("#confirm-decision button[value=yes]")  # the decision asks first
         assert "waiting for 1 more analyst" in page.locator("#result").inner_text()
 
         ctx2 = browser.new_context(viewport={"width": 1200, "height": 760})
@@ -141,6 +143,7 @@ def test_two_analysts_review_a_cluster_in_the_browser(review_server):
         assert "clear case" not in page2.content()  # analysts never see each other's votes
         page2.locator("#decide input[value=illegal_national]").check()
         page2.click("#decide button[type=submit]")
+        page2.click("#confirm-decision button[value=yes]")
         assert page2.locator("#result").inner_text() == "Confirmed: hashes added to bank review-confirmed."
         resp = page2.goto(f"{base}/review/exposure")
         assert resp.status == 403 and "Not allowed" in page2.content()

@@ -13,15 +13,15 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from vigie.banks import service as banks
 from vigie.errors import Conflict, UsageError
-from vigie.review import decisions, media, queue, wellbeing
+from vigie.review import decisions, media, queue, summary, wellbeing
 from vigie.review.clock import aware
 from vigie.web import views
-from vigie.web.access import Analyst, Principal, Supervisor
+from vigie.web.access import Analyst, Principal, Public, Supervisor
 
 router = APIRouter()
 NAV = [("Review", "/review", "analyst"), ("Upload", "/review/upload", "analyst"),
@@ -37,6 +37,7 @@ MESSAGES = {
     "resolved": "The cluster was resolved.",
 }
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+STATIC = __import__("pathlib").Path(__file__).resolve().parents[1] / "static"
 
 
 # ---- models ---------------------------------------------------------------------------------------
@@ -85,8 +86,17 @@ class DisputedOut(BaseModel):
     decisions: list[DecisionRecordOut]
 
 
+class QueueTotalsOut(BaseModel):
+    clusters: int
+    items: int
+    by_source: dict[str, dict[str, int]] = Field(description="Clusters and items per source, most urgent first.")
+    by_priority: dict[str, int] = Field(description="Clusters whose priority was raised, left alone, lowered.")
+    oldest_age_s: float | None = None
+
+
 class QueueOut(BaseModel):
     clusters: list[ClusterSummaryOut] = Field(description="Waiting clusters in priority order; never any media.")
+    totals: QueueTotalsOut
     exposure: ExposureOut
     disputed: list[DisputedOut] | None = Field(None, description="Supervisors only.")
 
@@ -100,8 +110,10 @@ class ItemOut(BaseModel):
     height: int | None = None
     hashes: dict[str, Any]
     source: str
-    locations: list[str]
+    locations: list[str] = Field(description="Distinct locations (at most the first 50).")
     location_count: int
+    notes: list[str] = Field([], description="Notes that came with the item (an uploader's, a report's).")
+    near: dict | None = Field(None, description="When the item is an altered copy of another item here.")
     flags: list[str]
     ai_likely: bool
     provenance: dict | None = None
@@ -126,6 +138,9 @@ class ClusterOut(ClusterSummaryOut):
     default_bank: str
     reveal_steps: list[str]
     needed: int = Field(description="Distinct analysts who must agree.")
+    position: int | None = Field(None, description="Place of this cluster in one's queue (1 = next); None: not "
+                                                   "waiting for this person.")
+    queue_size: int = Field(0, description="Clusters waiting for this person (supervisors: all waiting).")
 
 
 class NextOut(BaseModel):
@@ -243,8 +258,25 @@ def queue_data(request: Request, me: Principal) -> QueueOut:
     sup = me.at_least("supervisor")
     rows = queue.list_queue(store, user=None if sup else me.actor)
     disputed = [DisputedOut(**d) for d in decisions.disputed(store)] if sup else None
-    return QueueOut(clusters=[ClusterSummaryOut(**_summary(r, now)) for r in rows],
+    totals = summary.queue_totals(store, user=None if sup else me.actor, now=now)
+    return QueueOut(clusters=[ClusterSummaryOut(**_summary(r, now)) for r in rows], totals=QueueTotalsOut(**totals),
                     exposure=_exposure(request, me), disputed=disputed)
+
+
+def labels(settings) -> dict[str, str]:
+    """Category name -> its label in the scheme, for every screen (names are for machines)."""
+    return {c.name: c.label for c in decisions.categories(settings).values()}
+
+
+def _item_out(it: dict) -> ItemOut:
+    """One item for the page: each location once, the notes that came with it, the preview's address."""
+    is_video = (it["media_type"] or "").startswith("video/")
+    has = bool({"preview", "strip", "original"} & set(it["media"]))
+    locs = list(dict.fromkeys(it["locations"]))
+    count = len(locs) if len(it["locations"]) == it["location_count"] else it["location_count"]
+    notes = list(dict.fromkeys(str(r["note"]) for r in it.get("refs") or [] if r.get("note")))
+    return ItemOut(**{**it, "locations": locs, "location_count": count}, notes=notes, is_video=is_video,
+                   media_url=f"/review/items/{it['id']}/media" if has else None)
 
 
 def _bank_names(store) -> list[str]:
@@ -256,12 +288,8 @@ def cluster_data(request: Request, me: Principal, cluster_id: int) -> ClusterOut
     sup = me.at_least("supervisor")
     v = queue.cluster_view(store, cluster_id, user=me.actor, supervisor=sup)
     policy = wellbeing.policy_for(store, me.actor)
-    items = []
-    for it in v["items"]:
-        is_video = (it["media_type"] or "").startswith("video/")
-        has = bool({"preview", "strip", "original"} & set(it["media"]))
-        items.append(ItemOut(**it, is_video=is_video,
-                             media_url=f"/review/items/{it['id']}/media" if has else None))
+    items = [_item_out(it) for it in v["items"]]
+    pos, size = summary.position(store, cluster_id, user=None if sup else me.actor)
     default_bank = getattr(settings, "review_bank", None) or decisions.DEFAULT_BANK
     names = _bank_names(store)
     if default_bank not in names:
@@ -272,7 +300,7 @@ def cluster_data(request: Request, me: Principal, cluster_id: int) -> ClusterOut
                       categories=[CategoryOut(name=c.name, label=c.label, classifies=c.classifies)
                                   for c in decisions.categories(settings).values()],
                       banks=names, default_bank=default_bank, reveal_steps=list(policy.reveal_steps),
-                      needed=decisions.consensus(settings))
+                      needed=decisions.consensus(settings), position=pos, queue_size=size)
 
 
 def _decide(request: Request, me: Principal, cluster_id: int, body: DecisionIn) -> DecisionOut:
@@ -305,10 +333,15 @@ def _resolve(request: Request, me: Principal, cluster_id: int, body: DecisionIn)
     bank = (body.bank or "").strip() or None
     if bank is not None and bank == (getattr(settings, "review_bank", None) or decisions.DEFAULT_BANK):
         bank = None
-    r = decisions.resolve(store, settings, cluster_id, me.actor, body.category,
-                          (body.note or "").strip() or None, bank=bank, clock=_clock(request))
+    reason = (body.note or "").strip()
+    if not reason:
+        raise UsageError("a supervisor's resolution needs a reason (note): it goes into the decision record",
+                         code="missing_value")
+    r = decisions.resolve(store, settings, cluster_id, me.actor, body.category, reason, bank=bank,
+                          clock=_clock(request))
+    label = labels(settings).get(r["category"], r["category"])
     return DecisionOut(cluster=cluster_id, state=r["state"], category=r["category"], bank=r["bank"],
-                       message=f"Resolved as {r['category']}: hashes added to bank {r['bank']}.",
+                       message=f"Resolved as {label}: hashes added to bank {r['bank']}.",
                        banked=r.get("banked"))
 
 
@@ -376,7 +409,7 @@ def _redirect(path: str, msg: str | None = None) -> RedirectResponse:
 @router.get("/review", include_in_schema=False)
 def queue_page(request: Request, me: Analyst, msg: str | None = None):
     return views.render(request, "review_queue.html", me, data=queue_data(request, me),
-                        message=MESSAGES.get(msg or ""))
+                        message=MESSAGES.get(msg or ""), labels=labels(request.app.state.settings))
 
 
 @router.get("/review/next", include_in_schema=False)
@@ -391,25 +424,65 @@ def next_page(request: Request, me: Analyst):
     return RedirectResponse(f"/review/clusters/{found['id']}", 303)
 
 
+def _cluster_page(request: Request, me: Analyst, cluster_id: int, *, status_code: int = 200,
+                  form_error: str | None = None, form: dict | None = None):
+    _, settings = _st(request)
+    data = cluster_data(request, me, cluster_id)
+    return views.render(request, "review_cluster.html", me, status_code=status_code, data=data,
+                        exposure=_exposure(request, me), labels=labels(settings), form_error=form_error,
+                        form=form or {})
+
+
 @router.get("/review/clusters/{cluster_id}", include_in_schema=False)
 def cluster_page(request: Request, me: Analyst, cluster_id: int):
-    data = cluster_data(request, me, cluster_id)
-    return views.render(request, "review_cluster.html", me, data=data, exposure=_exposure(request, me))
+    return _cluster_page(request, me, cluster_id)
 
 
 @router.post("/review/clusters/{cluster_id}/decide", include_in_schema=False)
-def decide_page(request: Request, me: Analyst, cluster_id: int, category: Annotated[str, Form(max_length=100)],
+def decide_page(request: Request, me: Analyst, cluster_id: int, category: Annotated[str, Form(max_length=100)] = "",
                 note: Annotated[str, Form(max_length=4000)] = "", bank: Annotated[str, Form(max_length=200)] = ""):
-    out = _decide(request, me, cluster_id, DecisionIn(category=category, note=note, bank=bank))
-    return views.render(request, "review_decided.html", me, data=out)
+    """A decision from the page; a missing or refused one comes back on the form, the note kept."""
+    _, settings = _st(request)
+    kept = {"category": category, "note": note, "bank": bank}
+    if not category:
+        return _cluster_page(request, me, cluster_id, status_code=422, form=kept,
+                             form_error="Choose a category first. Your note was kept.")
+    try:
+        out = _decide(request, me, cluster_id, DecisionIn(category=category, note=note, bank=bank))
+    except UsageError as exc:
+        return _cluster_page(request, me, cluster_id, status_code=exc.http_status, form=kept,
+                             form_error=f"{exc.message} Your note was kept.")
+    return views.render(request, "review_decided.html", me, data=out, labels=labels(settings))
 
 
 @router.post("/review/clusters/{cluster_id}/resolve", include_in_schema=False)
 def resolve_page(request: Request, me: Supervisor, cluster_id: int,
-                 category: Annotated[str, Form(max_length=100)], note: Annotated[str, Form(max_length=4000)] = "",
-                 bank: Annotated[str, Form(max_length=200)] = ""):
+                 category: Annotated[str, Form(max_length=100)] = "", note: Annotated[str, Form(max_length=4000)] = "",
+                 bank: Annotated[str, Form(max_length=200)] = "", confirm: Annotated[str, Form(max_length=10)] = ""):
+    """Two steps, so a resolution is never a slip: the choice and a reason, then a page with every vote and
+    the choice in words, where the supervisor confirms. Nothing is preselected; errors come back on the form."""
+    store, settings = _st(request)
+    cats = {c.name: c for c in decisions.categories(settings).values() if c.classifies}
+    errors = []
+    if category not in cats:
+        errors.append("Choose a category." if not category else f"Unknown category {category!r}.")
+    if not note.strip():
+        errors.append("Give the reason for this resolution: it is recorded with it.")
+    if errors or confirm != "yes":
+        return views.render(request, "review_resolve.html", me, status_code=422 if errors else 200,
+                            cluster=cluster_id, votes=decisions.decisions_of(store, cluster_id), errors=errors,
+                            form={"category": category, "note": note, "bank": bank}, labels=labels(settings),
+                            categories=list(cats.values()), banks=_bank_names(store),
+                            default_bank=getattr(settings, "review_bank", None) or decisions.DEFAULT_BANK)
     out = _resolve(request, me, cluster_id, DecisionIn(category=category, note=note, bank=bank))
-    return views.render(request, "review_decided.html", me, data=out)
+    return views.render(request, "review_decided.html", me, data=out, labels=labels(settings))
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon(me: Public):
+    """Browsers ask for it on every page: an answer, not a 404 in every log."""
+    return FileResponse(STATIC / "favicon.ico", media_type="image/x-icon",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.post("/review/clusters/{cluster_id}/priority", include_in_schema=False)
@@ -429,7 +502,8 @@ def item_media(request: Request, me: Analyst, item_id: int, steps: str = ""):
     store, settings = _st(request)
     try:
         data, media_type = media.view_item(store, settings, item_id, me.actor, steps=_steps(steps),
-                                           clock=_clock(request), tracker=_tracker(request))
+                                           clock=_clock(request), tracker=_tracker(request),
+                                           role=me.role or "analyst")
     except media.MediaPurged as exc:
         if exc.code == "media_purged":
             raise _Gone(exc.message, code="media_purged") from None
@@ -450,18 +524,21 @@ async def _read_upload(file: UploadFile) -> bytes:
 
 
 @router.post("/review/upload", include_in_schema=False)
-async def upload_submit(request: Request, me: Analyst, file: Annotated[UploadFile, File()],
+async def upload_submit(request: Request, me: Analyst, file: Annotated[UploadFile | None, File()] = None,
                         note: Annotated[str, Form(max_length=4000)] = ""):
     from fastapi.concurrency import run_in_threadpool
 
     store, settings = _st(request)
+    if file is None or not file.filename:
+        return views.render(request, "review_upload.html", me, status_code=422, result=None, note=note,
+                            error={"code": "missing_value", "message": "Choose a picture or video to upload."})
     data = await _read_upload(file)
     try:
         r = await run_in_threadpool(queue.enqueue_upload, store, settings, data, me.actor, note.strip() or None)
     except Conflict as exc:
         if exc.code != "known_material":
             raise
-        return views.render(request, "review_upload.html", me, status_code=409, result=None,
+        return views.render(request, "review_upload.html", me, status_code=409, result=None, note=note,
                             error={"code": exc.code, "message": exc.message})
     return views.render(request, "review_upload.html", me, error=None, result=_upload_out(r))
 
@@ -499,7 +576,7 @@ async def team_policy_submit(request: Request, me: Supervisor):
 @router.get("/review/disputed", include_in_schema=False)
 def disputed_page(request: Request, me: Supervisor):
     store, settings = _st(request)
-    return views.render(request, "review_disputed.html", me,
+    return views.render(request, "review_disputed.html", me, labels=labels(settings),
                         data=[DisputedOut(**d) for d in decisions.disputed(store)],
                         categories=[c for c in decisions.categories(settings).values() if c.classifies],
                         banks=_bank_names(store),

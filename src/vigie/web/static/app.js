@@ -10,7 +10,9 @@ document.addEventListener("click", (e) => {
   if (el && navigator.clipboard) navigator.clipboard.writeText(el.textContent.trim());
 });
 
-// Review page: deliberate reveals per item, back to the blurred preview when the item is left, heartbeat.
+// Review page: a grid of blurred grey thumbnails that never moves, one selected item in a fixed pane, deliberate
+// reveals of that item only (each step one action, ended when the item is left), keyboard shortcuts, a decision
+// bar with a confirmation, the heartbeat, and the lock that hides every picture and control when it falls.
 (() => {
   const root = document.getElementById("review");
   if (!root) return;
@@ -19,103 +21,222 @@ document.addEventListener("click", (e) => {
     method: "POST", credentials: "same-origin", keepalive: true,
     headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf}, body: JSON.stringify(body || {}),
   });
-  const itemEl = (id) => root.querySelector(`.review-item[data-item="${id}"]`);
-  let current = null; // the one item with a reveal on
+  const cells = [...root.querySelectorAll(".cell")];
+  const total = cells.length;
+  const stage = document.getElementById("stage");
+  const stageBox = root.querySelector(".stage");
+  const stageNote = document.getElementById("stage-note");
+  const revealBox = root.querySelector(".reveal");
+  const pane = document.getElementById("pane");
+  const work = root.querySelector(".workspace");
+  const form = document.getElementById("decide");
+  const confirmBox = document.getElementById("confirm-decision");
+  const help = document.getElementById("help");
+  let selected = Math.max(0, cells.findIndex((c) => c.getAttribute("aria-pressed") === "true"));
+  let revealed = null; // the item id with a reveal on, at most one
+  let locked = root.dataset.locked === "true";
 
-  function reset(id) {
-    const el = itemEl(id);
-    if (!el) return;
-    const video = el.querySelector("video");
+  const WORDS = {colour: "colour", sharp: "sharp", full: "full size", video: "video"};
+  const altFor = (i, steps) => `Item ${i + 1} of ${total}, ` + (steps.length
+    ? `revealed: ${steps.map((s) => WORDS[s]).join(", ")}` : "not revealed (small preview)");
+
+  function removeVideo() {
+    const video = stageBox && stageBox.querySelector("video");
     if (video) { video.pause(); video.removeAttribute("src"); video.load(); video.remove(); }
-    const img = el.querySelector("img.review-media");
-    if (img) {
-      img.classList.add("blurred", "grey");
-      img.dataset.steps = "";
-      img.hidden = false;
-      if (img.getAttribute("src") !== img.dataset.base) img.src = img.dataset.base;
+  }
+  function showPreview() { // the selected item as the server renders it by default: small, blurred, grey
+    removeVideo();
+    if (!stage) return;
+    const c = cells[selected];
+    const url = locked ? "" : c.dataset.media;
+    stage.className = "review-media blurred grey";
+    stage.dataset.item = c.dataset.item;
+    stage.dataset.steps = "";
+    stage.alt = altFor(selected, []);
+    if (url) { if (stage.getAttribute("src") !== url) stage.src = url; stage.hidden = false; }
+    else { stage.removeAttribute("src"); stage.hidden = true; }
+    if (stageNote) {
+      stageNote.hidden = !!url;
+      stageNote.textContent = locked ? "Not shown: review is locked for a break."
+        : "No media kept for this item: decide on the description and hashes.";
     }
-    el.classList.remove("revealed");
   }
   function leave() {
-    if (current === null) return;
-    const id = current;
-    current = null;
-    reset(id);
+    if (revealed === null) return;
+    const id = revealed;
+    revealed = null;
+    root.classList.remove("revealing");
+    showPreview();
     post("/api/v1/review/reveal/stop", {item_id: Number(id)}).catch(() => {});
   }
-  function reveal(id, steps) {
-    if (current !== null && current !== id) leave();
-    const el = itemEl(id);
-    const img = el && el.querySelector("img.review-media");
-    if (!img) return;
-    const url = `${img.dataset.base}?steps=${steps}`;
+  function select(i, focus) {
+    if (i < 0 || i >= total) return;
+    if (i !== selected) leave();
+    cells[selected].setAttribute("aria-pressed", "false");
+    selected = i;
+    const c = cells[i];
+    c.setAttribute("aria-pressed", "true");
+    root.querySelectorAll(".item-detail").forEach((d) => { d.hidden = d.dataset.item !== c.dataset.item; });
+    if (revealBox) revealBox.querySelectorAll("button[data-steps]").forEach((b) => {
+      b.hidden = !c.dataset.media || (b.hasAttribute("data-video-step") && c.dataset.video !== "1");
+    });
+    if (revealed === null) showPreview();
+    if (focus) c.focus();
+  }
+  function reveal(steps) {
+    const c = cells[selected];
+    if (locked || !stage || !c.dataset.media) return;
     const list = steps.split(",");
-    current = id;
-    el.classList.add("revealed");
+    if (list.includes("video") && c.dataset.video !== "1") return;
+    revealed = c.dataset.item;
+    root.classList.add("revealing");
+    const url = `${c.dataset.media}?steps=${steps}`;
     if (list.includes("video")) {
-      let video = el.querySelector("video");
-      if (!video) {
-        video = document.createElement("video");
-        video.className = "review-video";
-        video.controls = true;
-        video.preload = "metadata";
-        img.after(video);
-      }
-      video.muted = true;  // muted and paused: playing is the analyst's own click
+      removeVideo();
+      const video = document.createElement("video");
+      video.className = "review-video";
+      video.controls = true;
+      video.preload = "metadata";
+      video.muted = true;  // muted and paused: playing is the analyst's own action
       video.defaultMuted = true;
       video.autoplay = false;
+      video.setAttribute("aria-label", altFor(selected, list));
       video.src = url;
+      stage.hidden = true;
+      stage.after(video);
       video.pause();
-      img.hidden = true;
       return;
     }
-    img.src = url;
-    img.dataset.steps = steps;
-    img.classList.toggle("grey", !list.includes("colour"));
-    img.classList.toggle("blurred", !list.includes("sharp"));
+    removeVideo();
+    stage.hidden = false;
+    stage.src = url;
+    stage.dataset.steps = steps;
+    stage.alt = altFor(selected, list);
+    stage.classList.toggle("grey", !list.includes("colour"));
+    stage.classList.toggle("blurred", !list.includes("sharp"));
+    stage.classList.toggle("full", list.includes("full"));
   }
-  root.addEventListener("click", (e) => {
-    const b = e.target.closest("button[data-steps]");
-    if (b) { reveal(b.dataset.item, b.dataset.steps); return; }
-    const h = e.target.closest("button[data-hide]");
-    if (h && current === h.dataset.hide) leave();
+  function lock(message) {
+    leave();
+    locked = true;
+    root.dataset.locked = "true";
+    root.classList.add("locked");
+    if (stage) { stage.removeAttribute("src"); stage.hidden = true; }
+    removeVideo();
+    root.querySelectorAll(".thumb img").forEach((img) => { img.removeAttribute("src"); img.hidden = true; });
+    if (revealBox) revealBox.querySelectorAll("button").forEach((b) => { b.disabled = true; b.hidden = true; });
+    if (revealBox) revealBox.hidden = true;
+    cells.forEach((c) => { c.dataset.media = ""; });
+    if (stageNote) { stageNote.hidden = false; stageNote.textContent = "Not shown: review is locked for a break."; }
+    const panel = root.querySelector("#exposure");
+    if (panel) {
+      panel.querySelectorAll(".banner.warning").forEach((n) => n.remove());
+      if (!panel.querySelector(".banner.locked")) {
+        const p = document.createElement("p");
+        p.className = "banner locked";
+        p.setAttribute("role", "alert");
+        p.textContent = message;
+        panel.prepend(p);
+      }
+    }
+  }
+
+  cells.forEach((c, i) => c.addEventListener("click", () => select(i, false)));
+  if (revealBox) revealBox.addEventListener("click", (e) => {
+    const b = e.target.closest("button");
+    if (!b || b.disabled) return;
+    if (b.hasAttribute("data-hide")) leave(); else if (b.dataset.steps) reveal(b.dataset.steps);
   });
-  root.querySelectorAll(".review-item").forEach((el) => {
-    el.addEventListener("mouseleave", () => { if (current === el.dataset.item) leave(); });
-    el.addEventListener("focusout", (e) => {
-      if (current === el.dataset.item && e.relatedTarget && !el.contains(e.relatedTarget)) leave();
-    });
-    const img = el.querySelector("img.review-media");
-    if (img) img.addEventListener("error", () => {
-      const note = el.querySelector(".media-note");
-      img.hidden = true;
-      if (note) { note.hidden = false; note.textContent = "Not shown: review may be locked for a break. Reload the page."; }
-    });
+  if (pane) pane.addEventListener("mouseleave", leave);
+  if (work) work.addEventListener("focusout", (e) => {
+    if (revealed !== null && e.relatedTarget && !work.contains(e.relatedTarget)) leave();
   });
+  root.querySelectorAll(".thumb img, #stage").forEach((img) => img.addEventListener("error", () => {
+    if (!img.getAttribute("src")) return;
+    img.hidden = true;
+    if (img.id === "stage" && stageNote) {
+      stageNote.hidden = false;
+      stageNote.textContent = "Not shown: review may be locked for a break. Reload the page.";
+    }
+  }));
   window.addEventListener("pagehide", leave);
   document.addEventListener("visibilitychange", () => { if (document.hidden) leave(); });
 
+  // The decision: Enter (or the button) asks first, with the choice in words; Enter again confirms.
+  const error = document.getElementById("decide-error");
+  function askToSubmit() {
+    if (!form || !confirmBox) return;
+    const chosen = form.querySelector("input[name=category]:checked");
+    if (!chosen) {
+      if (error) { error.hidden = false; error.textContent = "Choose a category first (see the keys beside each one)."; }
+      const first = form.querySelector("input[name=category]");
+      if (first) first.focus();
+      return;
+    }
+    if (error) error.hidden = true;
+    leave();
+    const label = chosen.dataset.label;
+    const note = form.querySelector("input[name=note]").value.trim();
+    document.getElementById("confirm-text").textContent =
+      `“${label}” for all ${total} item${total === 1 ? "" : "s"} of cluster #${root.dataset.cluster}` +
+      (note ? `, with the note “${note}”.` : ", without a note.");
+    confirmBox.returnValue = "";
+    confirmBox.showModal();
+  }
+  if (form) form.addEventListener("submit", (e) => {
+    if (form.dataset.confirmed === "yes") return;
+    e.preventDefault();
+    askToSubmit();
+  });
+  if (confirmBox) confirmBox.addEventListener("close", () => {
+    if (confirmBox.returnValue !== "yes" || !form) return;
+    form.dataset.confirmed = "yes";
+    form.submit();
+  });
+  const helpOpen = document.getElementById("help-open");
+  if (helpOpen && help) helpOpen.addEventListener("click", () => help.showModal());
+
+  const TYPING = "input:not([type=radio]):not([type=checkbox]):not([type=hidden]), textarea, select";
+  document.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || document.querySelector("dialog[open]")) return;
+    const t = e.target instanceof Element ? e.target : document.body;
+    if (t.matches(TYPING)) { if (e.key === "Escape") t.blur(); return; }
+    const key = e.key;
+    if (key === "Enter") {
+      if (t.closest("a, summary, dialog") || (t.matches("button") && !t.classList.contains("cell"))) return;
+      e.preventDefault();
+      askToSubmit();
+      return;
+    }
+    let done = true;
+    if (key === "j") select(selected + 1, true);
+    else if (key === "k") select(selected - 1, true);
+    else if (key === "h" || key === "Escape") leave();
+    else if (key === "n" && form) form.querySelector("input[name=note]").focus();
+    else if (key === "?" && help) help.showModal();
+    else if (/^[1-9]$/.test(key)) {
+      const b = revealBox && revealBox.querySelector(`button[data-key="${key}"]`);
+      if (b && !b.hidden && !b.disabled) reveal(b.dataset.steps);
+    } else {
+      const r = form && key.length === 1 && form.querySelector(`input[name=category][data-key="${key.toLowerCase()}"]`);
+      if (r) { r.checked = true; if (error) error.hidden = true; } else done = false;
+    }
+    if (done) e.preventDefault();
+  });
+
   const fmt = (s) => (s < 60 ? `${Math.floor(s)} s` : s < 3600 ? `${Math.floor(s / 60)} min`
     : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`);
-  setInterval(() => {
-    post("/api/v1/review/heartbeat").then((r) => (r.ok ? r.json() : null)).then((x) => {
+  function heartbeat() {
+    return post("/api/v1/review/heartbeat").then((r) => (r.ok ? r.json() : null)).then((x) => {
       if (!x) return;
       for (const k of ["exposed_today_s", "session_s", "remaining_s"]) {
         const dd = root.querySelector(`#exposure [data-k="${k}"]`);
         if (dd) dd.textContent = fmt(x[k]);
       }
-      if (x.locked) {
-        leave();
-        root.querySelectorAll("img.review-media, .reveal").forEach((n) => { n.hidden = true; });
-        const panel = root.querySelector("#exposure");
-        if (panel && !panel.querySelector(".banner.locked")) {
-          const p = document.createElement("p");
-          p.className = "banner locked";
-          p.setAttribute("role", "alert");
-          p.textContent = "Review is locked for a break. Step away from the screen; reload the page later.";
-          panel.prepend(p);
-        }
-      }
+      if (x.locked) lock("Review is locked for a break. Step away from the screen; reload the page later.");
     }).catch(() => {});
-  }, 30000);
+  }
+  setInterval(heartbeat, 30000);
+  window.vigieReview = {heartbeat}; // the tests call it instead of waiting 30 s
+  select(selected, false);
 })();
