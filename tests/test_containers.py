@@ -126,7 +126,39 @@ def test_sniffing_uses_bytes_not_names(tmp_path):
     assert sniff_container(tar_bytes({"a": b"x"}, "w")) == "tar"
     assert sniff_container(zlib.compress(b"x") + bytes(600)) is None
     import gzip
-    assert sniff_container(gzip.compress(b"not a tar" * 100)) is None
+    assert sniff_container(gzip.compress(b"not a tar" * 100)) == "gz"  # one compressed file: opened too
+    assert sniff_container(b"\x1f\x8b\x07" + bytes(600)) is None  # not deflate: not gzip
+
+
+def test_single_compressed_files(tmp_path):
+    import bz2
+    import gzip
+    import lzma
+
+    pic = jpeg(30)
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = c.compress(pic) + c.flush()
+    named = (b"\x1f\x8b\x08\x08" + bytes(4) + b"\x00\x03" + b"holiday\xe9.jpg\x00" + body  # FNAME, in Latin-1
+             + struct.pack("<II", zlib.crc32(pic), len(pic)))
+    (tmp_path / "a.gz").write_bytes(named)
+    (tmp_path / "b.jpg.bz2").write_bytes(bz2.compress(pic))
+    (tmp_path / "c.jpg.xz").write_bytes(lzma.compress(pic))
+    (tmp_path / "d.gz").write_bytes(gzip.compress(pic)[:300])  # truncated
+    big = tar_bytes({f"f{i}.bin": os.urandom(3000) for i in range(4)} | {"z.jpg": pic}, "w:bz2")
+    (tmp_path / "e.tbz").write_bytes(big)  # a tar.bz2 whose first block lies past the sniffed head
+    items = by_loc(scan([tmp_path]))
+    t = str(tmp_path)
+    assert items[f"{t}/a.gz!holiday\\xe9.jpg"].data == pic
+    assert items[f"{t}/a.gz!holiday\\xe9.jpg"].meta["name_not_utf8"] is True
+    assert items[f"{t}/b.jpg.bz2!b.jpg"].data == pic and items[f"{t}/b.jpg.bz2"].meta["format"] == "bz2"
+    assert items[f"{t}/c.jpg.xz!c.jpg"].data == pic
+    assert code(items[f"{t}/d.gz!d"]) == "corrupt_container" and code(items[f"{t}/d.gz"]) is None
+    assert items[f"{t}/e.tbz"].meta["format"] == "tar.bz2" and items[f"{t}/e.tbz!z.jpg"].data == pic
+    # a gzip bomb is stopped like a tar.gz one
+    (tmp_path / "bomb").mkdir()
+    (tmp_path / "bomb" / "z.gz").write_bytes(gzip.compress(bytes(30 * 1024 * 1024)))
+    got = scan([tmp_path / "bomb"], Settings(archive_max_ratio=50))
+    assert [code(i) for i in got] == [None, "zip_bomb"]
 
 
 # -- limits --------------------------------------------------------------------------------------
@@ -487,6 +519,12 @@ def test_ntfs_image_opens(tmp_path):
     items = by_loc(scan([img]))
     assert items[str(img)].container and items[str(img)].error is None
     assert f"{img}!/$MFT" in items and items[f"{img}!/$MFT"].meta["fs"] == "ntfs"
+    # a fresh volume holds only file-system structures: records, none opened ($Boot is no disk image), none
+    # an error, none "deleted" (the reserved MFT records 16-23 TSK lists as orphans)
+    members = [i for loc, i in items.items() if loc != str(img)]
+    assert members and all(code(i) == "fs_metadata" and not i.deleted and i.data is None for i in members), \
+        [(i.location, code(i)) for i in members]
+    assert items[f"{img}!/$Boot"].meta["fs_metadata"] == "NTFS system file" and not items[f"{img}!/$Boot"].container
 
 
 def test_7z_bomb_stops_the_stream_and_truncated_7z_is_reported(tmp_path):

@@ -1,6 +1,6 @@
 """Members of zip, tar (plain, gzip, bzip2, xz) and 7z archives, read into memory under limits.
 
-Called by `vigie.ingest.containers.open_container`; each function yields the container item
+Each `*_members` function is the container interface of `vigie.ingest.members`; it yields the container item
 first (with an error when it cannot be opened), then one Item per member. Nothing is
 extracted to disk. Zip members come sorted by name (random access); tar and 7z members in
 the order they are stored (streams: sorting would mean reading them twice or holding them).
@@ -20,19 +20,20 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from vigie.errors import ErrorRecord
-from vigie.ingest.containers import (
+from vigie.ingest.members import (
+    CHUNK,
     SEP,
     Context,
     Item,
     LimitExceeded,
     MemberSink,
     NameBook,
-    expand,
     limit_item,
     member_meta,
     read_member,
     safe_name,
 )
+from vigie.ingest.names import escape
 
 _READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, tarfile.TarError,
                 RuntimeError, struct.error)
@@ -51,10 +52,17 @@ def _damaged(container: Item, exc: BaseException) -> Item:
 
 # -- zip -----------------------------------------------------------------------------------------
 
-def iter_zip(item: Item, fobj: BinaryIO, depth: int, ctx: Context) -> Iterator[Item]:
+def zip_members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: Context) -> Iterator[Item]:
     try:
         zf = zipfile.ZipFile(fobj)
         infos = zf.infolist()
+    except UnicodeDecodeError:
+        # A name flagged UTF-8 that is not: zipfile gives up on the whole directory. The local headers hold
+        # the same names and data; nothing is damaged, so this is no error.
+        item.meta["names_not_utf8"] = True
+        yield item
+        yield from _zip_local_scan(item, fobj, depth, ctx)
+        return
     except _READ_ERRORS as exc:
         item.error = ErrorRecord("corrupt_container", f"zip central directory unreadable ({exc}): members "
                                  "recovered from their local headers")
@@ -79,14 +87,15 @@ def iter_zip(item: Item, fobj: BinaryIO, depth: int, ctx: Context) -> Iterator[I
         if count > ctx.settings.archive_max_entries:
             yield _too_many(loc, ctx)
             return
+        if not ctx.wants(loc):
+            continue  # re-opening another member: this one is not read
         if info.flag_bits & 0x1:
             meta["encrypted"] = True
             yield Item(loc, size=info.file_size, meta=meta,
                        error=ErrorRecord("encrypted", "encrypted member: no password, not read"))
             continue
         try:
-            with zf.open(info) as m:
-                data = read_member(m.read, ctx, packed=lambda n, i=info: i.compress_size)
+            data = _zip_read(zf, fobj, info, ctx)
         except LimitExceeded as exc:
             yield limit_item(loc, exc, meta=meta)
             if exc.stop:
@@ -98,7 +107,45 @@ def iter_zip(item: Item, fobj: BinaryIO, depth: int, ctx: Context) -> Iterator[I
         except _READ_ERRORS as exc:
             yield Item(loc, size=info.file_size, meta=meta, error=ErrorRecord("corrupt", f"member unreadable: {exc}"))
             continue
-        yield from expand(Item(loc, size=len(data), data=data, meta=meta), depth + 1, ctx)
+        yield from ctx.expand(Item(loc, size=len(data), data=data, meta=meta), depth + 1)
+
+
+def _zip_read(zf: zipfile.ZipFile, fobj: BinaryIO, info: zipfile.ZipInfo, ctx: Context) -> bytes:
+    """One member's bytes. Deflate (nearly every zip) is inflated here, from the local header on, in small
+    steps that know exactly how many packed bytes they consumed: the bomb guard never trusts the compressed
+    size the archive declares (a member claiming 4 GB packed for a 4 MB stream is a 1000:1 bomb), and no more
+    than one chunk is ever inflated past the limit. Other methods go through zipfile, measured by the bytes
+    it actually read."""
+    if info.compress_type == zipfile.ZIP_DEFLATED:
+        fobj.seek(info.header_offset)
+        hdr = fobj.read(30)
+        if len(hdr) < 30 or hdr[:4] != b"PK\x03\x04":
+            raise zipfile.BadZipFile("no local header where the central directory says")
+        nlen, elen = struct.unpack("<HH", hdr[26:30])
+        fobj.seek(info.header_offset + 30 + nlen + elen)
+        reader = _Inflate(fobj)
+        crc = 0
+
+        def read(n: int) -> bytes:
+            nonlocal crc
+            out = reader.read(n)
+            crc = zlib.crc32(out, crc)
+            return out
+
+        data = read_member(read, ctx, packed=lambda n: reader.consumed)
+        if reader.truncated:
+            raise zipfile.BadZipFile("the archive ends inside this member's deflate stream")
+        if crc != info.CRC:
+            raise zipfile.BadZipFile(f"bad CRC-32 (stored {info.CRC:08x}, read {crc:08x})")
+        return data
+    with zf.open(info) as m:
+        raw = getattr(m, "_fileobj", None)
+        base = raw.tell() if raw is not None else 0
+
+        def packed(n: int) -> int | None:
+            return max(raw.tell() - base, 1) if raw is not None else None
+
+        return read_member(m.read, ctx, packed=packed)
 
 
 def _zip_time(date_time: tuple) -> str | None:
@@ -166,7 +213,8 @@ def _zip_local_scan(item: Item, fobj: BinaryIO, depth: int, ctx: Context) -> Ite
         raw = fobj.read(nlen)
         fobj.read(elen)
         start = pos + 30 + nlen + elen
-        rawname = raw.decode("utf-8" if flags & 0x800 else "cp437", errors="replace")
+        # UTF-8 names that are not UTF-8 keep their bytes (escaped and flagged by member_meta)
+        rawname = raw.decode("utf-8", "surrogateescape") if flags & 0x800 else raw.decode("cp437")
         sized = not flags & 0x8  # sizes in the local header (else in a data descriptor after the data)
         if rawname.endswith("/"):
             if not sized:
@@ -217,7 +265,7 @@ def _zip_local_scan(item: Item, fobj: BinaryIO, depth: int, ctx: Context) -> Ite
             meta["partial_bytes"] = len(data)
             yield Item(loc, meta=meta, error=ErrorRecord("corrupt_container", "archive ends inside this member"))
             return
-        yield from expand(Item(loc, size=len(data), data=data, meta=meta), depth + 1, ctx)
+        yield from ctx.expand(Item(loc, size=len(data), data=data, meta=meta), depth + 1)
         if method == 8:
             pos = start + reader.consumed
             if not sized:
@@ -240,7 +288,7 @@ class _Counting:
         return b
 
 
-def iter_tar(item: Item, fobj: BinaryIO, kind: str, depth: int, ctx: Context) -> Iterator[Item]:
+def tar_members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: Context) -> Iterator[Item]:
     raw = _Counting(fobj)
     try:
         if kind == "tar.gz":
@@ -286,10 +334,13 @@ def iter_tar(item: Item, fobj: BinaryIO, kind: str, depth: int, ctx: Context) ->
         if count > ctx.settings.archive_max_entries:
             yield _too_many(loc, ctx)
             return
+        if not ctx.wants(loc):
+            continue  # re-opening another member: the stream skips this one's data
         if m.issym() or m.islnk():
-            meta["link_target"] = m.linkname
+            target = escape(m.linkname)[0]
+            meta["link_target"] = target
             meta["hard_link"] = m.islnk()
-            yield Item(loc, meta=meta, error=ErrorRecord("link", f"link to {m.linkname!r}: listed, not followed"))
+            yield Item(loc, meta=meta, error=ErrorRecord("link", f"link to {target!r}: listed, not followed"))
             continue
         if not m.isfile():
             yield Item(loc, meta=meta, error=ErrorRecord("special_file", "device or FIFO member: listed, not read"))
@@ -306,12 +357,91 @@ def iter_tar(item: Item, fobj: BinaryIO, kind: str, depth: int, ctx: Context) ->
             yield Item(loc, size=m.size, meta=meta,
                        error=ErrorRecord("corrupt_container", f"archive damaged in this member: {exc}"))
             return
-        yield from expand(Item(loc, size=len(data), data=data, meta=meta), depth + 1, ctx)
+        yield from ctx.expand(Item(loc, size=len(data), data=data, meta=meta), depth + 1)
+
+
+# -- one compressed file (gz, bz2, xz) --------------------------------------------------------------
+
+_STREAMS = {"gz": lambda f: gzip.GzipFile(fileobj=f, mode="rb"), "bz2": bz2.BZ2File, "xz": lzma.LZMAFile}
+_SUFFIXES = {"gz": (".gz", ".gzip", ".z"), "bz2": (".bz2", ".bz"), "xz": (".xz",)}
+
+
+def compressed_members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: Context
+                       ) -> Iterator[Item]:
+    """A gzip, bzip2 or xz file: one member, the uncompressed file (``photo.jpg.gz!photo.jpg``), read under the
+    same ratio and budget guards as a tar stream. A tar inside (whose first block lay past the sniffed head)
+    is handed to `tar_members`. The member's name is the one gzip stores, else the container's own name
+    without its suffix."""
+    stored = _gzip_name(fobj) if kind == "gz" else None
+    fobj.seek(0)
+    raw = _Counting(fobj)
+    truncated = None
+    try:
+        stream = _STREAMS[kind](raw)
+        first = stream.read(512)
+    except EOFError as exc:  # a file cut short: the member is listed with the damage
+        first, truncated = b"", exc
+    except _READ_ERRORS as exc:
+        item.error = ErrorRecord("corrupt_container", f"not a readable {kind} stream: {exc}")
+        yield item
+        return
+    if first[257:262] == b"ustar":
+        fobj.seek(0)
+        item.meta["format"] = f"tar.{kind}"
+        yield from tar_members(item, fobj, size, f"tar.{kind}", depth, ctx)
+        return
+    yield item
+    if stored is not None:
+        name, unsafe = safe_name(stored, backslash=True)
+        meta = member_meta(stored, unsafe)
+    else:
+        base = item.location.rsplit(SEP, 1)[-1].rsplit("/", 1)[-1]
+        suffix = next((x for x in _SUFFIXES[kind] if base.lower().endswith(x) and len(base) > len(x)), None)
+        name, meta = (base[: -len(suffix)] if suffix else "data"), {}
+    loc = f"{item.location}{SEP}{name}"
+    if not ctx.wants(loc):
+        return
+    if truncated is not None:
+        yield Item(loc, meta=meta, error=ErrorRecord("corrupt_container", f"compressed stream damaged: {truncated}"))
+        return
+    pending = [first]
+
+    def read(n: int) -> bytes:
+        if pending:
+            return pending.pop()
+        return stream.read(n)
+
+    try:
+        data = read_member(read, ctx, packed=lambda n: raw.n)
+    except LimitExceeded as exc:
+        yield limit_item(loc, exc, meta=meta)
+        return
+    except _READ_ERRORS as exc:
+        yield Item(loc, meta=meta, error=ErrorRecord("corrupt_container", f"compressed stream damaged: {exc}"))
+        return
+    yield from ctx.expand(Item(loc, size=len(data), data=data, meta=meta), depth + 1)
+
+
+def _gzip_name(fobj: BinaryIO) -> str | None:
+    """The original file name a gzip header stores (FNAME), as text (bytes that are not UTF-8 kept, escaped later)."""
+    fobj.seek(0)
+    head = fobj.read(65536)
+    if len(head) < 10 or not head[3] & 0x08:
+        return None
+    pos = 10
+    if head[3] & 0x04:  # FEXTRA
+        if len(head) < 12:
+            return None
+        pos += 2 + struct.unpack("<H", head[10:12])[0]
+    end = head.find(b"\x00", pos)
+    if end <= pos:
+        return None
+    return head[pos:end].decode("utf-8", "surrogateescape")
 
 
 # -- 7z ------------------------------------------------------------------------------------------
 
-def iter_7z(item: Item, fobj: BinaryIO, depth: int, ctx: Context) -> Iterator[Item]:
+def sevenzip_members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: Context) -> Iterator[Item]:
     import py7zr
     from py7zr.exceptions import CrcError
 
@@ -402,18 +532,16 @@ def _7z_members(item: Item, sz, depth: int, ctx: Context, errors: tuple) -> Iter
                            error=ErrorRecord("corrupt_container", f"archive damaged in this member: {exc}"))
                 return
         if f.is_symlink:
-            target = data.decode("utf-8", errors="replace")
+            target = escape(data.decode("utf-8", "surrogateescape"))[0]
             meta["link_target"] = target
             yield Item(loc, meta=meta, error=ErrorRecord("link", f"link to {target!r}: listed, not followed"))
             continue
-        yield from expand(Item(loc, size=len(data), data=data, meta=meta), depth + 1, ctx)
+        yield from ctx.expand(Item(loc, size=len(data), data=data, meta=meta), depth + 1)
 
 
 def _7z_decompress(fp, folder, sink: MemberSink, size: int, compressed: int | None, end: int) -> int:
     """One member of a 7z folder, in CHUNK-sized pieces (py7zr's own loop asks for far more at once)."""
     import py7zr
-
-    from vigie.ingest.containers import CHUNK
 
     decompressor = folder.get_decompressor(compressed)
     remaining = size

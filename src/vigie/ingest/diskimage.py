@@ -20,7 +20,8 @@ from typing import BinaryIO
 import pytsk3
 
 from vigie.errors import ErrorRecord
-from vigie.ingest.containers import SEP, Context, Item, LimitExceeded, MemberSink, NameBook, expand, limit_item
+from vigie.ingest.members import SEP, Context, Item, LimitExceeded, MemberSink, NameBook, limit_item
+from vigie.ingest.names import escape_bytes
 
 _FS_NAMES = {int(getattr(pytsk3, f"TSK_FS_TYPE_{n}")): n.lower()
              for n in ("NTFS", "FAT12", "FAT16", "FAT32", "EXFAT", "EXT2", "EXT3", "EXT4", "HFS", "ISO9660",
@@ -48,7 +49,7 @@ class _FileImg(pytsk3.Img_Info):
         return self._size
 
 
-def iter_disk(item: Item, fobj: BinaryIO, size: int, depth: int, ctx: Context) -> Iterator[Item]:
+def members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: Context) -> Iterator[Item]:
     try:
         img = _FileImg(fobj, size)
     except OSError as exc:
@@ -81,6 +82,8 @@ def iter_disk(item: Item, fobj: BinaryIO, size: int, depth: int, ctx: Context) -
         return
     for i, (offset, length, desc) in enumerate(parts, 1):
         prefix = f"{item.location}{SEP}p{i}"
+        if not ctx.wants(prefix) and not ctx.wants_under(prefix + "/"):
+            continue
         try:
             pfs = pytsk3.FS_Info(img, offset=offset)
         except OSError as exc:
@@ -111,26 +114,39 @@ def _walk_dir(directory, prefix: str, parent_deleted: bool, seen: set, fsname: s
             if n is None or n.name in (b".", b".."):
                 continue
             m = f.info.meta
-            entries.append((n.name.decode("utf-8", "backslashreplace"), m.addr if m else n.meta_addr, f))
+            entries.append((*escape_bytes(n.name), m.addr if m else n.meta_addr, f))
     except OSError as exc:
         yield Item(prefix.rstrip("/") or prefix, error=ErrorRecord("corrupt_container", f"folder unreadable: {exc}"))
-    entries.sort(key=lambda e: (e[0], e[1]))
+    entries.sort(key=lambda e: (e[0], e[2]))
     book = NameBook()
-    for name, addr, f in entries:
+    for name, not_utf8, addr, f in entries:
         n, m = f.info.name, f.info.meta
         deleted = parent_deleted or bool(int(n.flags) & int(_M.TSK_FS_NAME_FLAG_UNALLOC)) or (
             m is not None and bool(int(m.flags) & int(_M.TSK_FS_META_FLAG_UNALLOC)))
         meta = {"fs": fsname, "inode": addr, **extra}
+        if not_utf8:
+            meta["name_not_utf8"] = True
+            meta["name_bytes"] = n.name.hex()
         if m is not None:
             for t in ("mtime", "atime", "ctime", "crtime"):
                 v = getattr(m, t, 0)
                 if v:
                     meta[t] = int(v)
         mtype = m.type if m is not None else None
+        what = _fs_metadata(fsname, name, addr)
+        if what is not None:
+            loc = f"{prefix}{book.unique(name, meta)}"
+            if ctx.wants(loc):
+                meta["fs_metadata"] = what
+                yield Item(loc, deleted=False, meta=meta,
+                           error=ErrorRecord("fs_metadata", f"{what}: recorded, not read as a file"))
+            continue
         if mtype in (_M.TSK_FS_META_TYPE_DIR, _M.TSK_FS_META_TYPE_VIRT_DIR) or (
                 m is None and n.type == _M.TSK_FS_NAME_TYPE_DIR):
             if addr in seen or m is None:
                 continue  # a loop, or a deleted folder whose inode is gone: nothing to list
+            if not ctx.wants_under(f"{prefix}{name}/"):
+                continue  # re-opening one location elsewhere
             seen.add(addr)
             try:
                 sub = f.as_directory()
@@ -141,6 +157,8 @@ def _walk_dir(directory, prefix: str, parent_deleted: bool, seen: set, fsname: s
         if mtype == _M.TSK_FS_META_TYPE_VIRT:
             continue  # $MBR, $FAT1, $FAT2: TSK's views of file-system structures, not files
         loc = f"{prefix}{book.unique(name, meta)}"
+        if not ctx.wants(loc):
+            continue
         if m is None:
             yield Item(loc, deleted=deleted, meta=meta,
                        error=ErrorRecord("unrecoverable", "deleted entry whose metadata is gone: content unreadable"))
@@ -148,7 +166,7 @@ def _walk_dir(directory, prefix: str, parent_deleted: bool, seen: set, fsname: s
         if mtype == _M.TSK_FS_META_TYPE_LNK:
             target = getattr(m, "link", None)
             if isinstance(target, bytes):
-                target = target.decode("utf-8", "backslashreplace")
+                target = escape_bytes(target)[0]
             meta["link_target"] = target
             yield Item(loc, deleted=deleted, meta=meta,
                        error=ErrorRecord("link", f"link to {target!r}: listed, not followed"))
@@ -158,6 +176,24 @@ def _walk_dir(directory, prefix: str, parent_deleted: bool, seen: set, fsname: s
                        error=ErrorRecord("special_file", "not a regular file (device, FIFO, socket): not read"))
             continue
         yield from _read_file(f, loc, int(m.size), deleted, meta, depth, ctx)
+
+
+#: NTFS keeps its own structures in MFT records 0-23 ($MFT, $LogFile, $Volume, $Boot, $BadClus, $Secure,
+#: $Extend...; 16-23 are reserved): files to the file system, not evidence a person saved.
+_NTFS_RESERVED = 24
+_FAT_LABEL = "(Volume Label Entry)"
+
+
+def _fs_metadata(fsname: str, name: str, addr) -> str | None:
+    """What a file-system structure listed as a file is ("NTFS system file", "FAT volume label"), else None.
+
+    Such entries were errors before (`empty` for a volume label, $Boot opened as a disk image, reserved
+    records "deleted, unrecoverable"); they are recorded as what they are, never read."""
+    if fsname == "ntfs" and isinstance(addr, int) and 0 <= addr < _NTFS_RESERVED:
+        return "NTFS system file" if name.startswith("$") else "NTFS reserved MFT record"
+    if fsname.startswith("fat") and name.endswith(_FAT_LABEL):
+        return "FAT volume label"
+    return None
 
 
 def _read_file(f, loc: str, size: int, deleted: bool, meta: dict, depth: int, ctx: Context) -> Iterator[Item]:
@@ -185,4 +221,4 @@ def _read_file(f, loc: str, size: int, deleted: bool, meta: dict, depth: int, ct
                    error=ErrorRecord("unrecoverable" if deleted else "corrupt_container",
                                      f"only {len(data)} of {size} bytes readable"))
         return
-    yield from expand(Item(loc, size=size, data=data, deleted=deleted, meta=meta), depth + 1, ctx)
+    yield from ctx.expand(Item(loc, size=size, data=data, deleted=deleted, meta=meta), depth + 1)

@@ -21,12 +21,14 @@ thread; Dask runs tasks on worker threads, so on a cluster it is not enforced.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 
-from vigie.ingest.containers import Item
-from vigie.ingest.scan import ItemResult, process_item
+from vigie.ingest.members import Item
+from vigie.ingest.process import ItemResult, process_item
 from vigie.settings import Settings
 
 #: Environment of the worker processes this module starts: one thread each for numeric libraries.
@@ -66,12 +68,24 @@ def open_client(spec: str):
     kind, arg = parse_cluster(spec)
     if kind == "local":
         # No dashboard; the scheduler's bare HTTP server (health, metrics) on a free local port, not 8787.
-        cluster = LocalCluster(n_workers=arg, threads_per_worker=1, processes=True, dashboard_address=None,
-                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, env=dict(WORKER_ENV))
+        # Workers spill into a folder of this scan's own, removed with the cluster (Dask would leave
+        # dask-scratch-space/ in the temp folder).
+        scratch = tempfile.mkdtemp(prefix="vigie-dask-")
+        try:
+            import dask
+
+            with dask.config.set({"temporary-directory": scratch}):  # the nannies make their own too
+                cluster = LocalCluster(n_workers=arg, threads_per_worker=1, processes=True, dashboard_address=None,
+                                       scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                       env=dict(WORKER_ENV), local_directory=scratch)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        cluster._vigie_scratch = scratch
         try:
             return Client(cluster, set_as_default=False)
         except BaseException:
-            cluster.close()
+            close_client_cluster(cluster)
             raise
     return Client(arg, set_as_default=False)
 
@@ -83,7 +97,17 @@ def close_client(client) -> None:
         client.close()
     finally:
         if cluster is not None:
-            cluster.close()
+            close_client_cluster(cluster)
+
+
+def close_client_cluster(cluster) -> None:
+    """Close a local cluster this module started and remove its scratch folder."""
+    try:
+        cluster.close()
+    finally:
+        scratch = getattr(cluster, "_vigie_scratch", None)
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _task(item: Item, settings: Settings, token: str) -> ItemResult:

@@ -17,184 +17,31 @@ members are listed after it).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
 from vigie import __version__
-from vigie.errors import ErrorRecord, MediaError
-from vigie.hashing import DIGESTS, FileTimeout, ReadError, _head, read_file, time_limit
+from vigie.errors import ErrorRecord
+from vigie.hashing import DIGESTS
 from vigie.ingest.containers import Item, iter_items
+from vigie.ingest.names import clean, escape
+from vigie.ingest.process import (  # noqa: F401 - known by these names here
+    NOT_ERRORS,
+    THUMB_SIDE,
+    ItemResult,
+    process_item,
+)
 from vigie.matching import Matcher, MatchResult, Query
-from vigie.media.decode import decode_image
-from vigie.media.sniff import SNIFF_BYTES, sniff
 from vigie.settings import Settings
 from vigie.store.db import Store
 from vigie.store.models import Scan, ScanFile, utcnow
 
 CLASSES = ("exact", "near", "unknown", "error", "skipped")
-#: Codes that say why a location was skipped, not that something failed.
-NOT_ERRORS = {"special_file", "link", "symlink_loop", "duplicate_folder"}
-THUMB_SIDE = 160
-
-
-@dataclass
-class ItemResult:
-    """What a worker found out about one item (picklable; travels back to the main process)."""
-
-    location: str
-    size: int | None = None
-    media_type: str | None = None
-    md5: str | None = None
-    sha1: str | None = None
-    sha256: str | None = None
-    pdq: str | None = None
-    pdq_quality: int | None = None
-    pdq_variants: list[dict] = field(default_factory=list)
-    error: tuple[str, str] | None = None
-    flags: list[str] = field(default_factory=list)
-    detail: dict = field(default_factory=dict)
-    thumb: bytes | None = None
-    keyframes: list[bytes] = field(default_factory=list)
-    video_frames: list[tuple[float, str, int]] = field(default_factory=list)
-    reused: bool = False
-
-
-def _thumb(rgb) -> bytes:
-    from PIL import Image
-
-    img = Image.fromarray(rgb)
-    img.thumbnail((THUMB_SIDE, THUMB_SIDE))
-    buf = io.BytesIO()
-    img.convert("RGB").save(buf, "JPEG", quality=70)
-    return buf.getvalue()
-
-
-def _read(item: Item, settings: Settings) -> tuple[bytes | None, dict, int]:
-    """The item's bytes (None when over the size limit) and its digests, read once."""
-    if item.data is not None:
-        data = item.data
-        return data, {n: hashlib.new(n, data).hexdigest() for n in DIGESTS}, len(data)
-    try:
-        return read_file(item.path, settings.max_file_bytes)
-    except ReadError as exc:
-        raise OSError(str(exc)) from None
-
-
-def process_item(item: Item, settings: Settings, known: Callable[[str], ItemResult | None] | None = None
-                 ) -> ItemResult:
-    """Hash one item; never raises (a failure is the result's error)."""
-    r = ItemResult(item.location, size=item.size)
-    if item.deleted:
-        r.flags.append("deleted")
-    if item.container:
-        r.flags.append("container")
-    for k in ("unsafe_name", "encrypted"):
-        if item.meta.get(k):
-            r.flags.append(k)
-    if item.error is not None and item.data is None and item.path is None:
-        r.error = (item.error.code, item.error.message)
-        return r
-    try:
-        with time_limit(settings.file_timeout):
-            _process(item, settings, r, known)
-    except FileTimeout:
-        r.error = ("timeout", f"gave up after {settings.file_timeout:g} s")
-    except OSError as exc:
-        r.error = ("unreadable", f"cannot read: {exc.strerror or exc}")
-    except MemoryError:
-        r.error = ("too_large", "out of memory")
-    except Exception as exc:  # noqa: BLE001 - one bad file never stops a scan
-        r.error = ("internal_error", f"{type(exc).__name__}: {exc}")
-    if item.error is not None and r.error is None:
-        r.error = (item.error.code, item.error.message)
-    return r
-
-
-def _process(item: Item, settings: Settings, r: ItemResult, known) -> None:
-    data, digests, size = _read(item, settings)
-    r.size = size
-    r.md5, r.sha1, r.sha256 = digests["md5"], digests["sha1"], digests["sha256"]
-    if size == 0:
-        r.error = ("empty", "the file is empty")
-        return
-    if data is not None:
-        r.media_type = sniff(data[:SNIFF_BYTES])
-    elif item.path:
-        r.media_type = sniff(_head(item.path))
-    if item.container:
-        return
-    prev = known(r.sha256) if known else None
-    if prev is not None:  # identical content seen before in this scan: hashed once
-        for k in ("media_type", "pdq", "pdq_quality", "pdq_variants", "error", "detail", "thumb", "keyframes",
-                  "video_frames"):
-            setattr(r, k, getattr(prev, k))
-        r.reused = True
-        return
-    if data is None:
-        r.error = ("too_large", f"{size:,} bytes is over the limit of {settings.max_file_bytes:,} for decoding")
-        return
-    if r.media_type is None:
-        return  # not media: digests only, class skipped
-    if r.media_type.startswith("image/"):
-        _image(data, settings, r)
-    elif r.media_type.startswith("video/"):
-        _video(data, settings, r)
-
-
-def _image(data: bytes, settings: Settings, r: ItemResult) -> None:
-    try:
-        rgb = decode_image(data, max_pixels=settings.max_pixels, alpha=settings.alpha,
-                           background=settings.alpha_background)
-    except MediaError as exc:
-        r.error = (exc.code, exc.message)
-        return
-    from vigie.signals.variants import compute_variants
-
-    h, variants = compute_variants(rgb, settings)
-    r.pdq, r.pdq_quality, r.pdq_variants = h.hex, h.quality, variants
-    r.thumb = _thumb(rgb)
-    _provenance(data, r)
-
-
-def _provenance(data: bytes, r: ItemResult) -> None:
-    try:
-        from vigie.media.provenance import read_provenance
-    except ImportError:
-        return
-    p = read_provenance(data, r.media_type)
-    d = p.as_dict()
-    if d:
-        r.detail["provenance"] = d
-    if p.ai_likely:
-        r.flags.append("ai_likely")
-    if p.gps:
-        r.flags.append("gps")
-
-
-def _video(data: bytes, settings: Settings, r: ItemResult) -> None:
-    try:
-        from vigie.signals import vpdq
-    except ImportError:
-        r.error = ("unsupported", "video hashing is not available")
-        return
-    try:
-        vh = vpdq.hash_video(data, seconds_per_hash=1.0, max_seconds=settings.video_max_seconds,
-                             engine=settings.pdq_engine)
-    except MediaError as exc:
-        r.error = (exc.code, exc.message)
-        return
-    r.video_frames = [(f.timestamp, f.pdq_hex, f.quality) for f in vh.features]
-    r.detail["video"] = {"duration": vh.duration, "frames_hashed": len(vh.features)}
-    try:
-        r.keyframes = [_thumb(fr) for fr in vpdq.keyframes(data, count=4)]
-    except Exception:  # noqa: BLE001 - keyframes are a convenience for review
-        r.keyframes = []
 
 
 # ---------------------------------------------------------------------------------------------- worker side
@@ -204,10 +51,33 @@ _worker_store: Store | None = None
 _worker_scan: int | None = None
 
 
-def _init(settings: Settings, scan_id: int) -> None:
+def _init(settings: Settings, scan_id: int, parent: int | None = None) -> None:
     global _worker_settings, _worker_scan
     _worker_settings, _worker_scan = settings, scan_id
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    if parent is not None:
+        _watch_parent(parent)
+
+
+def _watch_parent(parent: int, every: float = 1.0) -> None:
+    """Leave when the scan that started this worker is gone: a SIGKILLed scan cannot shut its pool down, and
+    each worker holds hundreds of MB. (The pool's processes are children of the forkserver, not of the scan,
+    so the scan's pid is polled rather than the parent's.)"""
+    import threading
+
+    def poll() -> None:
+        import time as _time
+
+        while True:
+            _time.sleep(every)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass  # the pid exists (owned by someone else after reuse would mean ours is gone; rare)
+
+    threading.Thread(target=poll, name="vigie-parent-watch", daemon=True).start()
 
 
 def _known_in_store(sha256: str) -> ItemResult | None:
@@ -289,11 +159,13 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
     with store.session() as s:
         scan = s.scalar(select(Scan).where(Scan.key == key))
         if scan is None:
-            scan = Scan(key=key, sources=[os.path.abspath(x) for x in sources], case_id=case, operator=operator,
-                        meta={"banks": banks, "tool_version": __version__})
+            scan = Scan(key=key, sources=[escape(os.path.abspath(x))[0] for x in sources], case_id=case,
+                        operator=operator, meta={"banks": banks, "tool_version": __version__})
             s.add(scan)
             s.flush()
         scan.status = "running"
+        if (scan.meta or {}).get("source_locations") is None:  # the sources as given: rows are located by them
+            scan.meta = {**(scan.meta or {}), "source_locations": [escape(x)[0] for x in sources]}
         scan_id = scan.id
         done = s.scalar(select(func.count()).select_from(ScanFile).where(ScanFile.scan_id == scan_id)) or 0
     matcher = Matcher(store, settings)
@@ -320,24 +192,29 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
             s.add_all(rows)
         pending.clear()
 
-    for new, (item, r) in enumerate(_hashed(items, settings, scan_id, n_workers, cluster=cluster), start=1):
-        pending.append((item, r))
-        prog.files += 1
-        prog.bytes += r.size or 0
-        if item.path is not None:  # a file on disk (members count with their container)
-            prog.disk_bytes_done += r.size or 0
-        if on_item:
-            on_item(prog)
-        if len(pending) >= 64:
-            flush()
-        if stop_after is not None and new >= stop_after:
-            flush()
-            with store.session() as s:
-                sc = s.get(Scan, scan_id)
-                sc.hashing_seconds += time.perf_counter() - t0
-                sc.status = "interrupted"
-            return {"status": "interrupted", "files_done": seq}
-    flush()
+    try:
+        for new, (item, r) in enumerate(_hashed(items, settings, scan_id, n_workers, cluster=cluster), start=1):
+            pending.append((item, r))
+            prog.files += 1
+            prog.bytes += r.size or 0
+            if item.path is not None:  # a file on disk (members count with their container)
+                prog.disk_bytes_done += r.size or 0
+            if on_item:
+                on_item(prog)
+            if len(pending) >= 64:
+                flush()
+            if stop_after is not None and new >= stop_after:
+                flush()
+                with store.session() as s:
+                    sc = s.get(Scan, scan_id)
+                    sc.hashing_seconds += time.perf_counter() - t0
+                    sc.status = "interrupted"
+                return {"status": "interrupted", "files_done": seq}
+        flush()
+    except Exception:
+        with store.session() as s:  # never left "running" by a crash: the same command resumes it
+            s.get(Scan, scan_id).status = "failed"
+        raise
     with store.session() as s:
         sc = s.get(Scan, scan_id)
         sc.hashing_seconds += time.perf_counter() - t0
@@ -378,7 +255,7 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
 
     def pool():
         return ProcessPoolExecutor(n, mp_context=mp.get_context("forkserver"), initializer=_init,
-                                   initargs=(settings, scan_id))
+                                   initargs=(settings, scan_id, os.getpid()))
 
     ex = pool()
     window: deque = deque()
@@ -404,14 +281,14 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
                 suspects = [item] + [i for i, _ in window]
                 window.clear()
                 solo = ProcessPoolExecutor(1, mp_context=mp.get_context("forkserver"), initializer=_init,
-                                           initargs=(settings, scan_id))
+                                           initargs=(settings, scan_id, os.getpid()))
                 for i in suspects:
                     try:
                         yield i, solo.submit(_work, i).result()
                     except BrokenProcessPool:
                         solo.shutdown(wait=False, cancel_futures=True)
                         solo = ProcessPoolExecutor(1, mp_context=mp.get_context("forkserver"), initializer=_init,
-                                                   initargs=(settings, scan_id))
+                                                   initargs=(settings, scan_id, os.getpid()))
                         yield i, ItemResult(i.location, error=("decoder_crash",
                                                                "the decoder crashed on this file"))
                 solo.shutdown(wait=True)
@@ -461,11 +338,12 @@ def _row(scan_id: int, seq: int, item: Item, r: ItemResult, mres: MatchResult, o
         detail["source"] = {k: v for k, v in item.meta.items() if isinstance(v, (str, int, float, bool))}
     if klass == "unknown" and r.sha256:
         _write_thumbs(out_dir, r)
-    return ScanFile(scan_id=scan_id, seq=seq, location=r.location, size=r.size, media_type=r.media_type,
+    # Every text is UTF-8 by now (the walkers escape names); `clean` is the last guard before the store.
+    return ScanFile(scan_id=scan_id, seq=seq, location=clean(r.location), size=r.size, media_type=r.media_type,
                     md5=r.md5, sha1=r.sha1, sha256=r.sha256, pdq=r.pdq, pdq_quality=r.pdq_quality, klass=klass,
                     matches=[m.as_dict() | _when(m) for m in mres.matches] or None, flags=sorted(set(flags)),
-                    error_code=r.error[0] if r.error else None, error_message=r.error[1] if r.error else None,
-                    detail=detail or None)
+                    error_code=r.error[0] if r.error else None, error_message=clean(r.error[1]) if r.error else None,
+                    detail=clean(detail) or None)
 
 
 def _when(m) -> dict:

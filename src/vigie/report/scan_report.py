@@ -8,6 +8,8 @@ thumbnail; unknown material appears small, blurred and grey until a person click
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import hashlib
 import json
 import os
 from collections import Counter
@@ -17,6 +19,7 @@ from sqlalchemy import select
 from vigie import __version__
 from vigie.banks.records import BankMeta, EntryData
 from vigie.banks.verdict import from_label
+from vigie.ingest.process import NOT_ERRORS
 from vigie.report.clusters import cluster
 from vigie.report.html import render_html
 from vigie.settings import Settings
@@ -56,10 +59,11 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
     by_class, by_type, by_cat, by_bank, errors = Counter(), Counter(), Counter(), Counter(), Counter()
     flags_count: Counter = Counter()
     contents, auto_media, media_locs = set(), 0, 0
-    sources, acquisition = [], []
+    records: Counter = Counter()
+    acquisition = []
     clusters: dict[str, dict] = {}
     vics_groups: dict[str, dict] = {}
-    src_paths = set(scan.sources)
+    srcs = SourceHashes(scan, out_dir)
     with open(os.path.join(out_dir, "files.csv.part"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(FILES_COLUMNS)
@@ -69,7 +73,9 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
             by_type[r.media_type or "unknown"] += 1
             if r.sha256:
                 contents.add(r.sha256)
-            if r.error_code:
+            if r.error_code in NOT_ERRORS:
+                records[r.error_code] += 1  # links, special files, file-system structures: records
+            elif r.error_code:
                 errors[r.error_code] += 1
             for fl in r.flags or []:
                 flags_count[fl] += 1
@@ -92,9 +98,8 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
                 c["members"].append({"location": r.location, "sha256": r.sha256, "media_type": r.media_type,
                                      "flags": r.flags or []})
                 c["contents"].add(r.sha256)
-            if r.location in src_paths and r.sha256:
-                sources.append({"path": r.location, "sha256": r.sha256})
             src_meta = (r.detail or {}).get("source", {})
+            srcs.add(r, src_meta)
             if src_meta.get("acquisition") and r.sha256:
                 acquisition.append({"location": r.location, "sha256": r.sha256})
             w.writerow([r.location, r.size if r.size is not None else "", r.media_type or "", r.md5 or "",
@@ -105,10 +110,9 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
                         else "", top.get("start", "") if top else "", top.get("end", "") if top else ""])
             if is_media and r.md5:
                 g = vics_groups.setdefault(r.md5, {"row": r, "top": top, "files": []})
-                g["files"].append({"MD5": r.md5.upper(), "FileName": r.location.replace("!", "/").split("/")[-1],
-                                   "FilePath": r.location, **({"Deleted": "true"} if "deleted" in (r.flags or [])
-                                                              else {})})
+                g["files"].append(media_file(r, src_meta))
     os.replace(os.path.join(out_dir, "files.csv.part"), os.path.join(out_dir, "files.csv"))
+    sources = srcs.finish()
     _write_vics(out_dir, scan, vics_groups)
     spared = auto_media
     summary = {
@@ -122,6 +126,7 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
                    "by_class": {k: by_class.get(k, 0) for k in ("exact", "near", "unknown", "error", "skipped")},
                    "by_media_type": dict(sorted(by_type.items())), "by_category": dict(sorted(by_cat.items())),
                    "by_bank": dict(sorted(by_bank.items())), "errors": dict(sorted(errors.items())),
+                   "records": dict(sorted(records.items())),
                    "flags": dict(sorted(flags_count.items()))},
         "exposure_spared": {"media_locations": media_locs, "classified_without_viewing": spared,
                             "share": round(spared / media_locs, 4) if media_locs else 0.0},
@@ -160,6 +165,8 @@ def _write_vics(out_dir: str, scan: Scan, groups: dict[str, dict]) -> None:
             yield EntryData("md5", md5, verdict=verdict, media_key=md5, extra=extra)
             if r.sha1:
                 yield EntryData("sha1", r.sha1, verdict=verdict, media_key=md5)
+            if r.sha256:
+                yield EntryData("sha256", r.sha256, verdict=verdict, media_key=md5)
             if r.pdq:
                 yield EntryData("pdq", r.pdq, verdict=verdict, media_key=md5)
 
@@ -170,3 +177,86 @@ def _write_vics(out_dir: str, scan: Scan, groups: dict[str, dict]) -> None:
     with open(tmp, "wb") as f:
         get_format("vics")(shape="cases").write(entries(), f, bank=meta)
     os.replace(tmp, os.path.join(out_dir, "media.vics.json"))
+
+
+#: VICS MediaFiles time fields, from the times a scan reads (file system, archive header).
+VICS_TIMES = (("Created", "crtime"), ("Written", "mtime"), ("Accessed", "atime"))
+
+
+def media_file(r: ScanFile, src_meta: dict) -> dict:
+    """One occurrence of a medium as a VICS MediaFile: its whole file name (a ``!`` in a name is part of it;
+    the member's own name is recorded by the scan), its path on the evidence, its times, deleted or not."""
+    from vigie.banks.formats._common import format_date
+
+    name = src_meta.get("member") or r.location
+    f = {"MD5": r.md5.upper(), "FileName": name.rstrip("/").rsplit("/", 1)[-1], "FilePath": r.location}
+    if r.sha256:
+        f["SHA256"] = r.sha256.upper()
+    for field, key in VICS_TIMES:
+        t = _when(src_meta.get(key))
+        if t is not None:
+            f[field] = format_date(t)
+    if "deleted" in (r.flags or []):
+        f["Deleted"] = "true"
+    return f
+
+
+def _when(v) -> dt.datetime | None:
+    """A time as the scan recorded it (seconds since 1970 from file systems and tar, ISO text from zip)."""
+    try:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+            return dt.datetime.fromtimestamp(v, dt.UTC)
+        if isinstance(v, str) and v:
+            return dt.datetime.fromisoformat(v)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+class SourceHashes:
+    """The hash of every source, as given (a relative path too): a file's SHA-256, or for a folder the SHA-256
+    of its manifest, written beside the report as ``source-N.sha256`` in `sha256sum` format (every file read
+    on disk under it, in scan order, paths relative to the folder): `cd folder && sha256sum -c` checks it."""
+
+    def __init__(self, scan: Scan, out_dir: str):
+        meta = scan.meta or {}
+        given = meta.get("source_locations") or list(scan.sources)
+        self.out_dir = out_dir
+        self.items = [{"path": a, "location": g} for a, g in zip(scan.sources, given)]
+        self.folders: dict[str, dict] = {}
+
+    def add(self, r: ScanFile, src_meta: dict) -> None:
+        for s in self.items:
+            loc = s["location"]
+            if r.location == loc:
+                if r.sha256:
+                    s["sha256"] = r.sha256
+                    s["kind"] = "file"
+                return
+            prefix = loc.rstrip("/") + "/"
+            if r.location.startswith(prefix) and r.sha256 and "member" not in src_meta:
+                f = self.folders.get(loc)
+                if f is None:
+                    n = len(self.folders) + 1
+                    path = os.path.join(self.out_dir, f"source-{n}.sha256")
+                    f = self.folders[loc] = {"h": hashlib.sha256(), "n": 0, "name": os.path.basename(path),
+                                             "out": open(path + ".part", "w", encoding="utf-8",  # noqa: SIM115 - closed in finish
+                                                                 newline="\n")}
+                line = f"{r.sha256}  {r.location[len(prefix):]}\n"
+                f["h"].update(line.encode("utf-8"))
+                f["n"] += 1
+                f["out"].write(line)
+                return
+
+    def finish(self) -> list[dict]:
+        out = []
+        for s in self.items:
+            f = self.folders.get(s["location"])
+            if f is not None:
+                f["out"].close()
+                final = os.path.join(self.out_dir, f["name"])
+                os.replace(final + ".part", final)
+                s.update(sha256=f["h"].hexdigest(), kind="folder", files=f["n"], manifest=f["name"])
+            if "sha256" in s:
+                out.append(s)
+        return out

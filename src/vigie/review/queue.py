@@ -22,10 +22,11 @@ Priority (`priority_key`, most urgent first):
 5. likely AI-generated last (a real child is the more urgent case);
 6. then first come, first served.
 
-Media for review: the caller of `enqueue_scan` passes `media_reader(location) -> bytes | None`
-(default `read_location`: plain files on disk; locations inside archives and disk images
-return None unless the caller extracts them). The bytes must have the item's SHA-256, else
-they are ignored. Vigie keeps them encrypted (`vigie.review.media`): the original (for the
+Media for review: `enqueue_scan` reads each unknown item's bytes again by its location with
+`media_reader(location) -> bytes | None` (default: `vigie.ingest.reopen.read_location`, which
+opens plain files and re-opens archives, nested archives and disk images to the member, so an
+unknown picture found only inside a seized image is reviewable too). The bytes must have the
+item's SHA-256, else they are ignored. Vigie keeps them encrypted (`vigie.review.media`): the original (for the
 "full size" step and the bank's crop variants) and a downscaled preview, or a keyframe
 strip for a video. An item without media can still be decided on its hashes and metadata.
 """
@@ -100,13 +101,18 @@ def _known(matcher, cands: list[dict]) -> list[bool]:
 
 
 def enqueue_scan(store: Store, settings, scan_id: int, *, source: str = "scan",
-                 media_reader: Callable[[str], bytes | None] | None = read_location, by: str = "system") -> dict:
+                 media_reader: Callable[[str], bytes | None] | None = None, by: str = "system") -> dict:
     """Queue the `unknown` rows of a scan (never `exact` or `near`); see the module docstring.
 
     Running it again on the same scan adds nothing new. Returns counts.
     """
     if source not in SOURCE_RANK:
         raise UsageError(f"source is one of {', '.join(SOURCES)}", code="bad_value")
+    if media_reader is None:
+        from vigie.ingest.reopen import read_location as reopen
+
+        def media_reader(loc: str) -> bytes | None:
+            return reopen(loc, settings)
     with store.sessions() as s:
         rows = list(s.scalars(select(ScanFile).where(ScanFile.scan_id == scan_id, ScanFile.klass == "unknown",
                                                      ScanFile.sha256.is_not(None)).order_by(ScanFile.seq)))

@@ -12,15 +12,12 @@ bit k = 16*i + j is the DCT coefficient (i, j) above the median.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from vigie.signals.base import SignalType, hamming_hex
-
-#: The eight dihedral transforms, in the order Meta's code returns them.
-DIHEDRAL_KINDS = ("original", "rot90", "rot180", "rot270", "flipx", "flipy", "transpose", "transverse")
+from vigie.signals.pdq_types import DIHEDRAL_KINDS, PdqHash  # noqa: F401 - known by these names here
 
 
 class PdqSignal(SignalType):
@@ -35,12 +32,6 @@ class PdqSignal(SignalType):
     @classmethod
     def distance(cls, a: str, b: str) -> int:
         return hamming_hex(cls.normalise(a), cls.normalise(b))
-
-
-@dataclass(frozen=True)
-class PdqHash:
-    hex: str
-    quality: int
 
 
 def bits_to_hex(bits: np.ndarray) -> str:

@@ -31,7 +31,7 @@ import numba
 import numpy as np
 from numba.extending import overload
 
-from vigie.signals.pdq import DIHEDRAL_KINDS, PdqHash
+from vigie.signals.pdq_types import DIHEDRAL_KINDS, PdqHash
 
 __all__ = ["hash_rgb", "hash_luma", "dihedral_rgb"]
 
