@@ -265,9 +265,14 @@ def _bank_in(store: Store, settings, s, c: ReviewCluster, items: list[ReviewItem
     from vigie.review.clock import SYSTEM
 
     if s.scalar(select(Bank.id).where(Bank.name == c.bank)) is None:
-        s.add(Bank(name=c.bank, description="Hashes confirmed by Vigie's review (consensus decisions).",
-                   source="vigie review", review_target=True, meta={}))
-        s.flush()
+        # Two clusters confirmed at the same instant may both create the default bank: one wins, neither fails.
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        ins = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+        s.execute(ins(Bank.__table__).values(
+            name=c.bank, description="Hashes confirmed by Vigie's review (consensus decisions).",
+            source="vigie review", review_target=True, meta={}, enabled=True, kind="match")
+            .on_conflict_do_nothing(index_elements=["name"]))
     verdict = Verdict.from_dict(c.verdict)
     deciders = ",".join(c.decided_by or [])[:200]
     tags = ["review", f"review:{c.category}"]
