@@ -81,8 +81,8 @@ def rich_entries() -> list[EntryData]:
 # -- registry --------------------------------------------------------------------------------
 
 
-def test_registry_lists_the_four_formats():
-    assert set(FORMATS) == {"csv", "text", "te", "vics"}
+def test_registry_lists_the_five_formats():
+    assert set(FORMATS) == {"csv", "text", "te", "vics", "iped"}
     for name, cls in FORMATS.items():
         assert issubclass(cls, BankFormat) and cls.name == name
     assert get_format("CSV") is FORMATS["csv"]

@@ -45,6 +45,13 @@ FRAME_SLOT = SLOTS - 1
 EXACT_SIGNALS = ("md5", "sha1", "sha256")
 
 
+def bank_quality_floor(bank: Bank, default: int) -> int:
+    """The PDQ quality a query needs to match this bank by PDQ: the bank's own floor (`meta`), else the
+    query's. A bank of flat, low-detail material (logos, screenshots) may lower it; HMA's default is 50."""
+    own = (bank.meta or {}).get("pdq_quality_floor")
+    return default if own is None else int(own)
+
+
 @dataclass
 class Query:
     """What one input (a file or a hash) offers to match: exact digests and PDQ hashes with their kinds."""
@@ -274,7 +281,8 @@ class Matcher:
                         raise NotFound(f"no bank named {', '.join(map(repr, missing))}", code="bank_not_found")
                     wanted = {by_name[n] for n in banks}
                 radius = max([thr] + [b.pdq_threshold for b in bank_rows.values() if b.pdq_threshold is not None])
-                raw = self._raw_hits(queries, radius, floor)
+                floors = {b.id: bank_quality_floor(b, floor) for b in bank_rows.values()}
+                raw = self._raw_hits(queries, radius, min([floor, *floors.values()]))
                 entry_ids = {eid for hits in raw for (_, eid, *_rest) in hits}
                 entries = self._entries(s, entry_ids)
                 results = []
@@ -290,6 +298,8 @@ class Matcher:
                         if not b.enabled or (wanted is not None and b.id not in wanted and b.kind != "suppression"):
                             continue
                         if signal == "pdq" and dist > (b.pdq_threshold if b.pdq_threshold is not None else thr):
+                            continue
+                        if signal == "pdq" and q.pdq_quality is not None and q.pdq_quality < floors[b.id]:
                             continue
                         if e.signal == "vpdq":
                             signal = "vpdq"  # a picture that is a frame of a known video

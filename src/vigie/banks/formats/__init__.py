@@ -1,4 +1,5 @@
-"""Bank exchange formats, registered by name: csv, text, te (ThreatExchange / HMA) and vics.
+"""Bank exchange formats, registered by name: csv, text, te (ThreatExchange / HMA), vics and iped
+(IPED's hash-database CSV).
 
 Add a format by subclassing :class:`vigie.banks.formats.base.BankFormat` and calling
 :func:`register`; importers find it by `name`. :func:`detect_format` tells which format a
@@ -13,6 +14,7 @@ import re
 from vigie.banks.formats._common import BOM, looks_binary
 from vigie.banks.formats.base import BankFormat, Row
 from vigie.banks.formats.csv import CsvFormat
+from vigie.banks.formats.iped import IpedFormat, hash_column
 from vigie.banks.formats.te import TeFormat, is_te_signal_name
 from vigie.banks.formats.text import TextFormat
 from vigie.banks.formats.vics import VicsFormat
@@ -28,7 +30,7 @@ def register(fmt: type[BankFormat]) -> type[BankFormat]:
     return fmt
 
 
-for _f in (CsvFormat, TextFormat, TeFormat, VicsFormat):
+for _f in (CsvFormat, TextFormat, TeFormat, VicsFormat, IpedFormat):
     register(_f)
 
 
@@ -50,12 +52,15 @@ def _sniff_text(text: str) -> str | None:
     lines = [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")][:50]
     if not lines:
         return None
-    header = [c.strip().lower() for c in next(_csv.reader([lines[0]]))]
+    delim = max(",;\t", key=lines[0].count)
+    header = [c.strip().lower() for c in next(_csv.reader([lines[0]], delimiter=delim))]
     if len(header) > 1:
         if "signal_type" in header and "signal_str" in header:
             return "te"
         if "value" in header:
             return "csv"
+        if any(hash_column(h) for h in header):
+            return "iped"
     votes = {"text": 0, "te": 0}
     for ln in lines:
         tokens = ln.split()
@@ -100,5 +105,5 @@ def detect_format(first_bytes: bytes, filename: str = "") -> str:
                       "'value' column, ThreatExchange lines or one hash per line")
 
 
-__all__ = ["FORMATS", "BankFormat", "Row", "CsvFormat", "TextFormat", "TeFormat", "VicsFormat",
+__all__ = ["FORMATS", "BankFormat", "Row", "CsvFormat", "TextFormat", "TeFormat", "VicsFormat", "IpedFormat",
            "detect_format", "get_format", "register"]

@@ -5,6 +5,7 @@ that files written by other tools need.
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from datetime import UTC, datetime, timedelta, timezone
@@ -153,3 +154,20 @@ def parse_bool(value) -> bool:
     if s in _FALSE:
         return False
     raise ValueError(f"not a boolean: {str(value)[:40]!r}")
+
+
+class CsvRows:
+    """A CSV writer that keeps a lone carriage return inside its cell.
+
+    Python's csv module quotes a cell only for the characters of its line terminator, so with "\n"
+    a cell holding "\r" is written bare and splits the row when read back. Such rows (rare: a note
+    pasted from Windows) are written with every cell quoted; all others as usual.
+    """
+
+    def __init__(self, text, **fmt):
+        self._plain = csv.writer(text, lineterminator="\n", **fmt)
+        self._quoted = csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_ALL, **fmt)
+
+    def writerow(self, row) -> None:
+        cr = any(isinstance(c, str) and "\r" in c for c in row)
+        (self._quoted if cr else self._plain).writerow(row)

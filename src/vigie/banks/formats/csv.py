@@ -14,11 +14,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import BinaryIO
 
-from vigie.banks.formats._common import decode_error, open_text, parse_bool, parse_date, resolve_signal
+from vigie.banks.formats._common import CsvRows, decode_error, open_text, parse_bool, parse_date, resolve_signal
 from vigie.banks.formats.base import BankFormat, Row
 from vigie.banks.records import BankMeta, EntryData
 from vigie.banks.verdict import SCHEMES, Verdict, from_label
-from vigie.errors import FormatError, InvalidHash, RowError
+from vigie.errors import FormatError, InvalidHash, RowError, UsageError
 
 COLUMNS = ("signal", "value", "category_scheme", "category", "tags", "external_id", "note", "media_key",
            "added_by", "added_at", "legality", "age_band", "severity", "synthetic", "flags",
@@ -148,13 +148,20 @@ class CsvFormat(BankFormat):
     # -- writing -------------------------------------------------------------
 
     def write(self, entries: Iterable[EntryData], stream: BinaryIO, *, bank: BankMeta) -> int:
+        """Every entry with every column, tombstones as `removed=true`. An entry without a verdict of
+        its own gets the bank's default category (option `bank_category=False` leaves it empty), so
+        the partner who reads the file knows what the bank says of it."""
+        self._start_write()
+        if self.options.get("shape") or self.options.get("profile") or self.options.get("version"):
+            raise UsageError("shape, profile and version are options of the vics and te formats, not of csv")
+        default = bank.default_verdict if self.options.get("bank_category", True) else None
         text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
         try:
-            w = csv.writer(text, lineterminator="\n")
+            w = CsvRows(text)
             w.writerow(COLUMNS)
             n = 0
             for e in entries:
-                w.writerow(self._row(e))
+                w.writerow(self._row(e if e.verdict is not None or default is None else replace(e, verdict=default)))
                 n += 1
             text.flush()
             return n

@@ -12,7 +12,11 @@ python-threatexchange has no file format of its own beyond a few text shapes, al
   `collab,signal_type,signal_str,category,tags` (tags separated by spaces).
 
 Signal type names are python-threatexchange's: `pdq`, `video_md5` (its only MD5 type),
-`video_sha256`; Vigie's own names (`md5`, `sha1`, `sha256`) are accepted too. Types Vigie
+`video_sha256`, `vpdq`; Vigie's own names (`md5`, `sha1`, `sha256`) are accepted too. A
+`vpdq` signal string is python-threatexchange's JSON list of `"pdq_hex,quality,timestamp"`
+strings, which holds spaces: as python-threatexchange does (it splits a line at its first
+space only), everything after the type name is the hash. Vigie writes vPDQ exactly as
+python-threatexchange does (see `pytx_vpdq`). Types Vigie
 cannot match (`url`, `raw_text`, `tmk_pdqf`, ...) are row errors with code unknown_signal.
 """
 
@@ -21,25 +25,36 @@ from __future__ import annotations
 import ast
 import csv
 import io
+import json
 import re
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from vigie.banks.formats._common import decode_error, open_text, resolve_signal
+from vigie.banks.formats._common import CsvRows, decode_error, open_text, resolve_signal
 from vigie.banks.formats.base import BankFormat, Row
 from vigie.banks.records import BankMeta, EntryData
-from vigie.errors import FormatError, InvalidHash, RowError
+from vigie.errors import FormatError, InvalidHash, RowError, UsageError
 from vigie.signals import get_signal
+from vigie.signals.vpdq import parse_features
 
 #: python-threatexchange names (and a few spellings) to Vigie's.
 TE_SIGNALS = {"pdq": "pdq", "video_md5": "md5", "photo_md5": "md5", "md5": "md5",
-              "video_sha256": "sha256", "sha256": "sha256", "sha1": "sha1"}
+              "video_sha256": "sha256", "sha256": "sha256", "sha1": "sha1", "vpdq": "vpdq"}
 #: Vigie's names to python-threatexchange's, for writing. SHA-1 has no TE type and keeps its name.
-TO_TE = {"pdq": "pdq", "md5": "video_md5", "sha256": "video_sha256", "sha1": "sha1"}
+TO_TE = {"pdq": "pdq", "md5": "video_md5", "sha256": "video_sha256", "sha1": "sha1", "vpdq": "vpdq"}
 CSV_HEADER = ("collab", "signal_type", "signal_str", "category", "tags")
 
 _QUOTED = re.compile(r"""^('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")\s*(.*)$""")
 _HEX = re.compile(r"^(0x)?[0-9a-fA-F]+$")
+
+
+def pytx_vpdq(value: str) -> str:
+    """A vPDQ value as python-threatexchange serialises it (`vpdq_to_json` of `VpdqCompactFeature`s):
+    a JSON list of `"pdq_hex,quality,timestamp"` with the timestamp in Python's `{:.3}` format, i.e. three
+    *significant* digits (`1.0`, `1.03`, `1.23e+02`), exactly as python-threatexchange writes it, so that
+    its files go out as they came. Frame numbers are not in that form; timestamps lose precision after
+    the third digit (python-threatexchange's matching does not use them)."""
+    return json.dumps([f"{f.pdq_hex},{f.quality},{f.timestamp:.3}" for f in parse_features(value)])
 
 
 def te_signal(name: str) -> str:
@@ -61,10 +76,6 @@ def is_te_signal_name(name: str) -> bool:
 class TeFormat(BankFormat):
     name = "te"
     extensions = (".te",)
-
-    def __init__(self, *, signal: str | None = None, **options):
-        super().__init__(signal=signal, **options)
-        self.skipped = 0
 
     # -- reading -------------------------------------------------------------
 
@@ -115,6 +126,9 @@ class TeFormat(BankFormat):
                                 f"cannot read the quoted collaboration name {m.group(1)[:60]!r}")
             s = m.group(2)
         tokens = s.split(None, 2)
+        head = s.split(None, 1)
+        if len(head) == 2 and head[1][:1] in "[{" and is_te_signal_name(head[0]):
+            tokens = head  # a JSON signal string (vPDQ): the rest of the line, spaces and all
         if not tokens:
             return RowError(line, "missing_value", "no hash after the collaboration name")
         if len(tokens) == 1 or (_HEX.match(tokens[0]) and not is_te_signal_name(tokens[0])):
@@ -156,36 +170,48 @@ class TeFormat(BankFormat):
     # -- writing -------------------------------------------------------------
 
     def write(self, entries: Iterable[EntryData], stream: BinaryIO, *, bank: BankMeta) -> int:
-        """`<signal_type> <hash>` lines (option `csv=True`: the `dataset --csv` shape with tags).
+        """`<signal_type> <hash>` lines (option `shape="csv"` or `csv=True`: the `dataset --csv` shape
+        with collaboration, category and tags).
 
         Options: `md5_name` (default `video_md5`, python-threatexchange's only MD5 type),
         `signal` (write only that type). Tombstones are left out (counted in `skipped`).
         """
         names = dict(TO_TE, md5=self.options.get("md5_name", TO_TE["md5"]))
         only = get_signal(self.signal).name if self.signal else None
-        as_csv = bool(self.options.get("csv"))
-        self.skipped = 0
+        shape = self.options.get("shape") or ("csv" if self.options.get("csv") else "lines")
+        if shape not in ("lines", "csv"):
+            raise UsageError(f"the ThreatExchange shape must be 'lines' or 'csv', not {shape!r}")
+        as_csv = shape == "csv"
+        self._start_write()
         text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
         try:
-            w = csv.writer(text, lineterminator="\n") if as_csv else None
+            w = CsvRows(text) if as_csv else None
             if w:
                 w.writerow(CSV_HEADER)
-            n = 0
+            n = sha1 = 0
             for e in entries:
-                if e.removed or (only and e.signal != only):
-                    self.skipped += 1
+                if e.removed:
+                    self.leave_out("removed", e.value)
+                    continue
+                if only and e.signal != only:
+                    self.leave_out("other_signal", e.signal)
                     continue
                 te_name = names.get(e.signal)
                 if te_name is None:
                     raise FormatError(f"no ThreatExchange name for signal type {e.signal!r}",
                                       code="unknown_signal")
+                value = pytx_vpdq(e.value) if e.signal == "vpdq" else e.value
                 if w:
                     tags = " ".join(t.replace(" ", "_") for t in e.tags)
-                    w.writerow([e.extra.get("te_collab", bank.name), te_name, e.value,
+                    w.writerow([e.extra.get("te_collab", bank.name), te_name, value,
                                 e.extra.get("te_category", ""), tags])
                 else:
-                    text.write(f"{te_name} {e.value}\n")
+                    text.write(f"{te_name} {value}\n")
                 n += 1
+                sha1 += te_name == "sha1"
+            if sha1:
+                self.warnings.append(f"{sha1:,} SHA-1 entr(y/ies) written as type 'sha1', which Vigie reads back "
+                                     "but python-threatexchange and HMA do not know")
             text.flush()
             return n
         finally:

@@ -26,11 +26,6 @@ class TextFormat(BankFormat):
     name = "text"
     extensions = (".txt", ".hashes", ".md5", ".sha1", ".sha256", ".pdq", ".lst")
 
-    def __init__(self, *, signal: str | None = None, **options):
-        super().__init__(signal=signal, **options)
-        #: Entries the last `write` left out (tombstones, other signal types).
-        self.skipped = 0
-
     def read(self, stream: BinaryIO) -> Iterator[Row]:
         text = open_text(stream, "text")
         try:
@@ -76,7 +71,9 @@ class TextFormat(BankFormat):
         """Write live entries of one signal type. With the `signal` option only that type is
         written (others are counted in `skipped`); without it, a second type is a FormatError."""
         only = get_signal(self.signal).name if self.signal else None
-        self.skipped = 0
+        self._start_write()
+        if self.options.get("shape") or self.options.get("profile") or self.options.get("version"):
+            raise UsageError("shape, profile and version are options of the vics and te formats, not of text")
         text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
         try:
             text.write(f"# Vigie bank: {bank.name}\n")
@@ -85,8 +82,11 @@ class TextFormat(BankFormat):
                 text.write(f"# signal: {only}\n")
             n = 0
             for e in entries:
-                if e.removed or (only and e.signal != only):
-                    self.skipped += 1
+                if e.removed:
+                    self.leave_out("removed", e.value)
+                    continue
+                if only and e.signal != only:
+                    self.leave_out("other_signal", e.signal)
                     continue
                 if current is None:
                     current = e.signal

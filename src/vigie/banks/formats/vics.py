@@ -1,4 +1,4 @@
-"""Project VIC's VICS JSON (versions 1.1 to 2.0), read streaming and written as 2.0.
+"""Project VIC's VICS JSON (versions 1.1 to 2.0), read streaming and written in any of them.
 
 Reading follows the pitfalls of shared/design/VICS.md: both document shapes (`#Cases`,
 whose cases hold `Media[]`, and `#Media` hash sets, whose `value` is the Media list) are
@@ -9,10 +9,18 @@ from `odata.metadata` (1.x) or `@odata.context` (2.0); only `Category` is truste
 verdict (never `IsPrecategorized` nor the header counts); booleans, numbers and dates are
 read in every spelling seen.
 
-Each Media becomes one entry per hash it carries (MD5, SHA1, and SHA256/PDQ as fields or
-in `AlternativeHashes`), sharing `media_key` (the MD5) and `external_id` (the MediaID).
-Every field Vigie does not use stays in `extra`, so an export gives it back. Row errors
-carry the 1-based Media number (counted over the whole file) as their `line`.
+Each Media becomes one entry per hash it carries (MD5, SHA1, and SHA256/PDQ/vPDQ as fields
+or in `AlternativeHashes`), sharing `media_key` (the MD5) and `external_id` (the MediaID).
+The whole record stays in `extra` as it came, so an export gives it back unchanged (dates to
+the seventh digit, `"1"` as a string, null and empty fields, hex case) with only what Vigie
+changed patched in: its live hashes, its category, tags and note. Row errors carry the
+1-based Media number (counted over the whole file) as their `line`.
+
+Writing: version 2.0 with the Default profile as a `#Media` hash set unless the options or the
+bank's own file say otherwise (IPED reads only `2.0.xml/Default/$metadata#Media` and 1.3
+`#Media`, and wants the metadata key first and `value` second). vPDQ goes in
+`AlternativeHashes` as `HashName: "vPDQ"` (no VICS tool defines a field for it; readers that
+do not know the name skip it).
 """
 
 from __future__ import annotations
@@ -40,11 +48,16 @@ METADATA_KEYS = ("@odata.context", "odata.metadata")
 _URL = re.compile(r"DataModels/(?P<version>\d+(?:\.\d+)*)\.xml(?:/(?P<profile>[^/#$]+))?(?:/\$metadata)?"
                   r"(?:#(?P<fragment>\w+))?", re.IGNORECASE)
 CONTEXT = "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/{profile}/$metadata#{fragment}"
+CONTEXT_1X = "http://github.com/ICMEC/ProjectVic/DataModels/{version}.xml#{fragment}"
+VERSIONS = ("1.1", "1.2", "1.3", "2.0")
+#: Profile names as the data model spells them, by their upper-case form.
+PROFILES = {"US": "US", "UK": "UK", "DEFAULT": "Default", "CUSTOM": "CUSTOM"}
 #: Hash names in AlternativeHashes (lower case, without - and _) that become entries.
-HASH_NAMES = {"md5": "md5", "sha1": "sha1", "sha256": "sha256", "pdq": "pdq", "pdqhash": "pdq"}
-#: Media fields Vigie reads into the entry itself (compared in lower case); all others go to `extra`.
-USED = ("mediaid", "category", "md5", "sha1", "sha256", "pdq", "tags", "comments", "dateupdated",
-        "vigieexternalid")
+HASH_NAMES = {"md5": "md5", "sha1": "sha1", "sha256": "sha256", "pdq": "pdq", "pdqhash": "pdq", "vpdq": "vpdq"}
+#: The HashName Vigie writes for a signal it puts in AlternativeHashes.
+ALT_NAMES = {"md5": "MD5", "sha1": "SHA1", "sha256": "SHA256", "pdq": "PDQ", "vpdq": "vPDQ"}
+#: `extra` keys that other formats and sharing keep on an entry: never written into a Media.
+FOREIGN = frozenset({"te_collab", "te_metadata", "te_category", "provenance", "iped"})
 #: Case counts not copied on export (exporters disagree on what they count); TotalMediaFiles is
 #: written as the number of Media.
 COUNTS = ("TotalMediaFiles", "TotalPrecategorized")
@@ -114,16 +127,11 @@ def parse_metadata_url(url: str) -> dict:
 
 class VicsFormat(BankFormat):
     """Options: `profile` (reading: overrides the file's; writing: the profile to write, default
-    the imported one, else US), `shape` (writing: "media", the default, or "cases")."""
+    the imported one, else Default), `version` and `shape` (writing: "media", the default, or
+    "cases"), `bank_category` (writing; default true)."""
 
     name = "vics"
     extensions = (".json",)
-
-    def __init__(self, *, signal: str | None = None, **options):
-        super().__init__(signal=signal, **options)
-        #: Entries the last `write` left out (tombstones, media without an MD5).
-        self.skipped = 0
-        self.warnings: list[str] = []
 
     # -- reading -------------------------------------------------------------
 
@@ -258,36 +266,28 @@ class VicsFormat(BankFormat):
                     k.lower() in ("md5", "sha1", "mediaid", "alternativehashes") for k in rec):
                 raise FormatError("this is not a VICS file: no metadata URL and the first record has no "
                                   "MD5, SHA1 or MediaID")
+        # The whole record stays in `extra` as it came (null, "" and [] fields, strings for numbers,
+        # hex case, dates to the 7th digit): the writer gives it back and patches only what changed.
         extra = dict(rec)
         lower = {k.lower(): k for k in rec}
 
-        def take(name: str):
+        def get(name: str):
             k = lower.get(name)
-            return extra.pop(k) if k is not None and k in extra else None
+            return rec[k] if k is not None else None
 
         found: list[tuple[str, object]] = []
         for name in ("md5", "sha1", "sha256", "pdq"):
-            v = take(name)
+            v = get(name)
             if _scalar_str(v) is not None:
                 found.append((name, v))
-        alt_key = lower.get("alternativehashes")
-        alts = extra.get(alt_key) if alt_key else None
+        alts = get("alternativehashes")
         if isinstance(alts, list):
-            kept = []
             for a in alts:
-                hname = a.get("HashName") if isinstance(a, dict) else None
-                sig = HASH_NAMES.get(re.sub(r"[-_\s]", "", str(hname or "")).lower())
+                sig = _alt_signal(a)
                 if sig and _scalar_str(a.get("HashValue")) is not None:
                     found.append((sig, a["HashValue"]))
-                else:
-                    kept.append(a)
-            if len(kept) != len(alts):
-                if kept:
-                    extra[alt_key] = kept
-                else:
-                    del extra[alt_key]
 
-        verdict = category_verdict(take("category"), self._profile())
+        verdict = category_verdict(get("category"), self._profile())
         sg_key = lower.get("selfgenerated")
         if verdict is not None and sg_key:
             try:
@@ -295,28 +295,18 @@ class VicsFormat(BankFormat):
                     verdict = replace(verdict, flags=(*verdict.flags, "self_generated"))
             except ValueError:
                 pass
-        media_id = _scalar_str(take("mediaid"))
-        vigie_id = _scalar_str(take("vigieexternalid"))
-        external_id = vigie_id or media_id
-        tags_raw = take("tags")
-        if isinstance(tags_raw, list):
-            tags = [str(t).strip() for t in tags_raw if str(t).strip()]
-        else:
-            tags = [t.strip() for t in re.split(r"[,;]", _scalar_str(tags_raw) or "") if t.strip()]
-        note = _scalar_str(take("comments"))
+        external_id = _scalar_str(get("vigieexternalid")) or _scalar_str(get("mediaid"))
+        tags = parse_tags(get("tags"))
+        note = _scalar_str(get("comments"))
         added_at = None
-        date_key = lower.get("dateupdated")
-        if date_key and rec.get(date_key) not in (None, ""):
+        if get("dateupdated") not in (None, ""):
             try:
-                added_at = parse_date(rec[date_key])
-                del extra[date_key]
+                added_at = parse_date(get("dateupdated"))
             except ValueError:
                 pass  # kept as it came, in extra
-        elif date_key:
-            del extra[date_key]
 
         if not found:
-            yield n, RowError(n, "missing_value", f"Media #{n} has no MD5, SHA1, SHA256 or PDQ")
+            yield n, RowError(n, "missing_value", f"Media #{n} has no MD5, SHA1, SHA256, PDQ or vPDQ")
             return
         entries: list[tuple[str, str]] = []
         for sig, raw in found:
@@ -337,25 +327,47 @@ class VicsFormat(BankFormat):
 
     # -- writing -------------------------------------------------------------
 
-    def write(self, entries: Iterable[EntryData], stream: BinaryIO, *, bank: BankMeta) -> int:
-        """Write VICS 2.0. Entries sharing a `media_key` become one Media (they should arrive
-        close together, as readers and the store give them; up to WRITE_WINDOW media are held
-        open). A Media needs an MD5: groups without one are left out and counted in `skipped`,
-        as are tombstones. Returns the number of entries written."""
-        meta = bank.extra or {}
-        profile = self.options.get("profile") or meta.get("profile") or "US"
-        shape = self.options.get("shape", "media")
+    def target(self, meta: dict) -> tuple[str, str, str]:
+        """(version, profile, shape) to write: the options, else what the bank's file said, else 2.0 with
+        the Default profile (the one IPED and the national portals read) as a hash set."""
+        version = str(self.options.get("version") or meta.get("version") or "2.0")
+        if version not in VERSIONS:
+            raise UsageError(f"VICS version must be one of {', '.join(VERSIONS)}, not {version!r}")
+        shape = self.options.get("shape") or "media"
         if shape not in ("media", "cases"):
             raise UsageError(f"the VICS shape must be 'media' or 'cases', not {shape!r}")
-        self.skipped, self.warnings = 0, []
+        asked = self.options.get("profile")
+        if asked:
+            profile = PROFILES.get(str(asked).upper(), str(asked))
+        elif meta.get("profile") and not meta.get("profile_assumed"):
+            profile = meta["profile"]
+        else:
+            profile = "Default"
+        if version != "2.0":
+            if asked and profile.upper() not in ("US", "DEFAULT"):
+                raise UsageError(f"VICS {version} names no profile: its categories are the US numbers, "
+                                 f"so profile {profile} needs version 2.0")
+            profile = "US"
+        return version, profile, shape
+
+    def write(self, entries: Iterable[EntryData], stream: BinaryIO, *, bank: BankMeta) -> int:
+        """Write VICS (2.0 by default; 1.1 to 1.3 with the `version` option or when the bank came from
+        such a file). Entries sharing a `media_key` become one Media (they should arrive close together,
+        as readers and the store give them; up to WRITE_WINDOW media are held open). A Media needs an
+        MD5: groups without one are left out and counted in `left_out`, as are tombstones. A Media read
+        from a VICS file is written back as it came, with only what Vigie changed patched in.
+
+        Options: `version`, `profile` (US, UK, Default, CUSTOM...), `shape` (media, cases), and
+        `bank_category` (default true: entries without a category of their own get the bank's).
+        Returns the number of entries written."""
+        meta = bank.extra or {}
+        version, profile, shape = self.target(meta)
+        self._start_write()
+        self._default = bank.default_verdict if self.options.get("bank_category", True) else None
         out = io.TextIOWrapper(stream, encoding="utf-8", newline="\n")
         try:
-            head = {"@odata.context": CONTEXT.format(profile=profile,
-                                                     fragment="Cases" if shape == "cases" else "Media")}
-            for k, v in (meta.get("document") or {}).items():
-                if "count" not in k.lower() and k not in METADATA_KEYS:
-                    head[k] = v
-            out.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "value": [')
+            key, url = _metadata_for(version, profile, shape, meta)
+            out.write("{" + json.dumps(key) + ": " + json.dumps(url, ensure_ascii=False) + ', "value": [')
             if shape == "cases":
                 case = {k: v for k, v in (meta.get("case") or {}).items() if k not in COUNTS and k != "Media"}
                 case.setdefault("CaseID", str(uuid.uuid4()))
@@ -368,7 +380,17 @@ class VicsFormat(BankFormat):
             written, media = self._write_media(entries, out, profile)
             if shape == "cases":
                 out.write(f'\n  ], "TotalMediaFiles": {media}}}')
-            out.write("\n]}\n")
+            out.write("\n]")
+            # Document fields other than the metadata and `value` go after `value`: IPED reads the
+            # metadata key first and `value` second, and refuses a document with anything else.
+            rest = {k: v for k, v in (meta.get("document") or {}).items()
+                    if "count" not in k.lower() and k not in METADATA_KEYS and k != "value"}
+            for k, v in rest.items():
+                out.write(", " + json.dumps(k, ensure_ascii=False) + ": " + json.dumps(v, ensure_ascii=False))
+            if rest:
+                self.warnings.append(f"document fields {', '.join(rest)} written after 'value' (IPED refuses "
+                                     "a document with fields other than the metadata and 'value')")
+            out.write("}\n")
             out.flush()
             return written
         finally:
@@ -380,7 +402,7 @@ class VicsFormat(BankFormat):
         loose = 0
         for e in entries:
             if e.removed:
-                self.skipped += 1
+                self.leave_out("removed", e.value)
                 continue
             if e.media_key:
                 key = ("k", e.media_key)
@@ -404,69 +426,183 @@ class VicsFormat(BankFormat):
             state["done"].add(key)
         md5s = [e for e in group if e.signal == "md5"]
         if not md5s:
-            self.skipped += len(group)
-            self.warnings.append(f"media {group[0].media_key or group[0].value} has no MD5: left out "
-                                 "(a VICS Media needs one)")
+            name = group[0].media_key or group[0].value
+            self.leave_out("no_md5", f"{name[:80]} ({', '.join(sorted({e.signal for e in group}))})", len(group))
             return
         lead = md5s[0]
-        extra: dict = {}
-        for e in group:
-            for k, v in (e.extra or {}).items():
-                extra.setdefault(k, v)
-        media_id, vigie_id = self._media_id(lead.external_id, state)
-        m: dict = {"MediaID": media_id}
-        cat = category_label(lead.verdict, profile)
-        if cat is not None:
-            m["Category"] = cat
-        m["MD5"] = lead.value.upper()
-        alts: list = []
-        sha1_done = False
-        for e in group:
-            if e is lead:
-                continue
-            if e.signal == "sha1" and not sha1_done:
-                m["SHA1"] = e.value.upper()
-                sha1_done = True
-            else:
-                name = {"md5": "MD5", "sha1": "SHA1", "sha256": "SHA256", "pdq": "PDQ"}[e.signal]
-                alts.append({"MD5": m["MD5"], "HashName": name,
-                             "HashValue": e.value if e.signal == "pdq" else e.value.upper()})
-        for k, v in extra.items():
-            if k.lower() in USED or k in m:
-                continue
-            if k.lower() == "alternativehashes" and isinstance(v, list):
-                alts = [*v, *alts]
-                continue
-            m[k] = v
-        if lead.tags:
-            m["Tags"] = ",".join(lead.tags)
-        if lead.note:
-            m["Comments"] = lead.note
-        if lead.added_at:
-            m["DateUpdated"] = format_date(lead.added_at)
-        if alts:
-            m["AlternativeHashes"] = alts
-        if vigie_id is not None:
-            m["VigieExternalId"] = vigie_id
+        m = _media_record(lead, group, profile, self._default, state)
         out.write(",\n    " if state["media"] else "\n    ")
         out.write(json.dumps(m, ensure_ascii=False, default=str))
         state["media"] += 1
         state["written"] += len(group)
 
-    @staticmethod
-    def _media_id(external_id: str | None, state: dict) -> tuple[int, str | None]:
-        """MediaID: the external id where it is a number not yet used in this file, else the next
-        free running number; an external id that cannot be the MediaID goes in VigieExternalId."""
-        used = state["used"]
-        if external_id is not None and external_id.isdigit() and int(external_id) not in used \
-                and str(int(external_id)) == external_id:
-            used.add(int(external_id))
-            return int(external_id), None
-        while state["next_id"] in used:
-            state["next_id"] += 1
-        mid = state["next_id"]
-        used.add(mid)
-        return mid, external_id
+
+def parse_tags(raw) -> list[str]:
+    if isinstance(raw, list):
+        return [str(t).strip() for t in raw if str(t).strip()]
+    return [t.strip() for t in re.split(r"[,;]", _scalar_str(raw) or "") if t.strip()]
+
+
+def _alt_signal(a) -> str | None:
+    """The Vigie signal an AlternativeHashes item carries, or None (PhotoDNA and other hashes)."""
+    hname = a.get("HashName") if isinstance(a, dict) else None
+    return HASH_NAMES.get(re.sub(r"[-_\s]", "", str(hname or "")).lower())
+
+
+def _metadata_for(version: str, profile: str, shape: str, meta: dict) -> tuple[str, str]:
+    """The metadata key and URL; the bank's own URL when it says the same thing (its spelling kept)."""
+    frag = "Cases" if shape == "cases" else "Media"
+    if version == "2.0":
+        key, url = "@odata.context", CONTEXT.format(profile=profile, fragment=frag)
+    else:
+        key, url = "odata.metadata", CONTEXT_1X.format(version=version, fragment=frag)
+    old = meta.get("metadata_url")
+    if old and meta.get("metadata_key") == key:
+        p = parse_metadata_url(old)
+        same_profile = version != "2.0" or (p["profile"] or "").upper() == profile.upper()
+        if p["version"] == version and same_profile and (p["fragment"] or "").lower() == frag.lower():
+            url = old
+    return key, url
+
+
+def _norm(signal: str, raw) -> str | None:
+    try:
+        return get_signal(signal).normalise(str(raw))
+    except InvalidHash:
+        return None
+
+
+def _hex_out(e: EntryData, raw) -> str:
+    """A hash as the file gave it when it is the same hash (its case kept), else Vigie's spelling:
+    upper-case hex as VICS writers use, PDQ in lower case, vPDQ as its frame list."""
+    if raw is not None and _scalar_str(raw) is not None and _norm(e.signal, raw) == e.value:
+        return raw
+    return e.value if e.signal in ("pdq", "vpdq") else e.value.upper()
+
+
+def _same_category(raw, verdict: Verdict | None, profile: str) -> bool:
+    """True when the file's `Category` still says what the entry's verdict says (flags aside), so it
+    is written back as it came (`"1"` stays a string, null stays null)."""
+    a = category_verdict(raw, profile)
+    if a is None or verdict is None:
+        return a is None and verdict is None
+    return (a.source_scheme, a.source_label) == (verdict.source_scheme, verdict.source_label)
+
+
+def _media_record(lead: EntryData, group: list[EntryData], profile: str, default: Verdict | None,
+                  state: dict) -> dict:
+    """One Media: the record as the file gave it (when it came from one), with Vigie's current
+    hashes, category, tags and note patched in; a new record for media Vigie knows of itself."""
+    raw: dict = {}
+    for e in [lead, *group]:
+        for k, v in (e.extra or {}).items():
+            if k not in FOREIGN:
+                raw.setdefault(k, v)
+    by_sig: dict[str, list[EntryData]] = {}
+    for e in group:
+        if e is not lead and e.value not in [x.value for x in by_sig.get(e.signal, [])]:
+            by_sig.setdefault(e.signal, []).append(e)
+    pending = {(e.signal, e.value): e for es in by_sig.values() for e in es}
+    verdict = lead.verdict or default
+    cat = category_label(verdict, profile)
+    media_id, vigie_id = _media_id(_get(raw, "mediaid"), lead.external_id, state)
+    m: dict = {}
+    for k, v in raw.items():
+        low = k.lower()
+        if low == "mediaid":
+            m[k] = media_id
+        elif low == "category":
+            m[k] = v if _same_category(v, verdict, profile) else cat
+        elif low == "md5":
+            m[k] = _hex_out(lead, v)
+        elif low in ("sha1", "sha256", "pdq"):
+            e = next((x for x in by_sig.get(low, []) if (low, x.value) in pending), None)
+            if e is not None:
+                m[k] = _hex_out(e, v if _norm(low, v) == e.value else None)
+                del pending[(low, e.value)]
+            elif _scalar_str(v) is None:
+                m[k] = v  # null or "" as it came; a hash that is no longer in the bank is not written
+        elif low == "alternativehashes" and isinstance(v, list):
+            kept = []
+            for a in v:
+                sig = _alt_signal(a)
+                if sig is None:
+                    kept.append(a)
+                    continue
+                val = _norm(sig, a.get("HashValue"))
+                if (sig, val) in pending:
+                    kept.append(a)
+                    del pending[(sig, val)]
+            if kept or not v:
+                m[k] = kept
+        elif low == "tags":
+            if parse_tags(v) == lead.tags:
+                m[k] = v
+            elif lead.tags:
+                m[k] = ",".join(lead.tags)
+        elif low == "comments":
+            if _scalar_str(v) == lead.note:
+                m[k] = v
+            elif lead.note:
+                m[k] = lead.note
+        elif low == "vigieexternalid":
+            m[k] = v if vigie_id is None or _scalar_str(v) == vigie_id else vigie_id
+        else:
+            m[k] = v
+    lower = {k.lower() for k in m}
+    fresh: dict = {}
+    if "mediaid" not in lower:
+        fresh["MediaID"] = media_id
+    if "category" not in lower and cat is not None:
+        fresh["Category"] = cat
+    if "md5" not in lower:
+        fresh["MD5"] = _hex_out(lead, None)
+    m = {**fresh, **m}
+    sha1 = next((e for (s, _), e in pending.items() if s == "sha1"), None)
+    if sha1 is not None and "sha1" not in lower:
+        m["SHA1"] = _hex_out(sha1, None)
+        del pending[("sha1", sha1.value)]
+    if lead.tags and "tags" not in lower:
+        m["Tags"] = ",".join(lead.tags)
+    if lead.note and "comments" not in lower:
+        m["Comments"] = lead.note
+    if lead.added_at and "dateupdated" not in lower and "mediaid" not in {k.lower() for k in raw}:
+        m["DateUpdated"] = format_date(lead.added_at)
+    if pending:
+        alt_key = next((k for k in m if k.lower() == "alternativehashes"), "AlternativeHashes")
+        alts = list(m.get(alt_key) or [])
+        for (sig, _), e in pending.items():
+            alts.append({"MD5": m.get(next(k for k in m if k.lower() == "md5")), "HashName": ALT_NAMES[sig],
+                         "HashValue": _hex_out(e, None)})
+        m[alt_key] = alts
+    if vigie_id is not None and "vigieexternalid" not in lower:
+        m["VigieExternalId"] = vigie_id
+    return m
+
+
+def _get(d: dict, low: str):
+    return next((v for k, v in d.items() if k.lower() == low), None)
+
+
+def _media_id(raw, external_id: str | None, state: dict):
+    """(MediaID, VigieExternalId or None). The file's own MediaID where it is not used yet in this file
+    (written as it came, a string stays a string); else the external id where it is a number not yet
+    used; else the next free running number, and an external id that cannot be the MediaID goes in
+    VigieExternalId."""
+    used = state["used"]
+    s = _scalar_str(raw)
+    if s is not None and s.isdigit() and int(s) not in used:
+        used.add(int(s))
+        return raw, None
+    if external_id is not None and external_id.isdigit() and int(external_id) not in used \
+            and str(int(external_id)) == external_id:
+        used.add(int(external_id))
+        return int(external_id), None
+    while state["next_id"] in used:
+        state["next_id"] += 1
+    mid = state["next_id"]
+    used.add(mid)
+    return mid, external_id
 
 
 def _build(ev: str, val, events):

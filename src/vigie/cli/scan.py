@@ -1,0 +1,75 @@
+"""`vigie scan`: triage seized media (folders, archives, disk images) against the banks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from vigie.cli.common import (
+    DataDirOpt,
+    JsonOpt,
+    emit_json,
+    err,
+    open_store,
+    out,
+)
+
+
+def scan_cmd(
+    sources: list[str] = typer.Argument(..., help="Folders, archives or disk images (read-only)."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Report folder (summary.json, files.csv, VICS, HTML)."),
+    bank: list[str] = typer.Option(None, "--bank", "-b", help="Only these banks (repeat)."),
+    workers: int = typer.Option(0, "--workers", "-w", min=0, help="Processes (default: one per core)."),
+    case: str = typer.Option(None, "--case", help="Case id, recorded in the report."),
+    operator: str = typer.Option(None, "--operator", help="Who runs the scan, recorded in the report."),
+    queue: bool = typer.Option(False, "--queue", help="Put the unknown pictures and videos in the review queue "
+                               "(needs VIGIE_MEDIA_KEY)."),
+    source: str = typer.Option("scan", "--source", help="Queue priority source: police, report, crawl, scan."),
+    cluster: str = typer.Option(None, "--cluster", help="Hash on Dask: tcp://HOST:8786, or local:N to start N "
+                                "local workers (docs/scale.md)."),
+    data_dir: Path = DataDirOpt, json_out: bool = JsonOpt,
+) -> None:
+    """Triage seized media: hash everything once, match against the banks, write a report.
+
+    Resumable: run the same command again after an interruption and it goes on where it stopped.
+    """
+    from rich.progress import DownloadColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    from vigie.ingest.scan import run_scan
+
+    store, settings = open_store(data_dir)
+    cols = [SpinnerColumn(), TextColumn("{task.fields[files]:,} files"), BarColumn(), DownloadColumn(),
+            TransferSpeedColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*cols, console=err, disable=not err.is_terminal, transient=True) as bar:
+        task = bar.add_task("scan", total=None, files=0)
+
+        def tick(p) -> None:
+            bar.update(task, total=p.total_bytes or None, completed=p.disk_bytes_done,
+                       files=p.files + p.skipped_resume)
+
+        summary = run_scan(store, settings, sources, str(out_dir), banks=bank or None, workers=workers or None,
+                           case=case, operator=operator or os.environ.get("USER"), on_item=tick, cluster=cluster)
+    if queue:
+        from vigie.review.queue import enqueue_scan
+
+        summary["queued"] = enqueue_scan(store, settings, summary["scan_id"], source=source,
+                                         by=operator or os.environ.get("USER") or "cli")
+    if json_out:
+        emit_json(summary)
+        return
+    c = summary["counts"]["by_class"]
+    e = summary["exposure_spared"]
+    out.print(f"{summary['counts']['locations']:,} locations: [green]{c['exact']:,} exact[/], "
+              f"[cyan]{c['near']:,} near[/], [yellow]{c['unknown']:,} unknown[/] in "
+              f"{summary['unknown_clusters']:,} groups, [red]{c['error']:,} errors[/], {c['skipped']:,} skipped.")
+    out.print(f"{e['classified_without_viewing']:,} of {e['media_locations']:,} pictures/videos need no viewing "
+              f"({e['share']:.1%}). Report: {out_dir / 'report.html'}")
