@@ -31,7 +31,8 @@ def test_public_report_then_analyst_reads_it_and_the_statistics(settings, media_
     from vigie.store import Store
     from vigie.web import create_app
 
-    settings = settings.model_copy(update={"crawl_allowed_networks": ["127.0.0.1/32"], "crawl_per_host_delay": 0.0})
+    settings = settings.model_copy(update={"crawl_allowed_networks": ["127.0.0.1/32"], "crawl_per_host_delay": 0.0,
+                                           "report_public_delay_hours": 0})
     store = Store.open(settings)
     accounts.create_user(store, "ann", "analyst", PASSWORD)
     known = encode(photo_like(21, 400, 300), "JPEG", quality=90)
@@ -52,11 +53,11 @@ def test_public_report_then_analyst_reads_it_and_the_statistics(settings, media_
         ref = page.locator("#reference").inner_text(timeout=5000).strip()
         assert ref.startswith("VR-")
         page.click("a:has-text('follow your report')")
-        assert page.locator("#status").inner_text().strip() == "received"
+        assert page.locator("#status").inner_text().strip() == "being checked"  # no public delay here
 
         worker.run_once(store, settings, now=datetime.now(UTC))
         page.reload()
-        assert page.locator("#status").inner_text().strip() == "founded"
+        assert page.locator("#status").inner_text().strip() == "closed"  # founded or not: the public is told less
 
         login(page, base, "ann", PASSWORD)
         page.wait_for_url(f"{base}/")

@@ -42,7 +42,8 @@ def world(tmp_path, media_key):
     with mail_server() as (inbox, smtp_port):
         settings = Settings(data_dir=tmp_path / "data", workers=1, crawl_allowed_networks=["127.0.0.1/32"],
                             crawl_per_host_delay=0.0, crawl_timeout=2.0, smtp_host="127.0.0.1", smtp_port=smtp_port,
-                            smtp_timeout=5, hotline_name="Test Hotline", notice_from="notices@hotline.example")
+                            smtp_timeout=5, hotline_name="Test Hotline", notice_from="notices@hotline.example",
+                            report_public_delay_hours=0)
         store = Store.open(settings)
         known1, known2 = jpeg(11), jpeg(12)
         banks.create_bank(store, "known")
@@ -73,14 +74,17 @@ def test_report_crawl_notice_removal_statistics(world):
                                                                         site_url + "/gone.html"], "seen": ["image"]})
             assert r.status_code == 201
             ref = r.json()["reference"]
-            assert httpx.get(vigie_url + f"/api/v1/reports/{ref}").json()["status"] == "received"
+            # No public delay in this test: at once "being checked" (never whether it was reported before).
+            assert httpx.get(vigie_url + f"/api/v1/reports/{ref}").json()["status"] == "being_checked"
 
             # 2. The worker's round: crawl, recognise, notify.
             first = worker.run_once(store, settings, now=T0)
             assert first["crawl"]["known"] == 3 and first["crawl"]["unknown"] == 1
             assert first["notices"]["sent"] == 1
+            # The reporter is told only that it is closed (founded or not alike); analysts see "founded".
             status = httpx.get(vigie_url + f"/api/v1/reports/{ref}").json()
-            assert status["status"] == "founded" and status["reason"] is None
+            assert status["status"] == "closed" and "reason" not in status
+            assert reports.report_detail(store, ref)["status"] == "founded"
 
         # 3. One notice reached the provider's abuse address with every known media URL and no picture.
         (to, msg), = inbox.parsed()

@@ -150,7 +150,7 @@ def test_a_natural_break_starts_a_new_session(store):
 
 
 def test_daily_exposure_limit_locks_until_tomorrow(store):
-    set_team_policy(store, {"daily_limit_min": 10, "session_limit_min": 600, "warning_min": 2}, "sup")
+    set_team_policy(store, {"daily_limit_min": 10, "session_limit_min": 120, "warning_min": 2}, "sup")
     tr = ExposureTracker(store)
     clock = FixedClock(T0)
     tr.start_reveal("ana", None, "full", clock)

@@ -53,9 +53,9 @@ def test_authenticate_lockout_after_five_failures_then_released(store):
             accounts.authenticate(store, "ann", "wrong password!", now=T0)
     with pytest.raises(accounts.BadCredentials):
         accounts.authenticate(store, "ann", "wrong password!", now=T0)  # the fifth: locks
-    with pytest.raises(accounts.AccountLocked) as exc:
+    with pytest.raises(accounts.BadCredentials) as exc:  # the right password, locked: the same answer
         accounts.authenticate(store, "ann", PASSWORD, now=T0 + timedelta(minutes=14))
-    assert exc.value.code == "locked" and exc.value.http_status == 401
+    assert exc.value.code == "bad_credentials" and exc.value.http_status == 401
     assert accounts.authenticate(store, "ann", PASSWORD, now=T0 + timedelta(minutes=15, seconds=1)).username == "ann"
     with pytest.raises(accounts.BadCredentials):
         accounts.authenticate(store, "nobody", PASSWORD, now=T0)

@@ -45,6 +45,15 @@ def login(page, base, username, password):
     page.click("button[type=submit]")
 
 
+def choose_password(page, base, current, new):
+    """What a one-time password allows, and all it allows: choosing one's own on /account."""
+    page.fill("form[action='/account/password'] input[name=current]", current)
+    page.fill("form[action='/account/password'] input[name=new]", new)
+    page.fill("form[action='/account/password'] input[name=confirm]", new)
+    page.click("form[action='/account/password'] button[type=submit]")
+    page.wait_for_load_state()
+
+
 def test_admin_creates_analyst_who_cannot_reach_admin_pages(server):
     if not CHROMIUM:
         pytest.skip("Debian's chromium is not installed")
@@ -59,6 +68,9 @@ def test_admin_creates_analyst_who_cannot_reach_admin_pages(server):
         page.wait_for_url(f"{base}/account")  # a one-time password: asked to choose one
         cookie = next(c for c in ctx.cookies() if c["name"] == "vigie_session")
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert page.goto(f"{base}/users").status == 403  # nothing else until a password of one's own is chosen
+        page.goto(f"{base}/account")
+        choose_password(page, base, admin_otp, "Admin-chose-this-9qT4")
         page.goto(f"{base}/users")
         page.fill("input[name=username]", "ann")
         page.select_option("select[name=role]", "analyst")
@@ -78,6 +90,7 @@ def test_admin_creates_analyst_who_cannot_reach_admin_pages(server):
 
         login(page, base, "ann", otp)
         page.wait_for_url(f"{base}/account")
+        choose_password(page, base, otp, "Ann-chose-this-7wR2x")
         resp = page.goto(f"{base}/users")
         assert resp.status == 403 and "Not allowed" in page.content()
         resp = page.goto(f"{base}/banks")

@@ -1,12 +1,20 @@
 """Accounts: people, their sessions and the API keys of machine clients; the library the web app and CLI call.
 
 Roles form a hierarchy, ``analyst < supervisor < admin``: a role can do everything the
-roles below it can. Passwords are hashed with argon2id; a new account gets a strong
-one-time password (shown once) unless one is given, and must choose its own after.
-Five wrong passwords in a row lock an account for fifteen minutes (both settings); the
-lock is per account, not per address, so a locked account is a nuisance, never a
-breach. Every login (good or bad), logout, account change and API key change is written
-to the audit trail (`vigie.audit`).
+roles below it can. Passwords are hashed with argon2id, are 12 characters or more and not
+on the list of common passwords (`data/common_passwords.txt`). A new account (or a reset)
+gets a strong one-time password (shown once) that opens the account for 24 hours and only
+to choose a new password (the web app answers 403 `password_change_required` elsewhere).
+
+Five wrong passwords in a row lock an account for fifteen minutes, each lock in a row twice
+as long as the one before (settings `login_max_failures`, `login_lockout_minutes`,
+`login_lockout_max_minutes`); the web app also limits attempts per address. Failures are
+counted by one conditional UPDATE, so parallel attempts (several server processes, on SQLite
+or PostgreSQL) all count. Every failure (wrong password, unknown name, locked account,
+inactive account, expired one-time password) answers the same `bad_credentials` after the
+same work (one argon2 verification), so the answer never tells whether a name exists or is
+locked. Every login (good or bad), logout, account change and API key change is written to
+the audit trail (`vigie.audit`).
 
 Sessions and API keys hold a random secret the client keeps; the store keeps only its
 SHA-256, which is enough to look a secret up and useless to anyone who reads the
@@ -16,10 +24,10 @@ unlike passwords.
 Errors (all `VigieError`)::
 
     AuthError         unauthenticated   HTTP 401   no valid session or key
-    ├── BadCredentials bad_credentials  HTTP 401   wrong user name or password (never says which)
-    ├── AccountLocked  locked           HTTP 401   too many wrong passwords: wait
+    ├── BadCredentials bad_credentials  HTTP 401   any failed login (never says why: locked, unknown, wrong)
     └── BadApiKey      bad_api_key      HTTP 401   unknown, malformed or revoked API key
     Forbidden         forbidden         HTTP 403   authenticated, but not allowed
+    ├── PasswordChangeRequired  password_change_required  HTTP 403   a one-time password: choose your own first
     ├── ScopeMissing   scope_missing    HTTP 403   the API key lacks the scope
     └── CsrfError      csrf             HTTP 403   an unsafe request without the session's CSRF token
     RateLimited       rate_limited      HTTP 429
@@ -37,10 +45,12 @@ import hmac
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, or_, select, update
 
 from vigie import audit
 from vigie.errors import Conflict, InvalidInput, NotFound, VigieError
@@ -72,10 +82,6 @@ class BadCredentials(AuthError):
     code = "bad_credentials"
 
 
-class AccountLocked(AuthError):
-    code = "locked"
-
-
 class BadApiKey(AuthError):
     code = "bad_api_key"
 
@@ -83,6 +89,10 @@ class BadApiKey(AuthError):
 class Forbidden(VigieError):
     code = "forbidden"
     http_status = 403
+
+
+class PasswordChangeRequired(Forbidden):
+    code = "password_change_required"
 
 
 class ScopeMissing(Forbidden):
@@ -138,7 +148,8 @@ class ApiKeyNotFound(NotFound):
 
 
 def _now(now: datetime | None) -> datetime:
-    return aware(now) if now is not None else datetime.now(UTC)
+    """UTC always: SQLite stores the wall time without the offset, and comparisons in SQL must agree."""
+    return aware(now).astimezone(UTC) if now is not None else datetime.now(UTC)
 
 
 def aware(dt: datetime | None) -> datetime | None:
@@ -166,11 +177,43 @@ def check_role(role: str) -> str:
     return role
 
 
-def check_password_policy(password: str) -> None:
+COMMON_PASSWORDS_FILE = Path(__file__).parent / "data" / "common_passwords.txt"
+_WALKS = ("abcdefghijklmnopqrstuvwxyz", "qwertyuiopasdfghjklzxcvbnm", "azertyuiopqsdfghjklmwxcvbn",
+          "01234567890", "09876543210", "1qaz2wsx3edc4rfv5tgb", "zyxwvutsrqponmlkjihgfedcba")
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    lines = COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(x.strip().lower() for x in lines if x.strip() and not x.startswith("#"))
+
+
+def _is_walk(s: str) -> bool:
+    """A run along the alphabet, the digits or a keyboard row, repeated or not ("abcdefabcdef", "123456789012")."""
+    if len(s) < 4:
+        return False
+    for unit in range(1, len(s) // 2 + 1):  # one short piece repeated ("abcabcabcabc")
+        if len(s) % unit == 0 and s[:unit] * (len(s) // unit) == s:
+            s = s[:unit]
+            break
+    return len(s) < 4 or any(s in w * 3 for w in _WALKS)
+
+
+def check_password_policy(password: str, *, username: str | None = None) -> None:
+    """12 characters or more, not one character repeated, not a common password (with digits or symbols
+    around it), not a run along the keyboard, and not the user's name. Raises WeakPassword."""
     if len(password) < MIN_PASSWORD:
         raise WeakPassword(f"a password has at least {MIN_PASSWORD} characters")
     if password.strip() != password or len(set(password)) < 4:
         raise WeakPassword("a password has no leading or trailing spaces and is not one repeated character")
+    low = password.lower()
+    squeezed = re.sub(r"[^a-z0-9]", "", low)
+    core = re.sub(r"^[^a-z]+|[^a-z]+$", "", low)
+    common = common_passwords()
+    if low in common or squeezed in common or core in common or _is_walk(squeezed) or squeezed.isdigit():
+        raise WeakPassword("this password is on the list of passwords attackers try first: choose another")
+    if username and len(username) >= 3 and low in (username.lower(), username.lower() * 2):
+        raise WeakPassword("a password may not be the user name")
 
 
 def generate_password() -> str:
@@ -204,7 +247,7 @@ def _active_admins(s) -> int:
 
 
 def create_user(store: Store, username: str, role: str, password: str | None = None, *,
-                actor: str = "system") -> tuple[User, str | None]:
+                actor: str = "system", now: datetime | None = None) -> tuple[User, str | None]:
     """A new active account. Without `password`, a one-time password is generated and returned (the only
     time it is seen); the person must then choose their own. Returns (user, one-time password or None)."""
     name = username.strip().lower()
@@ -214,13 +257,14 @@ def create_user(store: Store, username: str, role: str, password: str | None = N
     otp = None
     if password is None:
         otp = password = generate_password()
-    check_password_policy(password)
+    else:
+        check_password_policy(password, username=name)
     h = hash_password(password)
     with store.session() as s:
         if s.scalar(select(User.id).where(User.username == name)) is not None:
             raise UserExists(f"a user named {name!r} exists already")
-        u = User(username=name, password_hash=h, role=role, active=True, failed_logins=0,
-                 must_change_password=otp is not None)
+        u = User(username=name, password_hash=h, role=role, active=True, failed_logins=0, lock_count=0,
+                 must_change_password=otp is not None, otp_expires_at=_otp_expiry(store, now) if otp else None)
         s.add(u)
         s.flush()
         audit.record(store, actor, "user.create", "user", name, {"role": role}, session=s)
@@ -237,59 +281,114 @@ def list_users(store: Store) -> list[User]:
         return list(s.scalars(select(User).order_by(User.username)))
 
 
-def authenticate(store: Store, username: str, password: str, *, now: datetime | None = None) -> User:
-    """The user if the password is right; raises BadCredentials or AccountLocked (and audits either way)."""
-    now = _now(now)
+FAILED = "wrong user name or password (after several wrong tries, an account is paused for a while)"
+
+
+def _otp_expiry(store: Store, now: datetime | None = None) -> datetime:
+    return _now(now) + timedelta(hours=float(_setting(store, "otp_valid_hours", 24)))
+
+
+def otp_expired(u: User, now: datetime | None = None) -> bool:
+    """A one-time password past its 24 hours (an account made before expiries existed counts as expired)."""
+    if not u.must_change_password:
+        return False
+    exp = aware(u.otp_expires_at)
+    return exp is None or exp <= _now(now)
+
+
+def lock_minutes(store: Store, lock_count: int) -> float:
+    """How long the lock number `lock_count + 1` in a row lasts: the base, doubled for each lock before."""
+    base = float(_setting(store, "login_lockout_minutes", 15))
+    cap = float(_setting(store, "login_lockout_max_minutes", 24 * 60))
+    return min(base * 2 ** min(lock_count, 30), cap)
+
+
+def _count_failure(store: Store, user_id: int, now: datetime) -> tuple[int, datetime | None] | None:
+    """One conditional UPDATE: count a failure unless the account is locked, and lock it (for longer each time)
+    when the count reaches the limit. Returns (failures, locked_until) after it, or None when it was locked
+    already (the lock is neither extended nor counted: parallel attempts during a lock change nothing)."""
     max_failures = int(_setting(store, "login_max_failures", 5))
-    lock_for = timedelta(minutes=float(_setting(store, "login_lockout_minutes", 15)))
-    name = (username or "").strip().lower()[:64]
-    error: AuthError | None = None
+    longest = lock_minutes(store, 30)
+    until = case(*((User.lock_count == i, now + timedelta(minutes=lock_minutes(store, i))) for i in range(12)),
+                 else_=now + timedelta(minutes=longest))
+    full = User.failed_logins + 1 >= max_failures
+    stmt = (update(User)
+            .where(User.id == user_id, or_(User.locked_until.is_(None), User.locked_until <= now))
+            .values(failed_logins=case((full, 0), else_=User.failed_logins + 1),
+                    locked_until=case((full, until), else_=User.locked_until),
+                    lock_count=case((full, User.lock_count + 1), else_=User.lock_count))
+            .returning(User.failed_logins, User.locked_until)
+            .execution_options(synchronize_session=False))
     with store.session() as s:
-        u = s.scalar(select(User).where(User.username == name))
-        locked = aware(u.locked_until) if u is not None else None
-        if u is None:
-            _verify(_DUMMY_HASH, password or "")
-            audit.record(store, name or "-", "login.failed", "user", name, {"reason": "unknown_user"}, at=now,
-                         session=s)
-            error = BadCredentials("wrong user name or password")
-        elif locked is not None and locked > now:
-            audit.record(store, name, "login.failed", "user", name, {"reason": "locked"}, at=now, session=s)
-            error = AccountLocked(f"too many wrong passwords: try again after {locked:%H:%M} UTC")
-        elif locked is not None:  # the lock has run out: a fresh count
-            u.locked_until, u.failed_logins = None, 0
-        if error is None:
-            if not _verify(u.password_hash, password or "") or not u.active:
-                u.failed_logins += 1
-                detail = {"reason": "inactive" if u.active is False else "bad_password",
-                          "failures": u.failed_logins}
-                if u.failed_logins >= max_failures:
-                    u.locked_until, u.failed_logins = now + lock_for, 0
-                    detail["locked_until"] = u.locked_until.isoformat()
-                audit.record(store, name, "login.failed", "user", name, detail, at=now, session=s)
-                error = BadCredentials("wrong user name or password")
-            else:
-                u.failed_logins, u.locked_until = 0, None
-                if PASSWORD_HASHER.check_needs_rehash(u.password_hash):
-                    u.password_hash = hash_password(password)
-                audit.record(store, name, "login.ok", "user", name, at=now, session=s)
-    if error is not None:
-        raise error  # after the commit: failures and lockouts are kept
-    return u
+        row = s.execute(stmt).first()
+    return None if row is None else (int(row[0]), aware(row[1]))
+
+
+def _failed(store: Store, name: str, now: datetime, detail: dict) -> BadCredentials:
+    """Audit a failed login (always, in its own transaction: the count above is committed already)."""
+    audit.record(store, name or "-", "login.failed", "user", name or None, detail, at=now)
+    return BadCredentials(FAILED)
+
+
+def authenticate(store: Store, username: str, password: str, *, now: datetime | None = None) -> User:
+    """The user if the password is right; raises BadCredentials otherwise, whatever the reason, after the
+    same work (one argon2 verification), and audits every failure with its reason."""
+    now = _now(now)
+    name = (username or "").strip().lower()[:64]
+    with store.sessions() as s:
+        u = s.scalar(select(User).where(User.username == name)) if name else None
+    if u is None:
+        _verify(_DUMMY_HASH, password or "")
+        raise _failed(store, name, now, {"reason": "unknown_user"})
+    locked = aware(u.locked_until)
+    if locked is not None and locked > now:  # checked on a dummy: a right password must not be told either
+        _verify(_DUMMY_HASH, password or "")
+        raise _failed(store, name, now, {"reason": "locked", "locked_until": locked.isoformat()})
+    good = _verify(u.password_hash, password or "")
+    reason = ("bad_password" if not good else "inactive" if not u.active
+              else "otp_expired" if otp_expired(u, now) else None)
+    if reason is not None:
+        counted = _count_failure(store, u.id, now)
+        detail: dict = {"reason": reason if counted is not None else "locked"}
+        if counted is not None:
+            detail["failures"] = counted[0]
+            if counted[1] is not None and counted[1] > now:
+                detail["locked_until"] = counted[1].isoformat()
+        raise _failed(store, name, now, detail)
+    values: dict = {"failed_logins": 0, "locked_until": None, "lock_count": 0}
+    if PASSWORD_HASHER.check_needs_rehash(u.password_hash):
+        values["password_hash"] = hash_password(password)
+    with store.session() as s:  # conditional too: a lock taken meanwhile by parallel attempts holds
+        done = s.execute(update(User).where(User.id == u.id, or_(User.locked_until.is_(None),
+                                                                   User.locked_until <= now))
+                         .values(**values).execution_options(synchronize_session=False)).rowcount
+        if done:
+            audit.record(store, name, "login.ok", "user", name, at=now, session=s)
+    if not done:
+        raise _failed(store, name, now, {"reason": "locked"})
+    with store.sessions() as s:
+        return s.get(User, u.id)
 
 
 def set_password(store: Store, username: str, password: str, *, actor: str, current: str | None = None,
-                 keep_session: str | None = None) -> None:
+                 keep_session: str | None = None, now: datetime | None = None) -> None:
     """Change a password (checking `current` when given: a person changing their own). Every session of the
-    user ends except `keep_session` (a session token: the one the change was made from)."""
-    check_password_policy(password)
+    user ends except `keep_session` (a session token: the one the change was made from).
+
+    Set by anyone else (an admin's reset, `vigie user reset-password`), it is a one-time password: it opens
+    the account for `otp_valid_hours`, only to choose a new one. Chosen by the person, it must pass the policy."""
     h = hash_password(password)
     with store.session() as s:
         u = _user(s, username)
+        one_time = actor != u.username
+        if not one_time:
+            check_password_policy(password, username=u.username)
         if current is not None and not _verify(u.password_hash, current):
             raise BadCredentials("the current password is wrong")
         if current is not None and current == password:
             raise WeakPassword("the new password is the same as the current one")
-        u.password_hash, u.must_change_password = h, actor != u.username
+        u.password_hash, u.must_change_password = h, one_time
+        u.otp_expires_at = _otp_expiry(store, now) if one_time else None
         keep = sha256_hex(keep_session) if keep_session else None
         q = delete(WebSession).where(WebSession.user_id == u.id)
         if keep:
@@ -325,7 +424,7 @@ def deactivate(store: Store, username: str, *, actor: str) -> User:
 def reactivate(store: Store, username: str, *, actor: str) -> User:
     with store.session() as s:
         u = _user(s, username)
-        u.active, u.failed_logins, u.locked_until = True, 0, None
+        u.active, u.failed_logins, u.locked_until, u.lock_count = True, 0, None, 0
         audit.record(store, actor, "user.reactivate", "user", u.username, session=s)
     return u
 
@@ -388,7 +487,8 @@ def session_user(store: Store, token: str | None, now: datetime | None = None) -
         if ws is None:
             return None
         u = s.get(User, ws.user_id)
-        if u is None or not u.active or aware(ws.expires_at) <= now or aware(ws.last_seen) + idle <= now:
+        if u is None or not u.active or aware(ws.expires_at) <= now or aware(ws.last_seen) + idle <= now \
+                or otp_expired(u, now):
             s.delete(ws)
             return None
         if now - aware(ws.last_seen) >= timedelta(minutes=1):

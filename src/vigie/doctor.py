@@ -45,9 +45,13 @@ def _database(settings: Settings) -> list[Check]:
         return [Check("database", "fail", f"cannot connect to {shown}: {exc}")]
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    heads = set(ScriptDirectory.from_config(cfg).get_heads())
+    script = ScriptDirectory.from_config(cfg)
+    heads = set(script.get_heads())
+    # applied: the recorded heads and all below them, dependencies included (a branch that another revision
+    # depends on is not listed in alembic_version once that revision is applied)
+    applied = {r.revision for r in script.revision_map.iterate_revisions(tuple(current), "base")} if current else set()
     out = [Check("database", "ok", f"connected to {shown}")]
-    if current == heads:
+    if heads <= applied:
         out.append(Check("migrations", "ok", "the schema is up to date"))
     else:
         out.append(Check("migrations", "warn", f"schema at {sorted(current) or 'nothing'}, code expects "
@@ -133,7 +137,26 @@ def _intake(settings: Settings) -> list[Check]:
     return out
 
 
+#: VIGIE_* variables that are not settings but are read on purpose (the test suite's PostgreSQL server).
+OTHER_VARIABLES = frozenset({"VIGIE_TEST_POSTGRES_URL"})
+
+
+def _unknown_variables(environ=None) -> list[Check]:
+    """A mistyped VIGIE_* variable is silently ignored by the settings: a limit an operator believes is set (say
+    VIGIE_LOGIN_MAX_FAILURE) would not be. Name each one, with the closest real setting."""
+    import difflib
+
+    known = {f"VIGIE_{n.upper()}" for n in Settings.model_fields} | OTHER_VARIABLES
+    env = os.environ if environ is None else environ
+    out = []
+    for name in sorted(k for k in env if k.upper().startswith("VIGIE_") and k.upper() not in known):
+        near = difflib.get_close_matches(name.upper(), sorted(known), n=1)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        out.append(Check("settings", "warn", f"{name} is not a Vigie setting and is ignored{hint}"))
+    return out
+
+
 def run(settings: Settings) -> list[Check]:
     checks = [_data_dir(settings), *_database(settings), _index(settings), _media_key(settings),
-              _sharing_key(settings), *_settings(settings), *_intake(settings)]
+              _sharing_key(settings), *_settings(settings), *_intake(settings), *_unknown_variables()]
     return checks

@@ -30,8 +30,9 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(2 * 1024**3, ge=1, description="Largest file decoded as a picture, in bytes; "
                                 "larger files are still hashed with MD5/SHA-1/SHA-256.")
     pdq_threshold: int = Field(31, ge=0, le=128, description="Default PDQ match distance (Meta's rule: 31).")
-    pdq_quality_floor: int = Field(0, ge=0, le=100, description="Queries with PDQ quality below this are not "
-                                   "matched by PDQ (Meta suggests 50); 0 matches all.")
+    pdq_quality_floor: int = Field(50, ge=0, le=100, description="Queries with PDQ quality below this are not "
+                                   "matched by PDQ (HMA's default, 50: flat pictures look alike to PDQ); 0 "
+                                   "matches all; a bank may set its own (vigie bank set --quality-floor).")
     pdq_engine: str = Field("numba", description="PDQ implementation: numba (bit-exact, fast) or reference "
                             "(Meta's C++ via pdqhash).")
     fast_decode: bool = Field(False, description="Decode JPEGs at reduced scale (much faster, moves a few PDQ "
@@ -58,6 +59,8 @@ class Settings(BaseSettings):
     archive_max_ratio: float = Field(200.0, gt=1, description="Largest unpacked/packed size ratio of an archive "
                                      "member (zip-bomb guard).")
     archive_max_entries: int = Field(1_000_000, ge=1, description="Most entries read from one archive.")
+    carve_unallocated: bool = Field(True, description="Carve pictures (JPEG, PNG, GIF, WebP, BMP) from the "
+                                    "unallocated space of file systems in disk images (docs/sources.md).")
     video_max_seconds: float = Field(4 * 3600.0, gt=0, description="Longest video decoded for vPDQ; longer "
                                      "videos are hashed on their first video_max_seconds.")
     variant_derived_dihedral: bool = Field(False, description="Also try rotations and mirrors of the de-bordered "
@@ -79,14 +82,41 @@ class Settings(BaseSettings):
                                         "review media are refused (no_media_key).")
     media_retention_days: int = Field(30, ge=0, description="Days after a review decision before the media kept "
                                       "for it are purged; hashes and decisions remain.")
+    timezone: str = Field("UTC", description="The deployment's time zone (an IANA name, e.g. Europe/Paris) for the "
+                          "times the web pages show, such as when a review lock ends.")
     login_max_failures: int = Field(5, ge=1, description="Wrong passwords in a row before an account is locked.")
     login_lockout_minutes: int = Field(15, ge=1, description="How long a locked account stays locked.")
     session_idle_minutes: int = Field(30, ge=1, description="A web session ends after this long without a request.")
     session_max_hours: int = Field(12, ge=1, description="A web session ends this long after login, active or not.")
     cookie_secure: bool = Field(False, description="Always mark the session cookie Secure (set it behind a TLS "
                                 "proxy); it is set anyway on https.")
-    api_rate_limit_per_minute: int = Field(600, ge=1, description="Default requests a minute per API key, per "
-                                           "server process (answers 429 with Retry-After beyond).")
+    api_rate_limit_per_minute: int = Field(600, ge=1, description="Default requests a minute per API key, all "
+                                           "server processes together (answers 429 with Retry-After beyond).")
+    login_lockout_max_minutes: int = Field(24 * 60, ge=1, description="Longest lock of an account: each lock in a "
+                                           "row lasts twice the one before, up to this.")
+    login_attempts_per_address: int = Field(30, ge=1, description="Login attempts accepted from one address per "
+                                            "15 minutes, all accounts together (429 beyond).")
+    otp_valid_hours: int = Field(24, ge=1, description="How long a one-time password opens its account (only to "
+                                 "choose a new password).")
+    redis_url: str | None = Field(None, description="Redis (redis://host:6379/0) for the rate limits shared by all "
+                                  "server processes; without it they are counted in the store.")
+    rate_limit_secret: SecretStr | None = Field(None, description="Key of the hashes under which addresses are "
+                                                "counted (give the same to servers on several machines); default: "
+                                                "random at each start, shared by its workers, never stored.")
+    max_json_bytes: int = Field(1024**2, ge=1024, description="Largest JSON body accepted by the web app (413 "
+                                "beyond).")
+    max_form_bytes: int = Field(256 * 1024, ge=1024, description="Largest form body (login, report form, ...).")
+    max_upload_bytes: int = Field(64 * 1024**2, ge=1024, description="Largest file upload (match a picture, "
+                                  "review upload), held in memory and never written to disk.")
+    api_max_image_pixels: int = Field(40_000_000, ge=1, description="Largest picture (in pixels) that "
+                                      "/api/v1/match/image decodes; checked on the header before decoding.")
+    wellbeing_floor: dict | None = Field(None, description="The harshest review wellbeing policy allowed (JSON, "
+                                         "fields of the review policy, e.g. {\"daily_limit_min\": 120, "
+                                         "\"days_per_week\": 3}); supervisors and analysts can only be gentler. "
+                                         "Default: 240 min a day, 120 in a session, 10 min breaks, blur 4, muted.")
+    report_public_delay_hours: float = Field(24.0, ge=0, description="The public status of a report moves only "
+                                             "after this long (received, then being checked, then closed), so its "
+                                             "timing tells nothing about what was found.")
     sharing_name: str | None = Field(None, description="The name this instance signs shared hash batches with "
                                      "(default vigie-<key id>).")
     sharing_sync_minutes: int = Field(60, ge=1, description="How often `vigie serve` pulls the banks it subscribes "
@@ -118,8 +148,8 @@ class Settings(BaseSettings):
     crawl_max_page_bytes: int = Field(5 * 1024**2, ge=1, description="Largest HTML page read.")
     crawl_max_media_bytes: int = Field(200 * 1024**2, ge=1, description="Largest picture or video downloaded "
                                        "(larger: too_large).")
-    crawl_max_depth: int = Field(1, ge=0, description="Links on the same host followed this many pages deep from "
-                                 "the reported URL.")
+    crawl_max_depth: int = Field(2, ge=0, description="Links on the same site (registrable domain, the site a "
+                                 "redirect lands on included) followed this many pages deep from the reported URL.")
     crawl_max_pages: int = Field(50, ge=1, description="Most HTML pages fetched for one reported URL.")
     crawl_max_media: int = Field(500, ge=1, description="Most media downloaded for one reported URL.")
     crawl_max_attempts: int = Field(3, ge=1, description="Tries of a reported URL whose crawl failed before it "
@@ -127,7 +157,18 @@ class Settings(BaseSettings):
     crawl_hash_processes: bool = Field(True, description="Hash crawled media in worker processes, so that a "
                                        "decoder crashing on a hostile file costs that file (decoder_crash), not "
                                        "the crawl; off: threads of the crawler (faster to start).")
-    crawl_user_agent: str = Field("Vigie-hotline-crawler/0.1", description="User-Agent of the crawler.")
+    crawl_user_agent: str = Field("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                                  "Chrome/131.0.0.0 Safari/537.36", description="User-Agent of the crawler: a "
+                                  "browser's by default, so a site cannot show the crawler a 404 and everyone else "
+                                  "the picture.")
+    crawl_retries: int = Field(3, ge=0, description="Tries again of a fetch that failed transiently (timeout, "
+                               "refused connection, 408, 425, 429, 5xx) within one crawl.")
+    crawl_retry_backoff: float = Field(1.0, ge=0, description="Seconds before the first retry of a failed fetch, "
+                                       "doubled at each further try (a server's Retry-After is honoured instead).")
+    crawl_retry_max_wait: float = Field(60.0, ge=0, description="Longest wait before a retry within a crawl; a "
+                                        "Retry-After longer than this leaves the fetch to a later round.")
+    crawl_hash_seconds: float = Field(120.0, gt=0, description="Longest time to hash one crawled file; a timeout "
+                                      "while the hashing processes start (cold start) is tried once more.")
     crawl_interval_seconds: float = Field(30.0, gt=0, description="How often the worker of `vigie serve` looks "
                                           "for new reports, due re-checks and due notices.")
     takedown_recheck_minutes: float = Field(60.0, gt=0, description="How often a noticed URL is fetched again "
@@ -146,6 +187,21 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(None, description="SMTP password (optional).")
     smtp_timeout: float = Field(30.0, gt=0, description="Seconds before an SMTP exchange is given up.")
 
+    # --- invariants (vigie.policy, vigie.audit, vigie.rematch) ---
+    jurisdiction: str | None = Field(None, description="This deployment's country (ISO 3166 alpha-2, e.g. FR): "
+                                     "material illegal under national law with no jurisdiction named is taken as "
+                                     "illegal here, and noticed only to providers in this country.")
+    policy_ai_generated: str = Field("illegal", description="What a match on AI-generated material whose legality "
+                                     "is not stated triggers: illegal (founded report, takedown notice) or "
+                                     "not_illegal (neither).")
+    policy_unclassified: str = Field("illegal", description="What a match on an entry with no legality at all (a "
+                                     "hash list without categories) triggers: illegal or not_illegal.")
+    audit_witness: Path | None = Field(None, description="Witness file the signed audit checkpoints are appended "
+                                       "to, outside the database (default data_dir/audit/witness.jsonl); copy it "
+                                       "off the machine.")
+    audit_checkpoint_minutes: float = Field(60.0, ge=0, description="How often the worker of `vigie serve` signs "
+                                            "an audit checkpoint when the trail moved (0: only on demand).")
+
     @field_validator("alpha")
     @classmethod
     def _alpha(cls, v: str) -> str:
@@ -159,6 +215,31 @@ class Settings(BaseSettings):
         if v not in ("numba", "reference"):
             raise ValueError("pdq_engine must be numba or reference")
         return v
+
+    @field_validator("policy_ai_generated", "policy_unclassified")
+    @classmethod
+    def _policy(cls, v: str) -> str:
+        if v not in ("illegal", "not_illegal"):
+            raise ValueError("a policy setting is illegal or not_illegal")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone is an IANA time zone name (e.g. Europe/Paris), not {v!r}") from None
+        return v.strip()
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def _jurisdiction(cls, v: str | None) -> str | None:
+        if v is not None and (len(v.strip()) != 2 or not v.strip().isalpha()):
+            raise ValueError("jurisdiction is a two-letter country code (ISO 3166 alpha-2)")
+        return v.strip().upper() if v else v
 
     @property
     def effective_workers(self) -> int:

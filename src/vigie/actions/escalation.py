@@ -140,7 +140,7 @@ def _media(store: Store, settings: Settings, wanted) -> tuple[dict[str, bytes], 
         with store.sessions() as s:
             item = s.scalar(_select(ReviewItem).where(ReviewItem.sha256 == sha))
         # The choke point's rule: content a bank knows now never leaves Vigie, not even to the police export.
-        if item is None or item.state == "known" or showable.known_now(store, settings, [item])[0]:
+        if item is not None and (item.state == "known" or showable.known_now(store, settings, [item])[0]):
             skipped.append({"sha256": sha, "code": "known_material",
                             "message": "a bank knows this content: it is never exported"})
             continue

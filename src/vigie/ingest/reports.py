@@ -179,7 +179,8 @@ def _report(s, reference: str) -> Report:
 
 
 def public_status(store: Store, reference: str) -> dict:
-    """What the reporter may see: the status, its meaning, the reason when closed. No URL, no finding."""
+    """A report's internal status, its meaning, the reason when closed: no URL, no finding. For staff and the
+    intake worker: the reporter is told far less, and late (`vigie.ingest.reporter.reporter_status`)."""
     with store.sessions() as s:
         rep = _report(s, reference)
         n = len(s.scalars(select(ReportUrl.url_id).where(ReportUrl.report_id == rep.id)).all())
@@ -237,22 +238,19 @@ def list_reports(store: Store, *, status: str | None = None, limit: int = 200) -
 # ---------------------------------------------------------------------------------------------- statuses
 
 
-def _review_verdict(s, item_id: int | None) -> str | None:
-    """'illegal', 'not_illegal' or None (undecided) for a review item, from its cluster's confirmed verdict."""
+def _review_verdict(s, item_id: int | None, settings=None) -> str | None:
+    """'illegal', 'not_illegal' or None (undecided) for a review item, from its cluster's confirmed verdict
+    through vigie.policy (the same rule as for known material)."""
     if item_id is None:
         return None
+    from vigie.policy import action_of_dict
     from vigie.store.review_models import ReviewCluster, ReviewItem
 
     it = s.get(ReviewItem, item_id)
     c = s.get(ReviewCluster, it.cluster_id) if it is not None and it.cluster_id is not None else None
     if c is None or c.state != "decided":
         return None
-    legality = (c.verdict or {}).get("legality")
-    if legality in ("baseline", "national"):
-        return "illegal"
-    if legality == "not_illegal":
-        return "not_illegal"
-    return None
+    return "illegal" if action_of_dict(c.verdict, settings).illegal else "not_illegal"
 
 
 def refresh_statuses(store: Store, report_ids: list[int] | None = None, *, now: datetime | None = None,
@@ -261,12 +259,12 @@ def refresh_statuses(store: Store, report_ids: list[int] | None = None, *, now: 
     and sightings; returns how many changed."""
     now = _now(now)
     changed = 0
-    with store.sessions() as s, s.begin():
+    with store.session() as s:
         q = select(Report).where(Report.status.in_(statuses))
         if report_ids is not None:
             q = select(Report).where(Report.id.in_(report_ids))
         for rep in s.scalars(q).all():
-            status, reason = _derive(s, rep)
+            status, reason = _derive(s, rep, getattr(store, "settings", None))
             if status != rep.status or reason != rep.reason:
                 rep.status, rep.reason = status, reason
                 rep.closed_at = now if status in ("founded", "unfounded") else None
@@ -277,7 +275,7 @@ def refresh_statuses(store: Store, report_ids: list[int] | None = None, *, now: 
     return changed
 
 
-def _derive(s, rep: Report) -> tuple[str, str | None]:
+def _derive(s, rep: Report, settings=None) -> tuple[str, str | None]:
     rus = s.scalars(select(ReportedUrl).join(ReportUrl, ReportUrl.url_id == ReportedUrl.id)
                     .where(ReportUrl.report_id == rep.id)).all()
     if not rus:
@@ -288,16 +286,22 @@ def _derive(s, rep: Report) -> tuple[str, str | None]:
     ids = [ru.id for ru in rus]
     sights = s.scalars(select(Sighting).join(SightingPage, SightingPage.sighting_id == Sighting.id)
                        .where(SightingPage.url_id.in_(ids))).all()
-    if any(x.outcome == "known" for x in sights):
+    # What a known sighting means comes from vigie.policy alone (a "not illegal" entry founds nothing).
+    from vigie.policy import action_of_dict
+
+    known = [x for x in sights if x.outcome == "known"]
+    if any(action_of_dict(x.verdict, settings).founds_report for x in known):
         return "founded", None
     unknown = [x for x in sights if x.outcome == "unknown"]
     if unknown:
-        verdicts = [_review_verdict(s, x.review_item_id) for x in unknown]
+        verdicts = [_review_verdict(s, x.review_item_id, settings) for x in unknown]
         if "illegal" in verdicts:
             return "founded", None
         if all(v == "not_illegal" for v in verdicts):
             return "unfounded", "analysts reviewed what was found there and did not find it illegal"
         return "in_review", None
+    if known:  # every match there is on material classified not illegal
+        return "unfounded", "what was found there is known and classified not illegal"
     unreadable: dict[int, int] = {}
     for x in sights:
         if x.outcome == "error":
@@ -320,5 +324,5 @@ def _unfounded_reason(rus: list[ReportedUrl], unreadable: dict[int, int] | None 
 
 
 def set_crawl_state(store: Store, url_id: int, **fields) -> None:
-    with store.sessions() as s, s.begin():
+    with store.session() as s:
         s.execute(update(ReportedUrl).where(ReportedUrl.id == url_id).values(**fields))

@@ -20,14 +20,24 @@ Two limits lock review for a break (`ReviewLocked`, HTTP 423):
 * the daily exposure limit (default 120 min of revealed media); review locks until the
   next midnight of the clock's time zone.
 
+A third limit, `days_per_week` (default 7: none), locks review until next Monday once the
+analyst has reviewed on that many other days of the week ("2 hours a day, 3 days a week").
+
 A warning is due `warning_min` (default 5) before either limit. All time comes from an
 injectable clock (`vigie.review.clock`).
+
+**Deployment floors.** The deployment sets the harshest policy anyone may apply
+(`wellbeing_floor` in the settings, `VIGIE_WELLBEING_FLOOR`; by default `DEFAULT_FLOOR`): the
+team's policy is always at least as gentle as the floor, and a supervisor asking for a harsher
+value is refused (`below_floor`), never silently ignored; an analyst's own choices can only be
+gentler still. `floor_policy(settings)` is the floor; `get_team_policy` returns the team's
+policy as applied, the floor included.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -86,6 +96,8 @@ class WellbeingPolicy:
     session_limit_min: int = 45
     break_min: int = 15
     warning_min: int = 5
+    #: Days of the (Monday to Sunday) week on which one may review.
+    days_per_week: int = 7
 
     def __post_init__(self):
         bad = [s for s in self.reveal_steps if s not in STEPS]
@@ -95,7 +107,7 @@ class WellbeingPolicy:
         object.__setattr__(self, "reveal_steps", tuple(s for s in STEPS if s in self.reveal_steps))
         for name, lo, hi in (("thumb_px", 32, PREVIEW_SIDE), ("blur_px", 0, 64), ("daily_limit_min", 1, 24 * 60),
                              ("session_limit_min", 1, 24 * 60), ("break_min", 0, 24 * 60),
-                             ("warning_min", 0, 24 * 60)):
+                             ("warning_min", 0, 24 * 60), ("days_per_week", 1, 7)):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
                 raise UsageError(f"{name} must be a whole number from {lo} to {hi}", code="bad_value")
@@ -121,7 +133,29 @@ class WellbeingPolicy:
 #: How each field gets gentler: "min" (smaller is gentler), "max" (larger is gentler), "true" (True is gentler).
 GENTLER = {"thumb_px": "min", "blur_px": "max", "grayscale": "true", "video_muted": "true", "video_paused": "true",
            "keyframes_first": "true", "daily_limit_min": "min", "session_limit_min": "min", "break_min": "max",
-           "warning_min": "max", "reveal_steps": "subset"}
+           "warning_min": "max", "reveal_steps": "subset", "days_per_week": "min"}
+
+#: The harshest policy the fields allow: what a floor starts from (a field the floor leaves out has no floor).
+HARSHEST = {"thumb_px": PREVIEW_SIDE, "blur_px": 0, "grayscale": False, "reveal_steps": STEPS, "video_muted": False,
+            "video_paused": False, "keyframes_first": False, "daily_limit_min": 24 * 60,
+            "session_limit_min": 24 * 60, "break_min": 0, "warning_min": 0, "days_per_week": 7}
+#: The floor of a deployment that sets none: no more than 4 hours of revealed media a day and 2 hours in one
+#: session, breaks of at least 10 minutes, some blur, and video sound off.
+DEFAULT_FLOOR = {"daily_limit_min": 240, "session_limit_min": 120, "break_min": 10, "blur_px": 4,
+                 "video_muted": True}
+
+
+def floor_policy(settings=None) -> WellbeingPolicy:
+    """The harshest policy this deployment allows (`wellbeing_floor`, default `DEFAULT_FLOOR`)."""
+    given = getattr(settings, "wellbeing_floor", None) if settings is not None else None
+    return WellbeingPolicy.from_dict(dict(DEFAULT_FLOOR if given is None else given),
+                                     WellbeingPolicy(**HARSHEST))
+
+
+def below_floor(policy: WellbeingPolicy, floor: WellbeingPolicy) -> list[str]:
+    """The fields of `policy` harsher than the floor allows."""
+    applied = effective_policy(floor, policy.as_dict())
+    return [name for name in GENTLER if getattr(applied, name) != getattr(policy, name) and name != "warning_min"]
 
 
 def effective_policy(team: WellbeingPolicy, personal: WellbeingPolicy | dict | None) -> WellbeingPolicy:
@@ -158,23 +192,41 @@ def _key(user: str) -> str:
 
 
 def get_team_policy(store: Store) -> WellbeingPolicy:
+    """The team's policy as applied: what the supervisors set, made at least as gentle as the floor (a floor
+    raised after they set it applies at once)."""
     with store.sessions() as s:
         row = s.get(ReviewPolicy, TEAM)
-        return WellbeingPolicy.from_dict(row.data if row else None)
+        stored = WellbeingPolicy.from_dict(row.data if row else None)
+    return effective_policy(floor_policy(store.settings), stored.as_dict())
+
+
+class BelowFloor(UsageError):
+    code = "below_floor"
+    http_status = 422
 
 
 def set_team_policy(store: Store, policy: WellbeingPolicy | dict, by: str) -> WellbeingPolicy:
-    """A supervisor sets the team's defaults (the caller checks the role). A dict changes only its fields."""
+    """A supervisor sets the team's defaults (the caller checks the role). A dict changes only its fields.
+    A value harsher than the deployment's floor is refused (`below_floor`), so nobody believes it applies."""
+    floor = floor_policy(store.settings)
     with store.session() as s:
         row = s.get(ReviewPolicy, TEAM)
-        cur = WellbeingPolicy.from_dict(row.data if row else None)
+        cur = effective_policy(floor, WellbeingPolicy.from_dict(row.data if row else None).as_dict())
         new = policy if isinstance(policy, WellbeingPolicy) else WellbeingPolicy.from_dict(policy, cur)
+        bad = below_floor(new, floor)
+        if bad:
+            raise BelowFloor("the deployment's floor does not allow " + ", ".join(
+                f"{n}={_show(getattr(new, n))} (at most as harsh as {_show(getattr(floor, n))})" for n in bad))
         if row is None:
             row = ReviewPolicy(key=TEAM, data={})
             s.add(row)
         row.data, row.updated_by = new.as_dict(), by
         audit.record(store, by, "review.policy_team", "review_policy", TEAM, new.as_dict(), session=s)
         return new
+
+
+def _show(v) -> str:
+    return ",".join(v) if isinstance(v, tuple) else str(v)
 
 
 def get_personal_policy(store: Store, user: str) -> dict:
@@ -355,7 +407,15 @@ class ExposureTracker:
             session_s = (now - aware(cur.started_at)).total_seconds() if cur is not None else 0.0
             session_limit = pol.session_limit_min * 60
             daily_limit = pol.daily_limit_min * 60
-            if locked_until is None and exposed >= daily_limit:
+            other_days = self._other_days_this_week(s, user, clock) if pol.days_per_week < 7 else 0
+            if locked_until is None and other_days >= pol.days_per_week:
+                local = local_now(clock)
+                monday = (local.replace(hour=0, minute=0, second=0, microsecond=0)
+                          + timedelta(days=7 - local.weekday()))
+                locked_until, reason = monday.astimezone(now.tzinfo), "week"
+                self._lock(s, user, cur, now, locked_until, reason, exposed, session_s)
+                cur, session_s = None, 0.0
+            elif locked_until is None and exposed >= daily_limit:
                 tomorrow = (local_now(clock).replace(hour=0, minute=0, second=0, microsecond=0)
                             + timedelta(days=1))
                 locked_until, reason = tomorrow.astimezone(now.tzinfo), "daily"
@@ -378,6 +438,16 @@ class ExposureTracker:
                     "locked": locked, "locked_until": locked_until, "lock_reason": reason,
                     "daily_limit_s": daily_limit, "session_limit_s": session_limit}
 
+    def _other_days_this_week(self, s, user: str, clock: Clock | None) -> int:
+        """Days of this week (Monday to Sunday, in the clock's zone) before today with revealed media."""
+        local = local_now(clock)
+        today = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        monday = today - timedelta(days=local.weekday())
+        evs = s.scalars(select(ExposureEvent.started_at).where(
+            ExposureEvent.user == user, ExposureEvent.started_at >= monday.astimezone(UTC),
+            ExposureEvent.started_at < today.astimezone(UTC)))
+        return len({aware(t).astimezone(local.tzinfo).date() for t in evs})
+
     def _lock(self, s, user, cur, at, until, reason, exposed, session_s) -> None:
         for e in self._open(s, user):
             self._close(s, e, at)
@@ -394,8 +464,9 @@ class ExposureTracker:
         """Raise ReviewLocked when review is locked for this analyst; else return the status."""
         st = self.status(user, clock)
         if st["locked"]:
-            what = ("the daily exposure limit is reached" if st["lock_reason"] == "daily"
-                    else "time for a break: the session limit is reached")
+            what = {"daily": "the daily exposure limit is reached",
+                    "week": "the days-per-week limit is reached"}.get(
+                st["lock_reason"], "time for a break: the session limit is reached")
             raise ReviewLocked(f"review is locked: {what}; it opens again at {st['locked_until']:%Y-%m-%d %H:%M} "
                                "UTC", locked_until=st["locked_until"], reason=st["lock_reason"])
         return st

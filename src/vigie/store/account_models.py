@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vigie.store.models import Base, utcnow
@@ -27,8 +27,12 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: Locks in a row since the last good login: each lock lasts twice the one before (capped).
+    lock_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: Set for a one-time password: the person is asked to choose their own.
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: When the one-time password stops opening the account (24 hours after it was made).
+    otp_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     #: Per-person changes to the wellbeing defaults of the review pages (exposure limits, breaks).
     wellbeing: Mapped[dict | None] = mapped_column(JSON, nullable=True)
@@ -64,3 +68,17 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     #: None: the server default (setting api_rate_limit_per_minute).
     rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class RateCounter(Base):
+    """One fixed window of a rate limit, shared by every server process through the store.
+
+    `key` names what is counted (`login-addr:<keyed hash>`, `report:<keyed hash>`, `api:<key id>`); the
+    addresses themselves are never stored (see `vigie.web.limits`)."""
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    #: The window's start, in seconds since the epoch (a multiple of the window's length).
+    window_start: Mapped[int] = mapped_column(BigInteger)
+    hits: Mapped[int] = mapped_column(Integer)

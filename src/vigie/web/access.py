@@ -18,18 +18,16 @@ header, or for a page form the ``csrf_token`` field. A key carries no ambient au
 from __future__ import annotations
 
 import hmac
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 
 from vigie import accounts
-from vigie.accounts import AuthError, CsrfError, Forbidden, RateLimited
+from vigie.accounts import AuthError, CsrfError, Forbidden, PasswordChangeRequired
 from vigie.store.account_models import ApiKey, User, WebSession
 
 COOKIE = "vigie_session"
@@ -74,32 +72,19 @@ class Principal:
         return self.user is not None and accounts.role_at_least(self.user.role, role)
 
 
-class RateLimiter:
-    """A sliding one-minute window per API key, in memory (one process; behind several workers, per worker)."""
-
-    def __init__(self):
-        self._hits: dict[int, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, key_id: int, limit: int, now: float) -> None:
-        with self._lock:
-            q = self._hits.setdefault(key_id, deque())
-            while q and q[0] <= now - 60:
-                q.popleft()
-            if len(q) >= limit:
-                raise RateLimited(f"more than {limit} requests a minute with this API key",
-                                  retry_after=max(1, int(q[0] + 60 - now) + 1))
-            q.append(now)
-
-
 class Access:
-    """The dependency that authenticates, checks the role or scope, CSRF and the rate limit; see the module."""
+    """The dependency that authenticates, checks the role or scope, CSRF and the rate limit; see the module.
 
-    def __init__(self, role: str | None, *, scope: str | None = None):
+    A person holding a one-time password gets 403 `password_change_required` everywhere but on the routes
+    declared `one_time_ok` (My account, its password change, /api/v1/me, logout)."""
+
+    def __init__(self, role: str | None, *, scope: str | None = None, one_time_ok: bool = False):
         if role is not None:
             accounts.check_role(role)
         self.role = role
         self.scope = scope
+        #: Open to a person holding a one-time password (to change it, see who they are, log out).
+        self.one_time_ok = one_time_ok
 
     @property
     def public(self) -> bool:
@@ -122,6 +107,9 @@ class Access:
         if found is None:
             raise NotLoggedIn("log in first")
         user, ws = found
+        if user.must_change_password and not self.one_time_ok:
+            raise PasswordChangeRequired("you logged in with a one-time password: choose your own on My account "
+                                         "(/account) first")
         if not accounts.role_at_least(user.role, self.role):
             raise Forbidden(f"this needs the role {self.role} or higher")
         if request.method not in SAFE_METHODS:
@@ -138,7 +126,9 @@ class Access:
         if self.scope is None:
             raise Forbidden("this endpoint is for people; API keys cannot call it")
         limit = key.rate_limit_per_minute or int(getattr(state.settings, "api_rate_limit_per_minute", 600))
-        state.rate_limiter.check(key.id, limit, now.timestamp() if hasattr(now, "timestamp") else time.time())
+        ts = now.timestamp() if hasattr(now, "timestamp") else time.time()
+        await run_in_threadpool(state.rate_limiter.hit, f"api:{key.id}", limit, 60, now=ts,
+                                message=f"more than {limit} requests a minute with this API key")
         return Principal(api_key=key)
 
 
@@ -201,3 +191,9 @@ Admin = Annotated[Principal, Depends(Access("admin"))]
 MatchClient = Annotated[Principal, Depends(Access("analyst", scope="match"))]
 #: People (analyst+) and any API client.
 AnyClient = Annotated[Principal, Depends(Access("analyst", scope=ANY_KEY))]
+#: The few routes open to a person who logged in with a one-time password: change it, who am I, log out.
+OneTime = Annotated[Principal, Depends(Access("analyst", one_time_ok=True))]
+OneTimeOrClient = Annotated[Principal, Depends(Access("analyst", scope=ANY_KEY, one_time_ok=True))]
+
+#: A row id in a path: 1 to 2**63-1 (a 64-bit column), else 422 before the store is asked.
+Id = Annotated[int, Path(ge=1, le=2**63 - 1)]

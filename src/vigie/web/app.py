@@ -33,7 +33,8 @@ from vigie.accounts import RateLimited
 from vigie.errors import VigieError
 from vigie.settings import Settings
 from vigie.store.db import Store
-from vigie.web.access import NotLoggedIn, RateLimiter
+from vigie.web import guards
+from vigie.web.access import NotLoggedIn
 from vigie.web.schemas import ErrorOut
 
 HERE = Path(__file__).parent
@@ -51,8 +52,7 @@ PUBLIC_PATHS = ("/openapi.json", "/static")
 ERROR_RESPONSES = {s: {"model": ErrorOut} for s in (401, 403, 404, 409, 422, 429)}
 HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type", 429: "rate_limited"}
-CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; "
-       "form-action 'self'; base-uri 'none'")
+CSP = guards.CSP
 
 log = logging.getLogger("vigie.web")
 
@@ -74,7 +74,9 @@ def create_app(store: Store, settings: Settings | None = None, *, clock: Callabl
     app.state.settings = settings
     app.state.clock = clock or (lambda: datetime.now(UTC))
     app.state.matcher = Matcher(store, settings)
-    app.state.rate_limiter = RateLimiter()
+    from vigie.ratelimit import limiter_for
+
+    app.state.rate_limiter = limiter_for(store, settings)  # shared by every server process
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.state.templates.env.globals["version"] = __version__
     app.state.nav = []
@@ -87,7 +89,10 @@ def create_app(store: Store, settings: Settings | None = None, *, clock: Callabl
         app.state.nav.extend(getattr(mod, "NAV", []))
 
     _register_errors(app)
-    _register_headers(app)
+    # outermost last: headers on every answer (the 413 too), then the body limit around the app
+    app.add_middleware(guards.BodyLimit, limit_for=lambda m, p, ct: guards.route_limit(settings, m, p, ct))
+    app.add_middleware(guards.SecurityHeaders)
+    guards.allow_in_memory(guards.route_limit(settings, "POST", guards.UPLOAD_ROUTES[0], b""))
     return app
 
 
@@ -142,21 +147,36 @@ def _register_errors(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else code
         return _answer(request, exc.status_code, code, message, getattr(exc, "headers", None))
 
+    from sqlalchemy.exc import StatementError
+
+    async def out_of_range(request: Request, exc: Exception):
+        if _out_of_range(exc):  # an id past its column's range (a 2**70 in a path): bad input, not a crash
+            return _answer(request, 422, "invalid_input", "a number out of its range")
+        raise exc  # a real crash: answered by `crash` below
+
+    app.add_exception_handler(OverflowError, out_of_range)
+    app.add_exception_handler(StatementError, out_of_range)  # DataError and the wrapped OverflowError
+
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_json(500, "internal_error", "an internal error: it was logged")
+        # Starlette answers this one outside every middleware: the security headers are added here
+        return error_json(500, "internal_error", "an internal error: it was logged",
+                          {**guards.SECURITY_HEADERS, "cache-control": "no-store"})
 
 
-def _register_headers(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        resp = await call_next(request)
-        h = resp.headers
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("X-Frame-Options", "DENY")
-        h.setdefault("Referrer-Policy", "no-referrer")
-        h.setdefault("Content-Security-Policy", CSP)
-        if not request.url.path.startswith("/static/"):
-            h.setdefault("Cache-Control", "no-store")
-        return resp
+def _out_of_range(exc: BaseException) -> bool:
+    """An integer too large for the store (SQLite: OverflowError; PostgreSQL: NumericValueOutOfRange)."""
+    from sqlalchemy.exc import DataError, StatementError
+
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, OverflowError):
+            return True
+        if isinstance(exc, DataError) and "out of range" in str(exc.orig).lower():
+            return True
+        if isinstance(exc, StatementError) and isinstance(exc.orig, OverflowError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False

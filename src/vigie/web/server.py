@@ -57,6 +57,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, stre
     workers = int(uvicorn_options.pop("workers", 1) or 1)
     intake = bool(uvicorn_options.pop("intake_worker", True))
     if workers > 1:  # several processes: each builds its app from the environment (make_app)
+        from vigie.ratelimit import shared_secret
+
+        shared_secret(settings)  # one key for the address hashes of every worker (in their environment only)
         os.environ["VIGIE_DATA_DIR"] = str(settings.data_dir)
         if settings.database_url:
             os.environ["VIGIE_DATABASE_URL"] = settings.database_url
@@ -99,6 +102,12 @@ def _start_housekeeping(store, settings, every_s: float = 3600.0, *, intake: boo
         nonlocal last_sync
         import time
 
+        from vigie import repair
+
+        try:  # finish what a crash left half-done before anything else (see vigie.repair)
+            repair.run(store, settings)
+        except Exception:  # noqa: BLE001
+            logging.getLogger("vigie").exception("repair at start failed")
         while not stop.is_set():
             try:
                 purge_decided(store, settings, SystemClock())

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 
 from vigie import accounts
 from vigie.web import views
-from vigie.web.access import Admin
+from vigie.web.access import Admin, Id
 from vigie.web.schemas import (
     ApiKeyCreatedOut,
     ApiKeyIn,
@@ -44,7 +44,8 @@ def users_page(request: Request, me: Admin):
 @router.post("/users", include_in_schema=False)
 def users_create(request: Request, me: Admin, username: Annotated[str, Form(max_length=64)],
                  role: Annotated[str, Form(max_length=20)]):
-    u, otp = accounts.create_user(request.app.state.store, username, role, actor=me.actor)
+    u, otp = accounts.create_user(request.app.state.store, username, role, actor=me.actor,
+                                  now=request.app.state.clock())
     return _no_store(views.render(request, "user_created.html", me, created=views.user_out(u), password=otp))
 
 
@@ -76,7 +77,7 @@ def users_logout_everywhere(request: Request, me: Admin, username: str):
 def users_reset_password(request: Request, me: Admin, username: str):
     """A new one-time password for someone who forgot theirs; their sessions end."""
     otp = accounts.generate_password()
-    accounts.set_password(request.app.state.store, username, otp, actor=me.actor)
+    accounts.set_password(request.app.state.store, username, otp, actor=me.actor, now=request.app.state.clock())
     u = accounts.get_user(request.app.state.store, username)
     return _no_store(views.render(request, "user_created.html", me, created=views.user_out(u), password=otp,
                                   reset=True))
@@ -90,7 +91,8 @@ def api_users(request: Request, me: Admin) -> UsersOut:
 @router.post("/api/v1/users", response_model=UserCreatedOut, status_code=201, tags=["users"])
 def api_users_create(request: Request, body: UserIn, me: Admin) -> UserCreatedOut:
     """Create an account; without a password, the answer holds a one-time password (its only appearance)."""
-    u, otp = accounts.create_user(request.app.state.store, body.username, body.role, body.password, actor=me.actor)
+    u, otp = accounts.create_user(request.app.state.store, body.username, body.role, body.password, actor=me.actor,
+                                  now=request.app.state.clock())
     return UserCreatedOut(user=views.user_out(u), one_time_password=otp)
 
 
@@ -133,7 +135,7 @@ def keys_create(request: Request, me: Admin, name: Annotated[str, Form(max_lengt
 
 
 @router.post("/api-keys/{key_id}/revoke", include_in_schema=False)
-def keys_revoke(request: Request, me: Admin, key_id: int):
+def keys_revoke(request: Request, me: Admin, key_id: Id):
     accounts.revoke_api_key(request.app.state.store, key_id, actor=me.actor, now=request.app.state.clock())
     return RedirectResponse("/api-keys", 303)
 
@@ -153,6 +155,6 @@ def api_keys_create(request: Request, body: ApiKeyIn, me: Admin) -> ApiKeyCreate
 
 
 @router.post("/api/v1/api-keys/{key_id}/revoke", response_model=ApiKeyOut, tags=["api keys"])
-def api_keys_revoke(request: Request, key_id: int, me: Admin) -> ApiKeyOut:
+def api_keys_revoke(request: Request, key_id: Id, me: Admin) -> ApiKeyOut:
     return views.key_out(accounts.revoke_api_key(request.app.state.store, key_id, actor=me.actor,
                                                  now=request.app.state.clock()))

@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 from vigie import accounts
 from vigie.accounts import AuthError, CsrfError
 from vigie.errors import VigieError
-from vigie.web.access import COOKIE, LOGIN_CSRF_COOKIE, Analyst, AnyClient, Principal, Public
+from vigie.web.access import COOKIE, LOGIN_CSRF_COOKIE, OneTime, OneTimeOrClient, Principal, Public
 from vigie.web.schemas import LoginIn, MeOut, PasswordIn
 from vigie.web.views import render
 
@@ -53,9 +53,20 @@ def _login_page(request: Request, *, error: str | None = None, status_code: int 
     return resp
 
 
+LOGIN_WINDOW_S = 15 * 60
+
+
 def _start_session(request: Request, username: str, password: str):
+    """Authenticate, after counting the attempt against the caller's address (all accounts together, shared by
+    every server process): a guesser trying many names from one place is stopped (429) without locking them."""
+    from vigie.ratelimit import address_tag
+
     st = request.app.state
     now = st.clock()
+    address = request.client.host if request.client else "-"
+    limit = int(getattr(st.settings, "login_attempts_per_address", 30))
+    st.rate_limiter.hit(address_tag(st.settings, "login", address, now=now.timestamp()), limit, LOGIN_WINDOW_S,
+                        now=now.timestamp(), message="too many login attempts from your address: try again later")
     user = accounts.authenticate(st.store, username, password, now=now)
     token, _ws = accounts.new_session(st.store, user, now=now)
     return user, token
@@ -86,12 +97,12 @@ def login_submit(request: Request, me: Public, username: Annotated[str, Form(max
 
 
 @router.get("/logout", include_in_schema=False)
-def logout_page(request: Request, me: Analyst):
+def logout_page(request: Request, me: OneTime):
     return render(request, "logout.html", me)
 
 
 @router.post("/logout", include_in_schema=False)
-def logout_submit(request: Request, me: Analyst):
+def logout_submit(request: Request, me: OneTime):
     accounts.end_session(request.app.state.store, me.token)
     resp = RedirectResponse("/login", 303)
     resp.delete_cookie(COOKIE, path="/")
@@ -99,12 +110,12 @@ def logout_submit(request: Request, me: Analyst):
 
 
 @router.get("/account", include_in_schema=False)
-def account_page(request: Request, me: Analyst, changed: int = 0):
+def account_page(request: Request, me: OneTime, changed: int = 0):
     return render(request, "account.html", me, data=me_out(me), changed=bool(changed))
 
 
 @router.post("/account/password", include_in_schema=False)
-def account_password(request: Request, me: Analyst, current: Annotated[str, Form(max_length=1000)],
+def account_password(request: Request, me: OneTime, current: Annotated[str, Form(max_length=1000)],
                      new: Annotated[str, Form(max_length=1000)], confirm: Annotated[str, Form(max_length=1000)]):
     try:
         if new != confirm:
@@ -134,7 +145,7 @@ def api_login(request: Request, body: LoginIn, me: Public, response: Response) -
 
 
 @router.post("/api/v1/logout", status_code=204, tags=["session"])
-def api_logout(request: Request, me: Analyst) -> Response:
+def api_logout(request: Request, me: OneTime) -> Response:
     accounts.end_session(request.app.state.store, me.token)
     resp = Response(status_code=204)
     resp.delete_cookie(COOKIE, path="/")
@@ -142,13 +153,13 @@ def api_logout(request: Request, me: Analyst) -> Response:
 
 
 @router.get("/api/v1/me", response_model=MeOut, tags=["session"])
-def api_me(me: AnyClient) -> MeOut:
+def api_me(me: OneTimeOrClient) -> MeOut:
     """Who is calling: a person (with the CSRF token of the session) or an API key (with its scopes)."""
     return me_out(me)
 
 
 @router.post("/api/v1/me/password", status_code=204, tags=["session"])
-def api_password(request: Request, body: PasswordIn, me: Analyst) -> Response:
+def api_password(request: Request, body: PasswordIn, me: OneTime) -> Response:
     """Change one's own password; one's other sessions end."""
     accounts.set_password(request.app.state.store, me.user.username, body.new, actor=me.actor, current=body.current,
                           keep_session=me.token)

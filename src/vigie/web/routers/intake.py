@@ -2,18 +2,15 @@
 and the analysts' list of reports with what the crawler found.
 
 Anonymous by default: the reporter's IP address is never stored. Rate limiting counts on an
-HMAC of the address under a key that lives in memory and changes every hour, so the counts
-cannot be turned back into addresses, even by whoever reads the server's memory an hour later.
+HMAC of the address under a key that changes every hour and is never stored (`vigie.ratelimit`),
+so the shared counts cannot be turned back into addresses.
 The public form carries a double-submit CSRF token (a cookie and a form field), like the login.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
-import threading
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
@@ -22,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from vigie import audit
-from vigie.accounts import CsrfError, RateLimited
+from vigie.accounts import CsrfError
 from vigie.errors import VigieError
 from vigie.ingest import reports
 from vigie.web.access import Analyst, Public, Supervisor
@@ -44,58 +41,36 @@ class ReportIn(BaseModel):
 
 
 class ReportOut(BaseModel):
+    """What a reporter gets back: never whether an address was reported before."""
+
     reference: str
     status: str
     meaning: str
     status_url: str
     urls: int
-    joined_existing: int
 
 
 class ReportStatusOut(BaseModel):
+    """received, being_checked or closed (see `vigie.ingest.reporter`): nothing about what was found."""
+
     reference: str
     status: str
     meaning: str
-    reason: str | None = None
     urls: int
     received_at: str | None = None
-    closed_at: str | None = None
-
-
-class ReporterLimiter:
-    """At most `limit` reports an hour per address, counted on HMAC(hourly key, address), in memory."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._hour = -1
-        self._key = b""
-        self._counts: dict[str, int] = {}
-
-    def check(self, address: str, limit: int, now: float | None = None) -> None:
-        hour = int((now if now is not None else time.time()) // 3600)
-        with self._lock:
-            if hour != self._hour:  # new hour: new key, old counts forgotten
-                self._hour, self._key, self._counts = hour, secrets.token_bytes(32), {}
-            tag = hmac.new(self._key, address.encode(), hashlib.sha256).hexdigest()[:32]
-            n = self._counts.get(tag, 0)
-            if n >= limit:
-                wait = 3600 - int((now if now is not None else time.time()) % 3600)
-                raise RateLimited(f"more than {limit} reports an hour from one address: try again later",
-                                  retry_after=max(1, wait))
-            self._counts[tag] = n + 1
-
-
-def _limiter(request: Request) -> ReporterLimiter:
-    st = request.app.state
-    if not hasattr(st, "reporter_limiter"):
-        st.reporter_limiter = ReporterLimiter()
-    return st.reporter_limiter
 
 
 def _limit(request: Request) -> None:
+    """At most `report_rate_limit_per_hour` reports an hour from one address, counted under a keyed hash of
+    the address that changes every hour (`vigie.ratelimit`), in the limiter shared by all server processes."""
+    from vigie.ratelimit import address_tag
+
+    st = request.app.state
     address = request.client.host if request.client else "-"
-    _limiter(request).check(address, request.app.state.settings.report_rate_limit_per_hour,
-                            request.app.state.clock().timestamp())
+    now = st.clock().timestamp()
+    limit = st.settings.report_rate_limit_per_hour
+    st.rate_limiter.hit(address_tag(st.settings, "report", address, now=now), limit, 3600, now=now,
+                        message=f"more than {limit} reports an hour from one address: try again later")
 
 
 def _submit(request: Request, body: ReportIn, channel: str) -> dict:
@@ -104,10 +79,16 @@ def _submit(request: Request, body: ReportIn, channel: str) -> dict:
                           channel=channel, max_urls=st.settings.report_max_urls, now=st.clock())
 
 
+def _reporter_status(request: Request, reference: str) -> dict:
+    from vigie.ingest.reporter import reporter_status
+
+    st = request.app.state
+    return reporter_status(st.store, reference, now=st.clock(), delay_hours=st.settings.report_public_delay_hours)
+
+
 def _status_out(d: dict) -> ReportStatusOut:
-    iso = {k: (d[k].isoformat() if d.get(k) else None) for k in ("received_at", "closed_at")}
-    return ReportStatusOut(reference=d["reference"], status=d["status"], meaning=d["meaning"], reason=d["reason"],
-                           urls=d["urls"], **iso)
+    return ReportStatusOut(reference=d["reference"], status=d["status"], meaning=d["meaning"], urls=d["urls"],
+                           received_at=d["received_at"].isoformat() if d.get("received_at") else None)
 
 
 # -------------------------------------------------------------------------------------------- public
@@ -141,7 +122,7 @@ async def report_form_submit(request: Request, me: Public, urls: Annotated[str, 
     values = {"urls": urls, "description": description, "contact": contact, "seen": seen}
     lines = [u.strip() for u in urls.splitlines() if u.strip()]
     try:
-        _limit(request)
+        await run_in_threadpool(_limit, request)
         body = ReportIn(urls=lines or [""], description=description or None, seen=seen, contact=contact or None)
         got = await run_in_threadpool(_submit, request, body, "web")
     except VigieError as exc:
@@ -150,7 +131,8 @@ async def report_form_submit(request: Request, me: Public, urls: Annotated[str, 
         return _form_page(request, error=exc.message, values=values, status_code=exc.http_status)
     except ValueError as exc:  # pydantic: too many URLs or too long
         return _form_page(request, error=str(exc).splitlines()[0], values=values, status_code=422)
-    return render(request, "report_received.html", None, status_code=201, report=got,
+    public = {"reference": got["reference"], "meaning": got["meaning"]}  # not joined_existing: it tells too much
+    return render(request, "report_received.html", None, status_code=201, report=public,
                   hotline=request.app.state.settings.hotline_name)
 
 
@@ -159,7 +141,7 @@ def report_status_page(request: Request, me: Public, reference: str = Query("", 
     found, error = None, None
     if reference.strip():
         try:
-            found = reports.public_status(request.app.state.store, reference)
+            found = _reporter_status(request, reference)
         except VigieError as exc:
             error = exc.message
     return render(request, "report_status.html", None, status_code=404 if error else 200, found=found, error=error,
@@ -170,18 +152,18 @@ def report_status_page(request: Request, me: Public, reference: str = Query("", 
 async def api_report(request: Request, me: Public, body: ReportIn) -> JSONResponse:
     """Report URLs (no login). The report is stored before this answers; keep the `reference` to follow it.
     At most `report_rate_limit_per_hour` reports an hour from one address (429 beyond)."""
-    _limit(request)
+    await run_in_threadpool(_limit, request)
     got = await run_in_threadpool(_submit, request, body, "api")
     out = ReportOut(reference=got["reference"], status=got["status"], meaning=got["meaning"],
-                    status_url=f"/api/v1/reports/{got['reference']}", urls=got["urls"],
-                    joined_existing=got["joined_existing"])
+                    status_url=f"/api/v1/reports/{got['reference']}", urls=got["urls"])
     return JSONResponse(out.model_dump(), status_code=201, headers={"Location": out.status_url})
 
 
 @router.get("/api/v1/reports/{reference}", response_model=ReportStatusOut, tags=["reports"])
 def api_report_status(request: Request, me: Public, reference: str) -> ReportStatusOut:
-    """The status of a report, for its reporter: no URL and nothing about what was found."""
-    return _status_out(reports.public_status(request.app.state.store, reference[:40]))
+    """The status of a report, for its reporter: received, being_checked or closed, each after a delay counted
+    from its receipt; no URL, nothing about what was found or whether it was reported before."""
+    return _status_out(_reporter_status(request, reference[:40]))
 
 
 # ------------------------------------------------------------------------------------------ analysts

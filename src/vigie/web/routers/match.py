@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from fastapi import APIRouter, Request, UploadFile
 
 from vigie import audit
@@ -56,24 +58,37 @@ def api_match(request: Request, body: MatchIn, me: MatchClient) -> MatchOut:
     return MatchOut(results=results)
 
 
-MAX_IMAGE_BYTES = 64 * 1024 * 1024
+#: Pictures decoded at once by /match/image in one process: each may take up to api_max_image_pixels x 3 bytes.
+DECODES_AT_ONCE = 2
+_decodes = threading.BoundedSemaphore(DECODES_AT_ONCE)
+
+
+def _hash_upload(data: bytes, settings):
+    """Hash in memory with the API's pixel limit, checked on the header before any pixel is decoded."""
+    from vigie.hashing import hash_bytes
+
+    limited = settings.model_copy(update={"max_pixels": min(settings.max_pixels, settings.api_max_image_pixels)})
+    with _decodes:
+        return hash_bytes(data, limited, path="<upload>", variants=settings.dihedral)
 
 
 @router.post("/api/v1/match/image", response_model=ImageMatchOut, tags=["match"])
 async def api_match_image(request: Request, file: UploadFile, me: MatchClient) -> ImageMatchOut:
     """Match one picture: hashed in memory (MD5, SHA-1, SHA-256, PDQ and its rotations and mirrors) and never
-    stored or logged; the answer names bank, category and distance of each match, nothing else."""
+    stored, logged or written to disk; the answer names bank, category and distance of each match, nothing else.
+    At most `max_upload_bytes` (413 beyond) and `api_max_image_pixels` (422 `too_large`, read from the header)."""
     from fastapi.concurrency import run_in_threadpool
 
     from vigie.errors import InvalidInput
-    from vigie.hashing import hash_bytes
     from vigie.matching import Query as Q
 
     st = request.app.state
-    data = await file.read(MAX_IMAGE_BYTES + 1)
-    if len(data) > MAX_IMAGE_BYTES:
-        raise InvalidInput(f"a picture of at most {MAX_IMAGE_BYTES // 2**20} MiB", code="too_large")
-    rec = await run_in_threadpool(hash_bytes, data, st.settings, path="<upload>", variants=st.settings.dihedral)
+    limit = int(st.settings.max_upload_bytes)
+    data = await file.read(limit + 1)
+    await file.close()
+    if len(data) > limit:
+        raise InvalidInput(f"a picture of at most {limit // 2**20} MiB", code="too_large")
+    rec = await run_in_threadpool(_hash_upload, data, st.settings)
     del data
     if rec.pdq is None and rec.error is not None:
         raise InvalidInput(rec.error.message, code=rec.error.code)
