@@ -1,32 +1,43 @@
-"""Crawler throughput: media fetched and hashed per second from a local benign site, against a naive crawler.
+"""Crawler throughput: media fetched and hashed per second from a local benign site, against two naive crawlers.
 
 A gallery of N generated JPEGs on pages of 10 (vigie.demo_site.gallery) is served by uvicorn in
-a child process on 127.0.0.1; each answer waits `--latency` seconds first, as a remote host
-would. All pictures are planted in a bank as known, as most of what a hotline crawls is.
+a child process on 127.0.0.1; each answer waits `latency` seconds first, as a remote host would.
+Every latency given is run in the same invocation, every crawler against the same site. All
+pictures are planted in a bank as known, as most of what a hotline crawls is.
 
-* **naive** (the baseline): one page after the other with httpx, each picture fetched in turn
-  and hashed (MD5, SHA-1, SHA-256, PDQ) with `vigie.hashing.hash_bytes`.
+* **naive sequential**: one page after the other with httpx, each picture fetched in turn, then
+  MD5 and one PDQ (pdqhash on the decoded picture). Nothing recorded.
+* **naive 8 threads**: the same, eight pages at once in eight threads sharing one client.
 * **vigie**: every page reported, then one round of `vigie.ingest.worker.crawl_pending`: concurrent
-  downloads, hashing (with the PDQ variants) and matching while the next downloads run, and everything
-  recorded in the store (sightings, audit). Twice: hashing in worker processes (the default, a decoder
-  crash costs one file; the processes' start is counted) and in threads (`VIGIE_CRAWL_HASH_PROCESSES=false`).
+  downloads, hashing (MD5, SHA-1, SHA-256, PDQ and its variants) and matching while the next downloads
+  run, and everything recorded in the store (sightings, audit). Twice: hashing in worker processes (the
+  default, a decoder crash costs one file; the processes' start is counted) and in threads.
 
-The crawler's politeness is set for one host here (no delay, 8 at once): on the open web the
+For each: media/s, CPU milliseconds per media (this process, plus the hashing processes for vigie; the
+site's own process is not counted) and media lost (pictures on the site that the crawler did not bring
+back hashed: must be 0).
+
+The crawler's politeness is set for one host here (no delay, `--concurrency` at once): on the open web the
 per-host delay (0.5 s by default) bounds each host, and concurrency comes from many hosts.
 
-    python bench/crawl_bench.py [--images 300] [--latency 0.05] [--concurrency 8] [--json]
+    python bench/crawl_bench.py [--images 300] [--latencies 0,0.05] [--concurrency 8] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import io
 import json
+import os
+import resource
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -53,7 +64,7 @@ def free_port() -> int:
 def start_site(n: int, latency: float) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", SERVER, str(n), str(port), str(latency)],
-                            env={"PYTHONPATH": str(ROOT / "src")})
+                            env={"PYTHONPATH": str(ROOT / "src"), "PATH": os.environ.get("PATH", "")})
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -66,21 +77,58 @@ def start_site(n: int, latency: float) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the benign site did not start")
 
 
-def naive(base: str, pages: int, settings) -> dict:
-    """Sequential: fetch a page, find its pictures, fetch and hash each, then the next page."""
-    from vigie.hashing import hash_bytes
+def cpu_self() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def cpu_of(pids) -> float:
+    """CPU seconds of other processes, read from /proc (the hashing processes are not our children)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def naive_hash(data: bytes) -> bool:
+    """What a naive crawler does with a picture: MD5 and one PDQ."""
+    import numpy as np
+    import pdqhash
+    from PIL import Image
+
+    hashlib.md5(data).hexdigest()
+    with Image.open(io.BytesIO(data)) as im:
+        vec, _quality = pdqhash.compute(np.asarray(im.convert("RGB")))
+    return vec is not None
+
+
+def naive_page(c: httpx.Client, base: str, p: int) -> int:
     from vigie.ingest.crawl import parse_page
 
-    t0 = time.perf_counter()
+    page = c.get(f"{base}/page/{p}.html")
     n = 0
-    with httpx.Client(timeout=30) as c:
-        for p in range(pages):
-            page = c.get(f"{base}/page/{p}.html")
-            for u in parse_page(page.content, str(page.url)).media:
-                rec = hash_bytes(c.get(u).content, settings)
-                n += rec.pdq is not None
-    dt = time.perf_counter() - t0
-    return {"media": n, "seconds": dt, "per_s": n / dt}
+    for u in parse_page(page.content, str(page.url)).media:
+        r = c.get(u)
+        if r.status_code == 200 and naive_hash(r.content):
+            n += 1
+    return n
+
+
+def naive(base: str, pages: int, threads: int) -> dict:
+    t0, c0 = time.perf_counter(), cpu_self()
+    with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=max(threads, 1))) as c:
+        if threads <= 1:
+            n = sum(naive_page(c, base, p) for p in range(pages))
+        else:
+            with ThreadPoolExecutor(threads) as ex:
+                n = sum(ex.map(lambda p: naive_page(c, base, p), range(pages)))
+    dt, cpu = time.perf_counter() - t0, cpu_self() - c0
+    return {"media": n, "seconds": dt, "per_s": n / dt, "cpu_ms_per_media": 1000 * cpu / max(n, 1)}
 
 
 def vigie_crawl(base: str, pages: int, n: int, data_dir: Path, concurrency: int, processes: bool) -> dict:
@@ -102,46 +150,54 @@ def vigie_crawl(base: str, pages: int, n: int, data_dir: Path, concurrency: int,
     urls = [f"{base}/page/{p}.html" for p in range(pages)]
     for i in range(0, len(urls), st.report_max_urls):
         reports.submit(store, urls[i:i + st.report_max_urls])
-    t0 = time.perf_counter()
-    got = worker.crawl_pending(store, st, limit=len(urls))
-    dt = time.perf_counter() - t0
+    hasher = worker.make_hasher(st)
+    t0, c0 = time.perf_counter(), cpu_self()
+    try:
+        got = worker.crawl_pending(store, st, limit=len(urls), hasher=hasher)
+        dt = time.perf_counter() - t0
+        pool = hasher._pool
+        workers_cpu = cpu_of(list(getattr(pool, "_processes", None) or {})) if processes and pool else 0.0
+    finally:
+        hasher.close()
+    cpu = cpu_self() - c0 + workers_cpu
     store.close()
-    return {"media": got["media"], "known": got["known"], "seconds": dt, "per_s": got["media"] / dt}
+    return {"media": got["media"], "known": got["known"], "seconds": dt, "per_s": got["known"] / dt,
+            "cpu_ms_per_media": 1000 * cpu / max(got["known"], 1)}
+
+
+def run_latency(images: int, latency: float, concurrency: int) -> dict:
+    pages = -(-images // 10)
+    proc, base = start_site(images, latency)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            res = {"naive_sequential": naive(base, pages, 1), "naive_8_threads": naive(base, pages, 8),
+                   "vigie_processes": vigie_crawl(base, pages, images, Path(tmp) / "v", concurrency, True),
+                   "vigie_threads": vigie_crawl(base, pages, images, Path(tmp) / "t", concurrency, False)}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    for r in res.values():
+        r["lost"] = images - r.get("known", r["media"])
+    return {"latency_s": latency, "images": images, "pages": pages, "crawlers": res}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=300)
-    ap.add_argument("--latency", type=float, default=0.05, help="Seconds each answer of the site waits.")
+    ap.add_argument("--latencies", default="0,0.05", help="Seconds each answer of the site waits, comma-separated.")
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    from vigie.settings import Settings
-
-    pages = -(-a.images // 10)
-    proc, base = start_site(a.images, a.latency)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            base_res = naive(base, pages, Settings(data_dir=Path(tmp) / "n", workers=1))
-            v = vigie_crawl(base, pages, a.images, Path(tmp) / "v", a.concurrency, True)
-            vt = vigie_crawl(base, pages, a.images, Path(tmp) / "t", a.concurrency, False)
-    finally:
-        proc.terminate()
-        proc.wait(10)
-    out = {"images": a.images, "pages": pages, "latency_s": a.latency, "naive": base_res, "vigie": v,
-           "vigie_threads": vt, "ratio": v["per_s"] / base_res["per_s"],
-           "ratio_threads": vt["per_s"] / base_res["per_s"]}
+    runs = [run_latency(a.images, float(x), a.concurrency) for x in a.latencies.split(",") if x.strip()]
     if a.json:
-        print(json.dumps(out))
+        print(json.dumps(runs))
         return
-    print(f"site: {a.images} generated JPEGs (480x360) on {pages} pages, {a.latency * 1000:.0f} ms per answer, "
-          f"127.0.0.1")
-    print(f"naive sequential fetch + hash: {base_res['media']:5d} media in {base_res['seconds']:6.1f} s = "
-          f"{base_res['per_s']:6.1f} media/s")
-    for label, r in (("vigie, hashing in processes", v), ("vigie, hashing in threads  ", vt)):
-        print(f"{label}: {r['media']:5d} media in {r['seconds']:6.1f} s = {r['per_s']:6.1f} media/s "
-              f"({r['known']} known, recorded in the store)")
-    print(f"ratio: {out['ratio']:.2f}x (processes), {out['ratio_threads']:.2f}x (threads)")
+    for run in runs:
+        print(f"site: {run['images']} generated JPEGs (480x360) on {run['pages']} pages, "
+              f"{run['latency_s'] * 1000:.0f} ms per answer, 127.0.0.1, {os.cpu_count()} cores")
+        for name, r in run["crawlers"].items():
+            print(f"  {name:17}: {r['per_s']:6.1f} media/s, {r['cpu_ms_per_media']:6.1f} CPU ms/media, "
+                  f"{r['lost']:3d} lost ({r['seconds']:.1f} s)")
 
 
 if __name__ == "__main__":

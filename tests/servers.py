@@ -18,12 +18,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(app) -> Iterator[str]:
-    """Run `app` with uvicorn in a thread on 127.0.0.1 and yield its base URL; stopped on exit."""
+def serving(app, host: str = "127.0.0.1") -> Iterator[str]:
+    """Run `app` with uvicorn in a thread on `host` (a loopback address: 127.0.0.1 unless told, 127.0.0.2 for
+    a second host of the crawler's tests) and yield its base URL; stopped on exit."""
     import uvicorn
 
+    assert host.startswith("127."), "test servers listen on loopback only"
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    srv = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                                        timeout_graceful_shutdown=1))
     th = threading.Thread(target=srv.run, daemon=True)
     th.start()
     deadline = time.monotonic() + 10
@@ -31,7 +34,7 @@ def serving(app) -> Iterator[str]:
         time.sleep(0.02)
     assert srv.started, "uvicorn did not start"
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{host}:{port}"
     finally:
         srv.should_exit = True
         th.join(5)

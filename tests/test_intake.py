@@ -181,7 +181,7 @@ def test_unknown_only_waits_for_review_and_follows_the_decision(planted_site):
 
 
 def test_a_transient_failure_is_tried_again_later_then_given_up(store, tmp_path):
-    settings = intake_settings(store, crawl_max_attempts=2)
+    settings = intake_settings(store, crawl_max_attempts=2, crawl_retries=0)  # no retry inside a round here
     site = Site()
     site.routes["/busy"] = Route(503, "text/plain", b"busy")
     with serving(site) as base:
@@ -330,7 +330,7 @@ def test_videos_on_a_page_are_recognised_by_vpdq_and_new_ones_queued(store, medi
 
 
 def test_a_url_whose_crawls_keep_dying_is_given_up(store):
-    settings = intake_settings(store, crawl_max_attempts=2)
+    settings = intake_settings(store, crawl_max_attempts=2, crawl_retries=0)  # no retry inside a round here
     ref = reports.submit(store, ["http://example.com/crashes-us"], now=T0)["reference"]
     for hours in (0, 2):  # claimed, then the worker dies each time (nothing records the crawl)
         assert len(worker.claim(store, 5, T0 + timedelta(hours=hours), settings)) == 1

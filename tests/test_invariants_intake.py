@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from test_intake import T0, intake_settings, jpeg
 
 from vigie import stats
 from vigie.actions import takedown
@@ -23,7 +24,6 @@ from vigie.store.intake_models import Sighting, SightingEvent
 from vigie.store.review_models import ReviewItem
 
 from servers import serving
-from test_intake import T0, intake_settings, jpeg
 
 pytestmark = pytest.mark.usefixtures("media_key")
 

@@ -12,6 +12,7 @@ It is a bare ASGI app (no framework): `uvicorn.run(site, ...)` or `tests/servers
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from dataclasses import dataclass
 
@@ -25,6 +26,12 @@ class Route:
     delay: float = 0.0  # seconds before the answer starts
     endless: int = 0  # when > 0: stream this many bytes in 64 KiB chunks, without a Content-Length
     headers: tuple[tuple[str, str], ...] = ()
+    #: The first `fail_times` requests answer `fail_status` with `fail_headers` (a busy host: 429, 503).
+    fail_times: int = 0
+    fail_status: int = 503
+    fail_headers: tuple[tuple[str, str], ...] = ()
+    #: The repeated chunk of an endless body (a 50 MB page: markup, then filler).
+    endless_chunk: bytes = b"\xff" * 65536
 
 
 class Site:
@@ -34,6 +41,10 @@ class Site:
         self.routes: dict[str, Route] = {}
         self.hits: Counter[str] = Counter()
         self.host_headers: list[str] = []
+        #: (monotonic time, path) of every request, in arrival order (fairness assertions).
+        self.times: list[tuple[float, str]] = []
+        #: User-Agent of every request.
+        self.agents: list[str] = []
 
     # building
     def page(self, path: str, html: str, status: int = 200) -> Site:
@@ -59,8 +70,12 @@ class Site:
             return
         path = scope["path"] + (("?" + scope["query_string"].decode()) if scope.get("query_string") else "")
         self.hits[scope["path"]] += 1
+        self.times.append((time.monotonic(), scope["path"]))
         self.host_headers += [v.decode() for k, v in scope.get("headers", []) if k == b"host"]
+        self.agents += [v.decode() for k, v in scope.get("headers", []) if k == b"user-agent"]
         r = self.routes.get(path) or self.routes.get(scope["path"]) or Route(404, "text/plain", b"not found")
+        if r.fail_times and self.hits[scope["path"]] <= r.fail_times:
+            r = Route(r.fail_status, "text/plain", b"busy", headers=r.fail_headers)
         if r.delay:
             await asyncio.sleep(r.delay)
         headers = [(b"content-type", r.content_type.encode())] + [(k.encode(), v.encode()) for k, v in r.headers]
@@ -68,7 +83,7 @@ class Site:
             headers.append((b"location", r.location.encode()))
         if r.endless:
             await send({"type": "http.response.start", "status": r.status, "headers": headers})
-            chunk = b"\xff" * 65536
+            chunk = r.endless_chunk
             sent = 0
             while sent < r.endless:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})

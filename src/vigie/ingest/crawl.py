@@ -1,320 +1,55 @@
 """The crawler's network side: fetch reported URLs safely, read their pages, download the media they show.
 
 Nothing here touches the store; `vigie.ingest.worker` hashes, matches and records what this
-module brings back.
+module brings back. The parts live in modules of their own and are re-exported here:
 
-Safety, because a public form decides where the crawler goes:
+* `vigie.ingest.addresses`: host names (IDNA 2008), the address rules (SSRF), sites (public suffix list);
+* `vigie.ingest.fetch`: one fetch (limits, content by bytes) and the scheduler (per address, fair);
+* `vigie.ingest.decode`: Content-Encoding decoded in streaming under the byte limit;
+* `vigie.ingest.extract`: every media reference of HTML and CSS.
 
-* **Addresses** (`AddressPolicy`): a host is resolved first and refused when any of its
-  addresses is private, loopback, link-local, multicast, reserved or otherwise not global
-  (error `private_address`), unless it lies in `crawl_allowed_networks`. The request is then
-  sent to the address that was checked (the Host header and TLS name stay the host's), so a
-  DNS answer that changes between check and connect cannot steer it. Redirects are followed
-  by hand, each target checked the same way, at most `crawl_max_redirects`, loops refused.
-* **Size**: a body is read in chunks and dropped past its limit (`too_large`); a declared
-  Content-Length over the limit is refused before reading.
-* **Time**: connect and read timeouts, plus a deadline on the whole download (a server that
-  drips one byte a second cannot hold a worker).
-* **Politeness**: at most `crawl_per_host_concurrency` requests at once to one host, starts
-  spaced by `crawl_per_host_delay`, `crawl_concurrency` in all. robots.txt is not consulted:
-  a site that hides abuse material from crawlers must not hide it from a hotline.
+What this module adds is the crawl of one reported URL:
 
-Links are followed on the same host only (a site's other pages), to `crawl_max_depth` and
-`crawl_max_pages`; media (pictures and videos) are taken from anywhere the page points to.
+* **Nothing lost.** Every failed fetch that may succeed later (timeout, refused connection, 408, 425,
+  429, 5xx) is tried again, `crawl_retries` times, after a backoff (`crawl_retry_backoff` doubled at
+  each try, or the server's Retry-After when it says one, up to `crawl_retry_max_wait`; a longer
+  Retry-After leaves the fetch `http_transient`, which the worker tries again in a later round). A task
+  waiting to retry holds no slot.
+* **Every fetch in the result** (`CrawlResult.fetches`): one entry per attempt, skipped or not,
+  with its code (``ok``, ``not_media``, an error code, ``budget`` for what the budget left unfetched).
+* **Same site** by registrable domain, the site a redirect (or refresh) of the reported URL lands on
+  included: links are followed there to `crawl_max_depth`; media are taken from anywhere.
+* Pages are fetched a depth level at a time, concurrently; media and stylesheets as soon as found.
+
+robots.txt is not consulted: a site that hides abuse material from crawlers must not hide it from a hotline.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
-import httpx
+from vigie.ingest.addresses import AddressPolicy, ascii_host, site_of
+from vigie.ingest.extract import (
+    MEDIA_EXTENSIONS,
+    PageLinks,
+    is_media_link,
+    parse_page,
+    parse_refresh,
+    parse_srcset,
+    parse_stylesheet,
+)
+from vigie.ingest.fetch import Fetched, Fetcher, Gate, looks_like_markup
+from vigie.ingest.fetch_errors import TRANSIENT_CODES, TRANSIENT_STATUS, FetchError
 
-from vigie.media.sniff import sniff
-from vigie.settings import Settings
+__all__ = ["AddressPolicy", "CrawlResult", "Fetched", "Fetcher", "FetchError", "Gate", "MEDIA_EXTENSIONS",
+           "MediaFound", "PageLinks", "TRANSIENT_CODES", "TRANSIENT_STATUS", "ascii_host", "crawl", "is_media_link",
+           "parse_page", "parse_refresh", "parse_srcset", "parse_stylesheet", "site_of"]
 
-MEDIA_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif",
-                    ".avif", ".mp4", ".m4v", ".webm", ".mov", ".mkv", ".avi", ".3gp", ".wmv", ".flv", ".mpg",
-                    ".mpeg")
-#: HTTP statuses worth trying again later (the URL may come back); others close the question.
-TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-TRANSIENT_CODES = frozenset({"timeout", "connect_failed", "http_transient"})
-CHUNK = 64 * 1024
-
-
-class FetchError(Exception):
-    """Why a URL could not be fetched: a stable code, a message, and the HTTP status when there was one."""
-
-    def __init__(self, code: str, message: str, *, status: int | None = None, ip: str | None = None):
-        super().__init__(message)
-        self.code, self.message, self.status, self.ip = code, message, status, ip
-
-    @property
-    def transient(self) -> bool:
-        return self.code in TRANSIENT_CODES
-
-    def as_dict(self) -> dict:
-        return {"code": self.code, "message": self.message, "status": self.status}
-
-
-@dataclass
-class Fetched:
-    url: str  # the final URL, after redirects
-    status: int
-    content_type: str
-    data: bytes
-    ip: str
-    redirects: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def is_html(self) -> bool:
-        ct = self.content_type.lower()
-        if "html" in ct:
-            return True
-        if not ct or ct.startswith(("text/plain", "application/octet-stream")):
-            return sniff(self.data[:64]) is None and self.data.lstrip()[:1] == b"<"
-        return False
-
-
-# --------------------------------------------------------------------------------------------- addresses
-
-
-class AddressPolicy:
-    """Which IP addresses the crawler may connect to: global ones, plus `crawl_allowed_networks`."""
-
-    def __init__(self, allowed_networks: list[str] | tuple = ()):
-        self.allowed = [ipaddress.ip_network(n, strict=False) for n in allowed_networks]
-
-    def allows(self, ip: str) -> bool:
-        addr = ipaddress.ip_address(ip.split("%", 1)[0])
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
-        if any(addr in n for n in self.allowed):
-            return True
-        return addr.is_global and not addr.is_multicast
-
-    async def resolve(self, host: str, port: int) -> str:
-        """The address to connect to; FetchError `private_address` when any address of the host is refused."""
-        try:
-            literal = ipaddress.ip_address(host.strip("[]"))
-            ips = [str(literal)]
-        except ValueError:
-            loop = asyncio.get_running_loop()
-            try:
-                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except (socket.gaierror, UnicodeError) as exc:
-                raise FetchError("dns_failed", f"cannot resolve {host}: {exc}") from None
-            ips = list(dict.fromkeys(str(i[4][0]) for i in infos))
-        if not ips:
-            raise FetchError("dns_failed", f"no address for {host}")
-        refused = [ip for ip in ips if not self.allows(ip)]
-        if refused:
-            raise FetchError("private_address", f"{host} resolves to {refused[0]}, a private, loopback, link-local "
-                             "or reserved address: refused (see crawl_allowed_networks)", ip=refused[0])
-        return ips[0]
-
-
-# ------------------------------------------------------------------------------------------------ fetcher
-
-
-class HostGate:
-    """Per-host concurrency and spacing of request starts."""
-
-    def __init__(self, per_host: int, delay: float):
-        self.per_host, self.delay = per_host, delay
-        self._sems: dict[str, asyncio.Semaphore] = {}
-        self._next: dict[str, float] = {}
-        self._lock = asyncio.Lock()
-
-    def semaphore(self, host: str) -> asyncio.Semaphore:
-        return self._sems.setdefault(host, asyncio.Semaphore(self.per_host))
-
-    async def wait_turn(self, host: str) -> None:
-        async with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next.get(host, now))
-            self._next[host] = start + self.delay
-        if start > now:
-            await asyncio.sleep(start - now)
-
-
-class Fetcher:
-    """An httpx client with the address, size, time and politeness rules of the module docstring."""
-
-    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None):
-        self.settings = settings
-        self.policy = AddressPolicy(settings.crawl_allowed_networks)
-        self.gate = HostGate(settings.crawl_per_host_concurrency, settings.crawl_per_host_delay)
-        self.slots = asyncio.Semaphore(settings.crawl_concurrency)
-        t = settings.crawl_timeout
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(t, connect=t, read=t, write=t, pool=None), follow_redirects=False,
-            headers={"User-Agent": settings.crawl_user_agent, "Accept": "*/*"}, transport=transport,
-            limits=httpx.Limits(max_connections=settings.crawl_concurrency * 2, max_keepalive_connections=20),
-            trust_env=False)
-        self.requests = 0
-
-    async def __aenter__(self) -> Fetcher:
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.client.aclose()
-
-    async def fetch(self, url: str, max_bytes: int) -> Fetched:
-        """GET `url` following redirects by hand; raises FetchError (never anything else) on failure."""
-        started = time.monotonic()
-        try:
-            async with asyncio.timeout(self.settings.crawl_fetch_seconds):
-                return await self._follow(url, max_bytes, started)
-        except TimeoutError:
-            raise FetchError("timeout", f"gave up after {self.settings.crawl_fetch_seconds:g} s") from None
-
-    async def _follow(self, url: str, max_bytes: int, started: float) -> Fetched:
-        seen: list[str] = []
-        current = url
-        while True:
-            if current in seen:
-                raise FetchError("redirect_loop", f"redirect loop back to {current}")
-            seen.append(current)
-            resp_status, location, fetched = await self._one(current, max_bytes)
-            if location is None:
-                fetched.redirects = seen[:-1]
-                fetched.seconds = time.monotonic() - started
-                return fetched
-            if len(seen) > self.settings.crawl_max_redirects:
-                raise FetchError("too_many_redirects",
-                                 f"more than {self.settings.crawl_max_redirects} redirects from {url}")
-            current = urljoin(current, location)
-
-    async def _one(self, url: str, max_bytes: int) -> tuple[int, str | None, Fetched | None]:
-        p = urlsplit(url)
-        if p.scheme not in ("http", "https"):
-            raise FetchError("bad_scheme", f"only http and https are fetched, not {p.scheme or 'none'}:")
-        try:
-            host, port = p.hostname, p.port or (443 if p.scheme == "https" else 80)
-        except ValueError:
-            raise FetchError("bad_url", f"not a valid URL: {url}") from None
-        if not host:
-            raise FetchError("bad_url", f"no host in {url}")
-        ip = await self.policy.resolve(host, port)
-        netloc_ip = f"[{ip}]" if ":" in ip else ip
-        target = urlunsplit((p.scheme, f"{netloc_ip}:{port}", p.path or "/", p.query, ""))
-        host_header = p.netloc.rsplit("@", 1)[-1]
-        async with self.slots, self.gate.semaphore(host):
-            await self.gate.wait_turn(host)
-            self.requests += 1
-            try:
-                async with self.client.stream("GET", target, headers={"Host": host_header},
-                                              extensions={"sni_hostname": host}) as resp:
-                    if resp.status_code in (301, 302, 303, 307, 308) and resp.headers.get("location"):
-                        return resp.status_code, resp.headers["location"], None
-                    if resp.status_code >= 400:
-                        code = "http_transient" if resp.status_code in TRANSIENT_STATUS else "http_error"
-                        raise FetchError(code, f"HTTP {resp.status_code} from {url}", status=resp.status_code,
-                                         ip=ip)
-                    declared = resp.headers.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > max_bytes:
-                        raise FetchError("too_large", f"{url} declares {int(declared):,} bytes, more than the "
-                                         f"limit of {max_bytes:,}", status=resp.status_code, ip=ip)
-                    buf = bytearray()
-                    async for chunk in resp.aiter_bytes(CHUNK):  # decoded bytes count: a gzip bomb stops here
-                        buf += chunk
-                        if len(buf) > max_bytes:
-                            raise FetchError("too_large", f"{url} sends more than the limit of {max_bytes:,} "
-                                             "bytes", status=resp.status_code, ip=ip)
-                    ctype = resp.headers.get("content-type", "").split(";")[0].strip()
-                    return resp.status_code, None, Fetched(url, resp.status_code, ctype, bytes(buf), ip)
-            except httpx.TimeoutException:
-                raise FetchError("timeout", f"{url} did not answer within {self.settings.crawl_timeout:g} s",
-                                 ip=ip) from None
-            except httpx.DecodingError as exc:
-                raise FetchError("bad_response", f"{url}: cannot decode the body: {exc}", ip=ip) from None
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
-                    httpx.ProxyError) as exc:
-                raise FetchError("connect_failed", f"{url}: {type(exc).__name__}: {exc}", ip=ip) from None
-            except httpx.HTTPError as exc:
-                raise FetchError("bad_response", f"{url}: {type(exc).__name__}: {exc}", ip=ip) from None
-
-
-# ------------------------------------------------------------------------------------------------ parsing
-
-
-@dataclass
-class PageLinks:
-    media: list[str] = field(default_factory=list)
-    pages: list[str] = field(default_factory=list)
-
-
-def _srcset(value: str) -> list[str]:
-    out = []
-    for cand in value.split(","):
-        u = cand.strip().split()
-        if u:
-            out.append(u[0])
-    return out
-
-
-def is_media_link(url: str) -> bool:
-    return urlsplit(url).path.lower().endswith(MEDIA_EXTENSIONS)
-
-
-def parse_page(html: bytes, base_url: str) -> PageLinks:
-    """Media and same-site page links of an HTML page; malformed HTML is read as a browser would."""
-    from selectolax.lexbor import LexborHTMLParser
-
-    tree = LexborHTMLParser(html)
-    base = base_url
-    b = tree.css_first("base[href]")
-    if b is not None and b.attributes.get("href"):
-        base = urljoin(base_url, b.attributes["href"].strip())
-    media: list[str] = []
-    pages: list[str] = []
-
-    def add(lst: list[str], raw: str | None) -> None:
-        if not raw:
-            return
-        raw = raw.strip()
-        if not raw or raw.startswith(("data:", "javascript:", "mailto:", "#", "blob:", "tel:")):
-            return
-        u = urljoin(base, raw)
-        p = urlsplit(u)
-        if p.scheme in ("http", "https") and p.hostname:
-            lst.append(urlunsplit((p.scheme, p.netloc, p.path or "/", p.query, "")))
-
-    for node in tree.css("img, source, video, audio, embed, input[type=image]"):
-        a = node.attributes
-        for attr in ("src", "data-src", "data-original", "poster"):
-            add(media, a.get(attr))
-        for attr in ("srcset", "data-srcset"):
-            if a.get(attr):
-                for u in _srcset(a[attr]):
-                    add(media, u)
-    for node in tree.css("meta"):
-        a = node.attributes
-        prop = (a.get("property") or a.get("name") or "").lower()
-        if prop in ("og:image", "og:image:url", "og:image:secure_url", "og:video", "og:video:url",
-                    "og:video:secure_url", "twitter:image", "twitter:image:src", "twitter:player:stream"):
-            add(media, a.get("content"))
-    for node in tree.css("link[rel]"):
-        if (node.attributes.get("rel") or "").lower() in ("image_src",):
-            add(media, node.attributes.get("href"))
-    for node in tree.css("a[href], area[href], iframe[src], frame[src]"):
-        a = node.attributes
-        target = a.get("href") or a.get("src")
-        found: list[str] = []
-        add(found, target)
-        for u in found:
-            (media if is_media_link(u) else pages).append(u)
-    return PageLinks(list(dict.fromkeys(media)), list(dict.fromkeys(pages)))
-
-
-# ------------------------------------------------------------------------------------------------- crawl
+#: Stylesheets imported from stylesheets are followed this deep.
+MAX_IMPORT_DEPTH = 3
 
 
 @dataclass
@@ -326,6 +61,8 @@ class MediaFound:
     fetched: Fetched | None = None
     error: FetchError | None = None
     media_type: str | None = None
+    #: How many requests it took (1 when the first one answered).
+    attempts: int = 0
 
 
 @dataclass
@@ -333,93 +70,240 @@ class CrawlResult:
     url: str
     pages: list[str] = field(default_factory=list)
     media: list[MediaFound] = field(default_factory=list)
-    #: Why the reported URL itself could not be read (None when it could).
+    #: Why the reported URL itself could not be read (None when it could). A page over the page limit
+    #: gets `too_large` here although the pictures of its first part were still taken.
     error: FetchError | None = None
+    #: Page-level events (a page's error, budgets spent), as before.
     log: list[dict] = field(default_factory=list)
+    #: Every request, one entry per attempt, skipped or not (see `_Crawl.record`).
+    fetches: list[dict] = field(default_factory=list)
+    #: The sites (registrable domains) whose links were followed.
+    sites: list[str] = field(default_factory=list)
     stats: dict = field(default_factory=dict)
 
 
 MediaHandler = Callable[[MediaFound], Awaitable[None]]
 
 
-def _same_host(a: str, b: str) -> bool:
-    return (urlsplit(a).hostname or "").lower() == (urlsplit(b).hostname or "").lower()
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
 
 
-async def crawl(url: str, fetcher: Fetcher, *, on_media: MediaHandler | None = None) -> CrawlResult:
-    """Crawl one reported URL: its page (or the media it is), same-host pages to the depth and page budget,
-    and every media they point to. `on_media` is awaited for each media as soon as it is downloaded (so
-    hashing overlaps the next downloads); it must not raise."""
-    st = fetcher.settings
-    res = CrawlResult(url)
-    queue: list[tuple[str, int]] = [(url, 0)]
-    seen_pages: set[str] = set()
-    seen_media: set[str] = set()
-    tasks: list[asyncio.Task] = []
+def _site(url: str) -> str:
+    return site_of(_host(url)) if _host(url) else ""
 
-    async def get_media(m: MediaFound) -> None:
+
+class _Crawl:
+    def __init__(self, url: str, fetcher: Fetcher, on_media: MediaHandler | None):
+        self.url, self.fetcher, self.on_media = url, fetcher, on_media
+        self.st = fetcher.settings
+        self.res = CrawlResult(url)
+        self.sites = {_site(url)}
+        self.seen_pages: set[str] = set()
+        self.seen_media: set[str] = set()
+        self.seen_sheets: set[str] = set()
+        self.tasks: list[asyncio.Task] = []
+
+    # ------------------------------------------------------------------------------------------ fetching
+
+    def record(self, kind: str, url: str, attempt: int, code: str, trace: dict | None = None, *,
+               fetched: Fetched | None = None, error: FetchError | None = None, page_url: str | None = None,
+               retry_in: float | None = None) -> None:
+        """One entry of `CrawlResult.fetches`: url, kind (page, media, stylesheet), attempt (0: never sent),
+        code, status, ip, at (ISO time the request was sent), seconds (the request's own time), waited
+        (for its turn), bytes, page_url, and when they apply final_url, message, retry_in."""
+        trace = trace or {}
+        at = trace.get("at")
+        e = {"url": url, "kind": kind, "attempt": attempt, "code": code,
+             "status": fetched.status if fetched else (error.status if error else None),
+             "ip": (fetched.ip if fetched else None) or (error.ip if error else None) or trace.get("ip"),
+             "at": at.isoformat() if at else None, "seconds": round(trace.get("seconds", 0.0), 4),
+             "waited": round(trace.get("waited", 0.0), 4),
+             "bytes": len(fetched.data) if fetched else trace.get("bytes"), "page_url": page_url}
+        if fetched is not None and fetched.url != url:
+            e["final_url"] = fetched.url
+        if error is not None:
+            e["message"] = error.message
+        if retry_in is not None:
+            e["retry_in"] = round(retry_in, 3)
+        self.res.fetches.append(e)
+
+    def retry_in(self, exc: FetchError, attempt: int) -> float | None:
+        """Seconds before the next try of a failed fetch, or None when it is not tried again now."""
+        if not exc.transient or attempt > self.st.crawl_retries:
+            return None
+        if exc.retry_after is not None:
+            return exc.retry_after if exc.retry_after <= self.st.crawl_retry_max_wait else None
+        return min(self.st.crawl_retry_backoff * 2 ** (attempt - 1), self.st.crawl_retry_max_wait)
+
+    async def get(self, kind: str, url: str, max_bytes: int, page_bytes: int | None, page_url: str | None,
+                  counter: MediaFound | None = None) -> Fetched:
+        attempt = 0
+        while True:
+            attempt += 1
+            if counter is not None:
+                counter.attempts = attempt
+            trace: dict = {}
+            try:
+                f = await self.fetcher.fetch(url, max_bytes, page_bytes=page_bytes, trace=trace)
+            except FetchError as exc:
+                wait = self.retry_in(exc, attempt)
+                self.record(kind, url, attempt, exc.code, trace, error=exc, page_url=page_url, retry_in=wait)
+                if wait is None:
+                    raise
+                await asyncio.sleep(wait)
+                continue
+            code = "not_media" if kind == "media" and not f.is_media else "ok"
+            self.record(kind, url, attempt, code, trace, fetched=f, page_url=page_url)
+            return f
+
+    # --------------------------------------------------------------------------------------------- media
+
+    def want_media(self, u: str, page: str | None) -> None:
+        if u in self.seen_media:
+            return
+        if len(self.seen_media) >= self.st.crawl_max_media:
+            self.res.log.append({"url": u, "code": "budget", "message": "media budget spent"})
+            self.record("media", u, 0, "budget", page_url=page)
+            self.seen_media.add(u)
+            return
+        self.seen_media.add(u)
+        self.tasks.append(asyncio.create_task(self.get_media(MediaFound(u, page))))
+
+    async def get_media(self, m: MediaFound) -> None:
         try:
-            m.fetched = await fetcher.fetch(m.url, st.crawl_max_media_bytes)
-            m.media_type = sniff(m.fetched.data[:64])
-            if m.media_type is None or m.media_type.split("/")[0] not in ("image", "video"):
+            m.fetched = await self.get("media", m.url, self.st.crawl_max_media_bytes, None, m.page_url, m)
+            m.media_type = m.fetched.sniffed
+            if not m.fetched.is_media:
                 m.error = FetchError("not_media", f"{m.url} is not a picture or video "
                                      f"({m.fetched.content_type or 'no type'})", status=m.fetched.status,
                                      ip=m.fetched.ip)
         except FetchError as exc:
             m.error = exc
-        res.media.append(m)
-        if on_media is not None:
-            await on_media(m)
+        await self.found(m)
 
-    def want_media(u: str, page: str | None) -> None:
-        if u in seen_media or len(seen_media) >= st.crawl_max_media:
-            if len(seen_media) >= st.crawl_max_media and u not in seen_media:
-                res.log.append({"url": u, "code": "budget", "message": "media budget spent"})
+    async def found(self, m: MediaFound) -> None:
+        self.res.media.append(m)
+        if self.on_media is not None:
+            await self.on_media(m)
+
+    def want_sheet(self, u: str, page: str, depth: int) -> None:
+        if u in self.seen_sheets or depth > MAX_IMPORT_DEPTH:
             return
-        seen_media.add(u)
-        tasks.append(asyncio.create_task(get_media(MediaFound(u, page))))
+        self.seen_sheets.add(u)
+        if len(self.seen_sheets) > self.st.crawl_max_pages:
+            self.res.log.append({"url": u, "code": "budget", "message": "stylesheet budget spent"})
+            self.record("stylesheet", u, 0, "budget", page_url=page)
+            return
+        self.tasks.append(asyncio.create_task(self.get_sheet(u, page, depth)))
 
-    while queue:
-        page_url, depth = queue.pop(0)
-        if page_url in seen_pages:
-            continue
-        if len(seen_pages) >= st.crawl_max_pages:
-            res.log.append({"url": page_url, "code": "budget", "message": "page budget spent"})
-            continue
-        seen_pages.add(page_url)
+    async def get_sheet(self, u: str, page: str, depth: int) -> None:
         try:
-            f = await fetcher.fetch(page_url, max(st.crawl_max_page_bytes, st.crawl_max_media_bytes)
-                                    if depth == 0 else st.crawl_max_page_bytes)
+            f = await self.get("stylesheet", u, self.st.crawl_max_page_bytes, None, page)
         except FetchError as exc:
-            res.log.append({"url": page_url} | exc.as_dict())
+            self.res.log.append({"url": u} | exc.as_dict())
+            return
+        if f.is_media:  # a picture linked as a stylesheet is still a picture
+            self.seen_media.add(f.url)
+            await self.found(MediaFound(u, page, fetched=f, media_type=f.sniffed, attempts=1))
+            return
+        media, imports = parse_stylesheet(f.data, f.url)
+        for x in media:
+            self.want_media(x, page)
+        for x in imports:
+            self.want_sheet(x, page, depth + 1)
+
+    # --------------------------------------------------------------------------------------------- pages
+
+    async def page(self, page_url: str, ref: str | None, depth: int) -> list[tuple[str, str | None, int]]:
+        st = self.st
+        try:
+            f = await self.get("page", page_url, st.crawl_max_media_bytes, st.crawl_max_page_bytes, ref)
+        except FetchError as exc:
+            self.res.log.append({"url": page_url} | exc.as_dict())
             if depth == 0:
-                res.error = exc
-            continue
-        if not f.is_html:
-            mt = sniff(f.data[:64])
-            if mt and mt.split("/")[0] in ("image", "video"):  # the reported URL is itself a picture or video
-                seen_media.add(f.url)
-                m = MediaFound(page_url, None, fetched=f, media_type=mt)
-                res.media.append(m)
-                if on_media is not None:
-                    tasks.append(asyncio.create_task(on_media(m)))
+                self.res.error = exc
+            if exc.code == "too_large" and exc.partial is not None and looks_like_markup(exc.partial):
+                # Too long to read whole: the pictures of its first part are still taken.
+                f = Fetched(page_url, exc.status or 200, "text/html", exc.partial, exc.ip or "")
             else:
-                res.log.append({"url": page_url, "code": "not_media", "message": f"neither a page nor media "
-                                f"({f.content_type or 'no type'})", "status": f.status})
-            continue
-        res.pages.append(f.url)
-        if len(f.data) > st.crawl_max_page_bytes:
-            res.log.append({"url": page_url, "code": "too_large", "message": "page larger than the page limit"})
-            continue
+                return []
+        if depth == 0:
+            self.sites.add(_site(f.url))  # a short link: the site it lands on is the reported site
+        if f.is_media:  # the URL is itself a picture or a video, whatever its type says
+            self.seen_media.add(f.url)
+            m = MediaFound(page_url, ref, fetched=f, media_type=f.sniffed, attempts=1)
+            self.res.media.append(m)
+            if self.on_media is not None:
+                self.tasks.append(asyncio.create_task(self.on_media(m)))
+            return []
+        if not f.is_html:
+            self.res.log.append({"url": page_url, "code": "not_media", "message": "neither a page nor media "
+                                 f"({f.content_type or 'no type'})", "status": f.status})
+            return []
+        self.res.pages.append(f.url)
         links = parse_page(f.data, f.url)
         for u in links.media:
-            want_media(u, f.url)
+            self.want_media(u, f.url)
+        for u in links.stylesheets:
+            self.want_sheet(u, f.url, 0)
+        nxt: list[tuple[str, str | None, int]] = []
+        refresh = list(links.refresh)
+        header = parse_refresh(f.refresh)
+        if header:
+            refresh.append(urljoin(f.url, header))
+        for u in refresh:  # like a redirect: followed wherever it goes, at the same depth
+            if depth == 0:
+                self.sites.add(_site(u))
+            nxt.append((u, f.url, depth))
         if depth < st.crawl_max_depth:
-            for u in links.pages:
-                if _same_host(u, url) and u not in seen_pages:
-                    queue.append((u, depth + 1))
-    if tasks:
-        await asyncio.gather(*tasks)
-    res.stats = {"pages": len(res.pages), "media": len(res.media),
-                 "media_ok": sum(1 for m in res.media if m.error is None), "requests": fetcher.requests}
-    return res
+            nxt += [(u, f.url, depth + 1) for u in links.pages if _site(u) in self.sites]
+        return nxt
+
+    async def run(self) -> CrawlResult:
+        st, res = self.st, self.res
+        frontier: list[tuple[str, str | None, int]] = [(self.url, None, 0)]
+        while frontier:
+            level = []
+            for u, ref, depth in frontier:
+                if u in self.seen_pages:
+                    continue
+                self.seen_pages.add(u)
+                if len(self.seen_pages) > st.crawl_max_pages:
+                    res.log.append({"url": u, "code": "budget", "message": "page budget spent"})
+                    self.record("page", u, 0, "budget", page_url=ref)
+                    continue
+                level.append((u, ref, depth))
+            found = await asyncio.gather(*(self.page(u, ref, d) for u, ref, d in level))
+            frontier = [x for nxt in found for x in nxt]
+        while self.tasks:
+            batch, self.tasks = self.tasks, []
+            await asyncio.gather(*batch)
+        res.sites = sorted(s for s in self.sites if s)
+        res.stats = {"pages": len(res.pages), "media": len(res.media),
+                     "media_ok": sum(1 for m in res.media if m.error is None), "requests": self.fetcher.requests,
+                     "fetches": len(res.fetches), "retries": sum(1 for e in res.fetches if e["attempt"] > 1)}
+        return res
+
+
+async def crawl(url: str, fetcher: Fetcher, *, on_media: MediaHandler | None = None) -> CrawlResult:
+    """Crawl one reported URL: its page (or the media it is), same-site pages to the depth and page budget,
+    and every media they show. `on_media` is awaited for each media as soon as it is downloaded (so hashing
+    overlaps the next downloads); it must not raise."""
+    return await _Crawl(url, fetcher, on_media).run()
+
+
+def same_site(a: str, b: str) -> bool:
+    """Whether two URLs are on one site (registrable domain)."""
+    return bool(_site(a)) and _site(a) == _site(b)
+
+
+def normalise_host(url: str) -> str:
+    """The URL's host as it goes on the wire (IDNA 2008), '' when it has none or a bad one."""
+    try:
+        return ascii_host(_host(url)) if _host(url) else ""
+    except FetchError:
+        return ""

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select, update
 
-from vigie import audit
+from vigie import audit, policy
 from vigie.accounts import aware
 from vigie.errors import VigieError
 from vigie.ingest import reports
@@ -93,7 +93,7 @@ def claim(store: Store, limit: int, now: datetime | None = None, settings: Setti
         _abandon(store, abandoned, now)
     got = []
     for uid, state in ids[:limit]:
-        with store.sessions() as s, s.begin():
+        with store.session() as s:
             n = s.execute(update(ReportedUrl).where(ReportedUrl.id == uid, ReportedUrl.crawl_state == state)
                           .values(crawl_state="running", claimed_at=now,
                                   crawl_attempts=ReportedUrl.crawl_attempts + 1)).rowcount
@@ -103,7 +103,7 @@ def claim(store: Store, limit: int, now: datetime | None = None, settings: Setti
 
 
 def _abandon(store: Store, url_ids: list[int], now: datetime) -> None:
-    with store.sessions() as s, s.begin():
+    with store.session() as s:
         for uid in url_ids:
             n = s.execute(update(ReportedUrl).where(ReportedUrl.id == uid, ReportedUrl.crawl_state == "running")
                           .values(crawl_state="failed", outcome="nothing", crawled_at=now,
@@ -140,13 +140,20 @@ class HashPool:
     hostile file costs that file (error `decoder_crash`), never the crawl or the server.
 
     After a crash the pool is replaced and the files that were in flight are tried again one at a time,
-    so only the culprit fails. `workers=0` hashes in threads of this process instead (PDQ releases the GIL)."""
+    so only the culprit fails. `workers=0` hashes in threads of this process instead (PDQ releases the GIL).
+
+    At most `workers + 1` files are handed to the pool at once (the rest wait here, holding nothing of the
+    pool), so `crawl_hash_seconds` counts a file's own hashing, not a queue. A file that takes longer gets
+    `hash_timeout`, except while the pool has not yet returned anything (its processes are starting and
+    compiling: a cold start), when it is given the time once more."""
 
     def __init__(self, settings: Settings, workers: int, fn=None):
         self.settings, self.workers = settings, workers
         self.fn = fn or _hash_media  # module level: it travels to the worker processes
         self._pool = None
         self._lock = threading.Lock()
+        self._warm = False
+        self._gate: tuple[object, asyncio.Semaphore] | None = None
 
     def _get(self):
         from vigie.batch import _new_pool
@@ -155,6 +162,7 @@ class HashPool:
             if self._pool is None:
                 self._pool = _new_pool(self.settings, self.workers) if self.workers > 0 else \
                     ThreadPoolExecutor(max(1, self.settings.effective_workers), thread_name_prefix="vigie-hash")
+                self._warm = False
             return self._pool
 
     def _drop(self, pool) -> None:
@@ -163,16 +171,45 @@ class HashPool:
                 self._pool = None
         pool.shutdown(wait=False, cancel_futures=True)
 
+    def _slots(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()  # one per event loop: a kept pool outlives the rounds' loops
+        if self._gate is None or self._gate[0] is not loop:
+            n = (self.workers if self.workers > 0 else max(1, self.settings.effective_workers)) + 1
+            self._gate = (loop, asyncio.Semaphore(n))
+        return self._gate[1]
+
+    async def _wait(self, fut, url: str, data: bytes):
+        """The result of a submitted file, within crawl_hash_seconds (twice that on a cold start)."""
+        limit = self.settings.crawl_hash_seconds
+        w = asyncio.wrap_future(fut)
+        for cold_retry in (False, True):
+            done, _ = await asyncio.wait({w}, timeout=limit)
+            if done:
+                self._warm = True
+                return w.result()
+            if self._warm or cold_retry:
+                break
+            log.warning("hashing %s took over %g s while the hashing processes start; waiting once more", url, limit)
+        from vigie.ingest.scan import ItemResult
+
+        log.warning("hashing %s took over %g s: given up", url, limit)
+        return ItemResult(url, size=len(data), error=("hash_timeout", f"hashing took longer than {limit:g} s "
+                                                      "(crawl_hash_seconds)"))
+
     async def process(self, url: str, data: bytes):
+        async with self._slots():
+            return await self._process(url, data)
+
+    async def _process(self, url: str, data: bytes):
         from concurrent.futures.process import BrokenProcessPool
 
         from vigie.batch import _new_pool
 
         pool = self._get()
         if self.workers <= 0:
-            return await asyncio.wrap_future(pool.submit(_hash_item, url, data, self.settings))
+            return await self._wait(pool.submit(_hash_item, url, data, self.settings), url, data)
         try:
-            return await asyncio.wrap_future(pool.submit(self.fn, url, data))
+            return await self._wait(pool.submit(self.fn, url, data), url, data)
         except BrokenProcessPool:
             self._drop(pool)
         solo = _new_pool(self.settings, 1)  # alone, so that a crash is pinned on the file that caused it
@@ -187,11 +224,21 @@ class HashPool:
         finally:
             solo.shutdown(wait=False, cancel_futures=True)
 
-    def close(self) -> None:
+    def close(self, *, kill: bool = False) -> None:
+        """Shut the pool down: after the files in hand (default), or at once, ending its processes (`kill`:
+        the crawler was told to stop)."""
+        from concurrent.futures import ProcessPoolExecutor
+
+        from vigie.ingest.stopping import kill_pool
+
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if pool is None:
+            return
+        if kill and isinstance(pool, ProcessPoolExecutor):
+            kill_pool(pool)
+        else:
+            pool.shutdown(wait=not kill, cancel_futures=True)
 
 
 class _Recorder:
@@ -229,8 +276,8 @@ class _Recorder:
         if r.error is not None and not r.sha256:
             return Outcome(m, "error", r, error_code=r.error[0], error=r.error[1])
         mres = _match(self.matcher, [r], None, self.settings)[0]
-        if mres.matches:
-            best = min(mres.matches, key=lambda x: (x.signal in ("pdq", "vpdq"), x.distance))
+        if mres.matches:  # the most severe verdict decides what follows (vigie.policy)
+            best, _action = policy.strongest(mres.matches, self.settings)
             return Outcome(m, "known", r, best, mres.matches)
         if r.error is not None:  # undecodable picture, not known by its digests
             return Outcome(m, "error", r, error_code=r.error[0], error=r.error[1])
@@ -243,7 +290,9 @@ class _Recorder:
             return Outcome(m, "unknown", r, review_item_id=rep.get("item"))
         except VigieError as exc:
             if exc.code == "known_material":  # a bank learnt it between our match and the queue's
-                return Outcome(m, "known", r, None, [])
+                mres = _match(self.matcher, [r], None, self.settings)[0]
+                best, _action = policy.strongest(mres.matches, self.settings)
+                return Outcome(m, "known", r, best, mres.matches)
             return Outcome(m, "unknown", r, error_code=exc.code, error=exc.message)
 
 
@@ -282,12 +331,17 @@ def crawl_pending(store: Store, settings: Settings, *, limit: int = 20, now: dat
         rows = [(ru.id, ru.url) for ru in s.scalars(select(ReportedUrl).where(ReportedUrl.id.in_(ids))).all()]
     own = hasher is None
     hasher = hasher or make_hasher(settings)
+    from vigie.ingest.stopping import stop_on_signals
+
     try:
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="vigie-match") as pool:
+        with stop_on_signals(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="vigie-match") as pool:
             done = _run(_crawl_many(store, settings, rows, matcher, transport, pool, hasher))
-    finally:
+    except BaseException:  # SIGTERM, Ctrl-C: the hashing processes end with us (the URLs are claimed again)
         if own:
-            hasher.close()
+            hasher.close(kill=True)
+        raise
+    if own:
+        hasher.close()
     for uid, res, outcomes in done:
         counts = record_crawl(store, settings, uid, res, outcomes, now=now)
         for k in ("known", "unknown", "errors"):
@@ -330,11 +384,11 @@ def record_crawl(store: Store, settings: Settings, url_id: int, res: CrawlResult
     kept = [o for o in outcomes if o.kind != "skip"]
     counts = {"media": len(kept), "known": 0, "unknown": 0, "errors": 0, "failed": 0}
     providers = _providers(store, [o for o in kept if o.kind == "known"])
-    with store.sessions() as s, s.begin():
+    with store.session() as s:
         ru = s.get(ReportedUrl, url_id)
         for o in kept:
             counts["known" if o.kind == "known" else "unknown" if o.kind == "unknown" else "errors"] += 1
-            _upsert_sighting(s, ru, o, now, providers.get(o.media.url))
+            _upsert_sighting(s, ru, o, now, providers.get(o.media.url), settings)
         transient = res.error is not None and res.error.transient
         if res.error is not None:
             ru.error_code, ru.error = res.error.code, res.error.message
@@ -378,12 +432,29 @@ def _providers(store: Store, known: list[Outcome]) -> dict[str, int | None]:
     return out
 
 
-def _upsert_sighting(s, ru: ReportedUrl, o: Outcome, now: datetime, provider_id: int | None) -> Sighting:
+def _upsert_sighting(s, ru: ReportedUrl, o: Outcome, now: datetime, provider_id: int | None,
+                     settings: Settings | None = None) -> Sighting:
+    """Record what a crawl saw at one media URL. A sighting's history is append-only (`SightingEvent`): once
+    known, it stays known and under follow-up until a re-check shows it removed; a later crawl that times out
+    or finds other bytes there adds an event and never erases the known sighting, its notices or its
+    removal time."""
     from vigie.ingest.reports import host_of, url_key
+    from vigie.rematch import apply_match, record_event
 
     m = o.media
     key = url_key(m.url)
     x = s.scalar(select(Sighting).where(Sighting.media_url_key == key))
+    seen = {"url_id": ru.id, "page_url": m.page_url, "outcome": o.kind, "error_code": o.error_code,
+            "sha256": getattr(o.result, "sha256", None), "review_item_id": o.review_item_id}
+    if x is not None and x.outcome == "known" and o.kind != "known":
+        f = m.fetched
+        status = (f.status if f else None) or (m.error.status if m.error else None)
+        x.last_check_status = status if status is not None else x.last_check_status
+        s.flush()
+        record_event(s, x, "crawl", {**seen, "kept": "known"})
+        if s.get(SightingPage, (x.id, ru.id)) is None:
+            s.add(SightingPage(sighting_id=x.id, url_id=ru.id, page_url=m.page_url, seen_at=now))
+        return x
     if x is None:
         x = Sighting(media_url=m.url, media_url_key=key, url_id=ru.id, page_url=m.page_url, host=host_of(m.url),
                      found_at=now, state="online", checks=0, notices=0, outcome=o.kind)
@@ -402,11 +473,7 @@ def _upsert_sighting(s, ru: ReportedUrl, o: Outcome, now: datetime, provider_id:
     if o.kind == "known":
         best = o.match
         if best is not None:
-            x.bank, x.entry_id, x.category, x.distance = best.bank, best.entry_id, best.category, best.distance
-            d = best.as_dict()
-            x.labels = d.get("labels")
-            x.match_detail = {k: d.get(k) for k in ("signal", "query_variant", "entry_variant", "start", "end")
-                              if d.get(k) is not None}
+            apply_match(x, best, policy.action_for(best.verdict, settings))
         x.last_checked_at = now
         x.last_check_status = x.http_status
     if o.review_item_id is not None:
@@ -414,6 +481,7 @@ def _upsert_sighting(s, ru: ReportedUrl, o: Outcome, now: datetime, provider_id:
     if provider_id is not None and x.provider_id is None:
         x.provider_id = provider_id
     s.flush()
+    record_event(s, x, "crawl", seen)
     if s.get(SightingPage, (x.id, ru.id)) is None:
         s.add(SightingPage(sighting_id=x.id, url_id=ru.id, page_url=m.page_url, seen_at=now))
     return x
@@ -461,11 +529,14 @@ def recheck_due(store: Store, settings: Settings, *, now: datetime | None = None
     for (sid, url, sha), r in zip(items, got):
         verdict, status = _judge_recheck(settings, r, sha, get_matcher)
         summary[verdict] += 1
-        with store.sessions() as s, s.begin():
+        with store.session() as s:
             x = s.get(Sighting, sid)
             x.checks += 1
             x.last_checked_at = now
             x.last_check_status = status
+            from vigie.rematch import record_event
+
+            record_event(s, x, "recheck", {"verdict": verdict})
             if verdict in ("removed", "changed"):
                 x.state, x.removed_at = verdict, now
                 audit.record(store, "crawler", f"takedown.{verdict}", "sighting", sid,
@@ -506,39 +577,55 @@ def run_once(store: Store, settings: Settings, *, now: datetime | None = None, t
              hasher: HashPool | None = None) -> dict:
     """One round of the worker: crawl what waits, re-check what is due, send due notices, refresh statuses.
     A long-running caller passes its `hasher` so the worker processes outlive the round."""
+    given = now
     now = _now(now)
-    out = {"crawl": crawl_pending(store, settings, limit=limit, now=now, transport=transport, hasher=hasher),
+    from vigie import repair
+
+    out = {"repair": repair.run(store, settings, by="crawler"),  # half-done steps of a crash, pending re-matches
+           "crawl": crawl_pending(store, settings, limit=limit, now=now, transport=transport, hasher=hasher),
            "recheck": recheck_due(store, settings, now=now, transport=transport)}
     try:
         from vigie.actions.takedown import send_notices
     except ImportError:
         send_notices = None
-    if send_notices is not None:
-        out["notices"] = send_notices(store, settings, now=now, by="crawler")
+    if send_notices is not None:  # without a given time, each notice carries the time it really went out
+        out["notices"] = send_notices(store, settings, now=given, by="crawler")
     out["statuses_changed"] = reports.refresh_statuses(store, now=now, statuses=("in_review",))
     return out
 
 
 def _process_main(settings: Settings, parent: int | None = None) -> None:
     """The body of the worker process: its own store connection, one round every crawl_interval_seconds,
-    until the process that started it is gone."""
-    import time
+    until the process that started it is gone, or it is told to stop (SIGTERM from `start_worker`, SIGINT):
+    then its hashing processes are ended with it."""
+    from vigie.ingest.stopping import stop_on_signals
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s vigie-intake %(levelname)s %(message)s")
     store = Store.open(settings)
     hasher = make_hasher(settings)  # kept across rounds: its processes start once
+    stopped = False
     try:
-        while parent is None or os.getppid() == parent:
-            try:
-                run_once(store, settings, hasher=hasher)
-            except Exception:  # noqa: BLE001 - a failing round is logged; the next one tries again
-                log.exception("intake worker round failed")
-            deadline = time.monotonic() + settings.crawl_interval_seconds
-            while time.monotonic() < deadline and (parent is None or os.getppid() == parent):
-                time.sleep(min(1.0, settings.crawl_interval_seconds))
+        with stop_on_signals():
+            _rounds(store, settings, hasher, parent)
+    except (SystemExit, KeyboardInterrupt):
+        stopped = True
     finally:
-        hasher.close()
+        hasher.close(kill=stopped)
         store.close()
+
+
+def _rounds(store: Store, settings: Settings, hasher: HashPool, parent: int | None) -> None:
+    """The rounds of `_process_main`, while the process that started it lives."""
+    import time
+
+    while parent is None or os.getppid() == parent:
+        try:
+            run_once(store, settings, hasher=hasher)
+        except Exception:  # noqa: BLE001 - a failing round is logged; the next one tries again
+            log.exception("intake worker round failed")
+        deadline = time.monotonic() + settings.crawl_interval_seconds
+        while time.monotonic() < deadline and (parent is None or os.getppid() == parent):
+            time.sleep(min(1.0, settings.crawl_interval_seconds))
 
 
 def start_worker(settings: Settings, *, restart_after: float = 10.0) -> threading.Event:

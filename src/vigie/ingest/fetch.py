@@ -1,0 +1,310 @@
+"""One HTTP fetch, safely, and the scheduler that decides when it may start.
+
+* **Addresses**: see `vigie.ingest.addresses`. The request goes to the address that was checked
+  (the Host header and TLS name stay the host's), so a DNS answer that changes between check and
+  connect cannot steer it. Redirects are followed by hand, each target checked again, at most
+  `crawl_max_redirects`, loops refused.
+* **Scheduling** (`Gate`): a request first waits its turn in the queue of the address it goes to
+  (politeness is per resolved address, so one server under many names gets no more than its share:
+  `crawl_per_host_concurrency` at once, starts spaced by `crawl_per_host_delay`), and only then for
+  one of the `crawl_concurrency` slots of the whole crawler. The slots are handed out in arrival
+  order and each address holds at most its own share of waiters, so hosts take turns: a gallery of
+  thousands of pictures cannot starve a second host, and a host's slow pictures only slow that host.
+* **Time**: the limits count only the request's own connect and transfer, never a wait for a turn:
+  `crawl_timeout` to connect and between two reads, `crawl_fetch_seconds` for the whole answer of one
+  request. A request that was never sent is never a `timeout`.
+* **Content by bytes**: the first bytes are sniffed. With `page_bytes`, an answer that is a picture
+  or a video is read to the media limit whatever its Content-Type says, and anything else to the
+  page limit; past it, `too_large` with what was read so far (`FetchError.partial`).
+* **Encodings**: decoded here in streaming (`vigie.ingest.decode`), the limit counting decoded bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from vigie.ingest.addresses import AddressPolicy, ascii_host
+from vigie.ingest.decode import Decoder
+from vigie.ingest.fetch_errors import TRANSIENT_STATUS, FetchError
+from vigie.media.sniff import sniff
+from vigie.settings import Settings
+
+CHUNK = 64 * 1024
+SNIFF_AT = 512
+REDIRECTS = (301, 302, 303, 307, 308)
+ACCEPT_ENCODING = "gzip, deflate, br"
+
+
+def looks_like_markup(data: bytes) -> bool:
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n\f").lower()
+    return head[:1] == b"<"
+
+
+@dataclass
+class Fetched:
+    url: str  # the final URL, after redirects
+    status: int
+    content_type: str
+    data: bytes
+    ip: str
+    redirects: list[str] = field(default_factory=list)
+    #: Seconds of the request itself (connect and transfer of every hop), never the wait for a turn.
+    seconds: float = 0.0
+    #: Seconds spent waiting for a turn (politeness and the crawler's slots).
+    waited: float = 0.0
+    #: When the (last) request was sent.
+    at: datetime | None = None
+    #: The `Refresh` response header, when there was one.
+    refresh: str | None = None
+
+    @property
+    def sniffed(self) -> str | None:
+        return sniff(self.data[:64])
+
+    @property
+    def is_media(self) -> bool:
+        mt = self.sniffed
+        return mt is not None and mt.split("/")[0] in ("image", "video")
+
+    @property
+    def is_html(self) -> bool:
+        """A page to read for links: by its bytes first (a picture served as text/html is a picture)."""
+        if self.is_media:
+            return False
+        ct = self.content_type.lower()
+        if "html" in ct or ct.endswith("+xml"):
+            return True
+        if not ct or ct.startswith(("text/plain", "application/octet-stream")):
+            return self.sniffed is None and looks_like_markup(self.data)
+        return False
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delay-seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    v = value.strip()
+    if v.isdigit():
+        return float(v)
+    try:
+        when = email.utils.parsedate_to_datetime(v)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+class Gate:
+    """Turns to send a request: per address (concurrency and spacing), then one of the crawler's slots."""
+
+    def __init__(self, per_host: int, delay: float, total: int):
+        self.per_host, self.delay, self.total = per_host, delay, total
+        self._sems: dict[str, asyncio.Semaphore] = {}
+        self._next: dict[str, float] = {}
+        self._slots: asyncio.Semaphore | None = None
+
+    def _slots_sem(self) -> asyncio.Semaphore:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.total)
+        return self._slots
+
+    def waiting(self, key: str) -> int:
+        s = self._sems.get(key)
+        return len(s._waiters or ()) if s is not None else 0
+
+    def turn(self, key: str) -> _Turn:
+        """An async context manager: inside it, this request may go."""
+        return _Turn(self, key)
+
+
+class _Turn:
+    def __init__(self, gate: Gate, key: str):
+        self.gate, self.key = gate, key
+        self.sem = gate._sems.setdefault(key, asyncio.Semaphore(gate.per_host))
+        self.slots = gate._slots_sem()
+
+    async def __aenter__(self):
+        await self.sem.acquire()
+        try:
+            if self.gate.delay:
+                now = time.monotonic()
+                start = max(now, self.gate._next.get(self.key, now))
+                self.gate._next[self.key] = start + self.gate.delay
+                if start > now:
+                    await asyncio.sleep(start - now)
+            await self.slots.acquire()
+        except BaseException:
+            self.sem.release()
+            raise
+        return self
+
+    async def __aexit__(self, *exc):
+        self.slots.release()
+        self.sem.release()
+
+
+class Fetcher:
+    """An httpx client with the address, size, time and scheduling rules of the module docstring."""
+
+    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None,
+                 user_agent: str | None = None):
+        self.settings = settings
+        self.policy = AddressPolicy(settings.crawl_allowed_networks)
+        self.gate = Gate(settings.crawl_per_host_concurrency, settings.crawl_per_host_delay,
+                         settings.crawl_concurrency)
+        t = settings.crawl_timeout
+        self.user_agent = user_agent or settings.crawl_user_agent
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(t, connect=t, read=t, write=t, pool=None), follow_redirects=False,
+            headers={"User-Agent": self.user_agent, "Accept": "*/*", "Accept-Encoding": ACCEPT_ENCODING},
+            transport=transport,
+            limits=httpx.Limits(max_connections=settings.crawl_concurrency * 2, max_keepalive_connections=20),
+            trust_env=False)
+        self.requests = 0
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.client.aclose()
+
+    async def fetch(self, url: str, max_bytes: int, *, page_bytes: int | None = None,
+                    trace: dict | None = None) -> Fetched:
+        """GET `url` following redirects by hand; raises FetchError (never anything else) on failure.
+        `page_bytes`: read what is not a picture or video only to this many bytes (see the module docstring).
+        `trace` receives ``seconds``, ``waited``, ``at``, ``ip`` and ``redirects``, failure or not."""
+        trace = {} if trace is None else trace
+        trace.update(seconds=0.0, waited=0.0, at=None, redirects=[], bytes=0)
+        seen: list[str] = []
+        current = url
+        while True:
+            if current in seen:
+                raise FetchError("redirect_loop", f"redirect loop back to {current}")
+            seen.append(current)
+            location, fetched = await self._one(current, max_bytes, page_bytes, trace)
+            if location is None:
+                fetched.redirects = seen[:-1]
+                fetched.seconds, fetched.waited, fetched.at = trace["seconds"], trace["waited"], trace["at"]
+                return fetched
+            if len(seen) > self.settings.crawl_max_redirects:
+                raise FetchError("too_many_redirects",
+                                 f"more than {self.settings.crawl_max_redirects} redirects from {url}")
+            current = urljoin(current, location)
+            trace["redirects"].append(current)
+
+    async def _one(self, url: str, max_bytes: int, page_bytes: int | None, trace: dict
+                   ) -> tuple[str | None, Fetched | None]:
+        p = urlsplit(url)
+        if p.scheme not in ("http", "https"):
+            raise FetchError("bad_scheme", f"only http and https are fetched, not {p.scheme or 'none'}:")
+        try:
+            raw_host, port = p.hostname, p.port or (443 if p.scheme == "https" else 80)
+        except ValueError:
+            raise FetchError("bad_url", f"not a valid URL: {url}") from None
+        if not raw_host:
+            raise FetchError("bad_url", f"no host in {url}")
+        host = ascii_host(raw_host)
+        ip = (await self.policy.resolve(host, port))[0]
+        trace["ip"] = ip
+        netloc_ip = f"[{ip}]" if ":" in ip else ip
+        target = urlunsplit((p.scheme, f"{netloc_ip}:{port}", p.path or "/", p.query, ""))
+        default_port = p.port is None or p.port == (443 if p.scheme == "https" else 80)
+        host_header = (f"[{host}]" if ":" in host else host) + ("" if default_port else f":{port}")
+        queued = time.monotonic()
+        async with self.gate.turn(ip):
+            started = time.monotonic()
+            trace["waited"] += started - queued
+            trace["at"] = datetime.now(UTC)
+            self.requests += 1
+            try:
+                async with asyncio.timeout(self.settings.crawl_fetch_seconds):
+                    return await self._exchange(url, target, host, host_header, ip, max_bytes, page_bytes, trace)
+            except TimeoutError:
+                raise FetchError("timeout", f"{url}: the answer took longer than "
+                                 f"{self.settings.crawl_fetch_seconds:g} s", ip=ip) from None
+            finally:
+                trace["seconds"] += time.monotonic() - started
+
+    async def _exchange(self, url: str, target: str, host: str, host_header: str, ip: str, max_bytes: int,
+                        page_bytes: int | None, trace: dict) -> tuple[str | None, Fetched | None]:
+        try:
+            async with self.client.stream("GET", target, headers={"Host": host_header},
+                                          extensions={"sni_hostname": host}) as resp:
+                return await self._read(url, resp, ip, max_bytes, page_bytes, trace)
+        except httpx.TimeoutException:
+            raise FetchError("timeout", f"{url} did not answer within {self.settings.crawl_timeout:g} s",
+                             ip=ip) from None
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
+                httpx.ProxyError) as exc:
+            raise FetchError("connect_failed", f"{url}: {type(exc).__name__}: {exc}", ip=ip) from None
+        except httpx.HTTPError as exc:
+            raise FetchError("bad_response", f"{url}: {type(exc).__name__}: {exc}", ip=ip) from None
+
+    async def _read(self, url: str, resp: httpx.Response, ip: str, max_bytes: int, page_bytes: int | None,
+                    trace: dict) -> tuple[str | None, Fetched | None]:
+        status = resp.status_code
+        if status in REDIRECTS and resp.headers.get("location"):
+            return resp.headers["location"], None
+        if status >= 400:
+            transient = status in TRANSIENT_STATUS
+            raise FetchError("http_transient" if transient else "http_error", f"HTTP {status} from {url}",
+                             status=status, ip=ip,
+                             retry_after=retry_after_seconds(resp.headers.get("retry-after")) if transient else None)
+        most = max(max_bytes, page_bytes or 0)
+        encoding = resp.headers.get("content-encoding")
+        declared = resp.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > most and not encoding:
+            raise FetchError("too_large", f"{url} declares {int(declared):,} bytes, more than the limit of "
+                             f"{most:,}", status=status, ip=ip)
+        decoder = Decoder(encoding, most)
+        limit = max_bytes if page_bytes is None else None  # decided by the first bytes
+        buf = bytearray()
+
+        def take(piece: bytes) -> None:
+            nonlocal limit
+            buf.extend(piece)
+            trace["bytes"] = len(buf)  # decoded bytes read: a too_large answer says how far it was read
+            if limit is None and len(buf) >= SNIFF_AT:
+                limit = self._limit_for(bytes(buf[:64]), max_bytes, page_bytes)
+            if limit is not None and len(buf) > limit:
+                err = self._too_large(url, limit, page_bytes, status, ip)
+                if limit == page_bytes:
+                    err.partial = bytes(buf[:limit])
+                raise err
+
+        async for raw in resp.aiter_raw(CHUNK):
+            for piece in decoder.feed(raw):
+                take(piece)
+        for piece in decoder.finish():
+            take(piece)
+        if limit is None:
+            limit = self._limit_for(bytes(buf[:64]), max_bytes, page_bytes)
+            if len(buf) > limit:
+                take(b"")
+        ctype = resp.headers.get("content-type", "").split(";")[0].strip()
+        return None, Fetched(url, status, ctype, bytes(buf), ip, refresh=resp.headers.get("refresh"))
+
+    @staticmethod
+    def _limit_for(head: bytes, max_bytes: int, page_bytes: int | None) -> int:
+        if page_bytes is None:
+            return max_bytes
+        mt = sniff(head)
+        return max_bytes if mt is not None and mt.split("/")[0] in ("image", "video") else page_bytes
+
+    @staticmethod
+    def _too_large(url: str, limit: int, page_bytes: int | None, status: int, ip: str) -> FetchError:
+        if page_bytes is not None and limit == page_bytes:
+            return FetchError("too_large", f"{url} is a page larger than the page limit of {limit:,} bytes: only "
+                              "its beginning was read (pictures and videos are read to their own limit)",
+                              status=status, ip=ip)
+        return FetchError("too_large", f"{url} sends more than the limit of {limit:,} bytes", status=status, ip=ip)
