@@ -380,3 +380,27 @@ def test_bank_changes_are_noted_in_their_transaction(store, monkeypatch):
     with pytest.raises(Exception):  # noqa: B017
         banks.import_file(store, "b", io.BytesIO(b"zzzz\n"), "text")
     assert rematch.pending(store) == 1
+
+
+def test_parallel_reports_of_one_new_url_all_succeed_and_join_one_case(store):
+    from vigie.ingest import reports
+    from vigie.store.intake_models import Report, ReportedUrl
+
+    errors, refs = [], []
+
+    def submit(i):
+        try:
+            refs.append(reports.submit(store, ["http://example.com/same-new-page"], seen=["image"])["reference"])
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    ts = [threading.Thread(target=submit, args=(i,)) for i in range(8)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    assert not errors and len(refs) == 8
+    with store.sessions() as s:
+        (ru,) = s.scalars(select(ReportedUrl)).all()
+        assert ru.report_count == 8
+        assert s.scalar(select(func.count()).select_from(Report)) == 8
+    # every acknowledged report has its audit record, in the same transaction
+    assert sum(1 for r in audit.iter_records(store) if r.action == "report.received") == 8

@@ -17,6 +17,7 @@ import os
 
 import pytest
 from sqlalchemy import select
+from test_web_review_browser import login
 
 from vigie import accounts
 from vigie.actions import takedown
@@ -51,14 +52,6 @@ def app_server(settings, monkeypatch):
     with serving(create_app(store, st)) as base:
         yield base, store, st
     store.close()
-
-
-def login(page, base, username):
-    page.goto(f"{base}/login?next=/review")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/review")
 
 
 def test_imported_after_queueing_is_no_longer_shown_and_not_illegal_never_becomes_a_notice(app_server):

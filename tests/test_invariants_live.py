@@ -198,3 +198,26 @@ def test_acknowledged_reports_and_decisions_survive_sigkill(backend):
             for sha in s.scalars(select(ReviewItem.sha256).where(ReviewItem.cluster_id == c.id)):
                 assert s.scalar(select(func.count()).select_from(Entry).where(Entry.value == sha)) == 1
     assert audit.verify(store, st).ok
+
+
+def test_parallel_wrong_passwords_through_two_server_processes_lock_the_account(backend):
+    store, env, data = backend
+    users(store, ["victim"])
+    srv = LiveServer(data, env, workers=2).start()
+    codes = []
+    try:
+        def one(i):
+            with httpx.Client(base_url=srv.base, timeout=60) as c:
+                codes.append(login(c, "victim", f"wrong-password-{i:04d}").status_code)
+
+        with ThreadPoolExecutor(12) as ex:
+            list(ex.map(one, range(60)))
+        with httpx.Client(base_url=srv.base, timeout=60) as c:
+            right = login(c, "victim", PASSWORD).status_code
+    finally:
+        srv.stop()
+    assert len(codes) == 60 and 303 not in codes
+    assert right != 303, "the account was not locked by 60 parallel wrong passwords"
+    failed = [r for r in audit.iter_records(store) if r.action == "login.failed"]
+    assert len(failed) == 61  # every attempt counted and audited, the locked one included
+    assert audit.verify(store).ok

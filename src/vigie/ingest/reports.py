@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from vigie import audit
 from vigie.accounts import aware
@@ -142,21 +144,23 @@ def submit(store: Store, urls: list[str], *, description: str | None = None, see
     if contact and len(contact) > MAX_CONTACT:
         raise InvalidInput(f"the contact is longer than {MAX_CONTACT} characters", code="too_long")
     joined = 0
-    with store.sessions() as s, s.begin():
+    with store.session() as s:  # the report, its URLs (the crawl queue) and its audit record: one transaction
         rep = Report(reference=new_reference(), received_at=now, channel=channel, description=description,
                      seen=seen, contact=contact, status="received")
         s.add(rep)
         s.flush()
         for u in norm:
             key = url_key(u)
-            ru = s.scalar(select(ReportedUrl).where(ReportedUrl.url_key == key).with_for_update())
-            if ru is None:
-                ru = ReportedUrl(url=u, url_key=key, host=host_of(u), first_reported_at=now, last_reported_at=now,
-                                 report_count=1, crawl_state="pending", crawl_attempts=0, pages_fetched=0,
-                                 media_found=0)
-                s.add(ru)
-                s.flush()
-            else:
+            # Two reports of a new URL at the same instant: one inserts, the other joins (never a 500).
+            ins = (pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert)(ReportedUrl.__table__)
+            created = s.execute(ins.values(url=u, url_key=key, host=host_of(u), first_reported_at=now,
+                                           last_reported_at=now, report_count=1, crawl_state="pending",
+                                           crawl_attempts=0, pages_fetched=0, media_found=0)
+                                .on_conflict_do_nothing(index_elements=["url_key"])
+                                .returning(ReportedUrl.__table__.c.id)).first() is not None
+            ru = s.scalar(select(ReportedUrl).where(ReportedUrl.url_key == key).with_for_update()
+                          .execution_options(populate_existing=True))
+            if not created:
                 joined += 1
                 ru.report_count += 1
                 ru.last_reported_at = now
@@ -165,8 +169,8 @@ def submit(store: Store, urls: list[str], *, description: str | None = None, see
             s.add(ReportUrl(report_id=rep.id, url_id=ru.id))
         ref = rep.reference
         rid = rep.id
-    audit.record(store, by, "report.received", "report", ref,
-                 {"urls": len(norm), "joined": joined, "channel": channel, "seen": seen})
+        audit.record(store, by, "report.received", "report", ref,
+                     {"urls": len(norm), "joined": joined, "channel": channel, "seen": seen}, session=s)
     return {"reference": ref, "id": rid, "status": "received", "urls": len(norm), "joined_existing": joined,
             "meaning": MEANING["received"]}
 
