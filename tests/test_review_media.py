@@ -166,7 +166,11 @@ def test_video_is_shown_first_as_a_keyframe_strip(store, key, tmp_path):
     assert mt == "image/jpeg" and img.mode == "L" and img.width > img.height  # a strip, greyscale
     assert img.height <= WellbeingPolicy().thumb_px
     assert tr.status("ana", clock)["exposed_today_s"] == 0
-    vid, mt = view_item(store, store.settings, q["item"], "ana", steps=["video"], clock=clock, tracker=tr)
+    for n in (1, 2, 3):  # the steps come in order: colour, sharp and full size of the strip, then the video
+        view_item(store, store.settings, q["item"], "ana", steps=["colour", "sharp", "full"][:n], clock=clock,
+                  tracker=tr)
+    vid, mt = view_item(store, store.settings, q["item"], "ana", steps=["colour", "sharp", "full", "video"],
+                        clock=clock, tracker=tr)
     assert vid == data and mt.startswith("video/")
     clock.advance(seconds=12)
     assert tr.stop_reveal("ana", clock) == 12.0

@@ -18,7 +18,7 @@ from vigie.review import queue
 from vigie.review.clock import FixedClock
 from vigie.review.media import view_item
 from vigie.review.wellbeing import (
-    STALE_S,
+    REVEAL_TIMEOUT_S,
     ExposureTracker,
     ReviewLocked,
     WellbeingPolicy,
@@ -89,15 +89,15 @@ def test_exposure_counts_revealed_seconds(store):
     st = tr.status("ana", clock)
     assert st["exposed_today_s"] == 120.0 and not st["locked"] and not st["warning"]
     assert tr.status("bob", clock)["exposed_today_s"] == 60.0  # still open: counted up to now
-    # a reveal whose heartbeat stopped (a closed tab) counts STALE_S after the last heartbeat, no more
-    clock.advance(minutes=1)
-    tr.heartbeat("bob", clock)
+    # a reveal whose heartbeat stopped (a closed tab) counts REVEAL_TIMEOUT_S after the last heartbeat, no more
+    clock.advance(seconds=30)
+    tr.heartbeat("bob", clock)  # 90 s after bob's reveal: still alive
     clock.advance(hours=2)
-    assert tr.status("bob", clock)["exposed_today_s"] == 120.0 + STALE_S
+    assert tr.status("bob", clock)["exposed_today_s"] == 90.0 + REVEAL_TIMEOUT_S
     with pytest.raises(UsageError):
         tr.start_reveal("ana", None, "x-ray", clock)
     day = team_exposure(store, "day", clock)
-    assert [(u["user"], u["exposed_s"]) for u in day["users"]] == [("bob", 120.0 + STALE_S), ("ana", 120.0)]
+    assert [(u["user"], u["exposed_s"]) for u in day["users"]] == [("bob", 90.0 + REVEAL_TIMEOUT_S), ("ana", 120.0)]
     assert day["users"][1]["by_kind"] == {"reveal_colour": 30.0, "reveal_sharp": 90.0}
     week = team_exposure(store, "week", clock, day=(T0 + timedelta(days=3)).date())
     assert week["from"] == "2026-03-02" and week["to"] == "2026-03-08"
@@ -159,9 +159,9 @@ def test_daily_exposure_limit_locks_until_tomorrow(store):
         tr.heartbeat("ana", clock)
     st = tr.status("ana", clock)
     assert st["exposed_today_s"] == 480 and st["warning"] and not st["locked"]
-    clock.advance(minutes=1)
-    tr.heartbeat("ana", clock)
-    clock.advance(minutes=1)
+    for _ in range(2):
+        clock.advance(minutes=1)
+        tr.heartbeat("ana", clock)
     st = tr.status("ana", clock)
     assert st["locked"] and st["lock_reason"] == "daily"
     assert st["locked_until"] == datetime(2026, 3, 3, tzinfo=UTC)
@@ -185,7 +185,9 @@ def test_the_screen_gets_small_blurred_grey_pictures_until_a_reveal(store):
     data, _ = view_item(store, st, q["item"], "ana", steps=["colour"], clock=clock, tracker=tr)
     img = Image.open(io.BytesIO(data))
     assert img.mode == "RGB" and max(img.size) <= WellbeingPolicy().thumb_px
-    clock.advance(seconds=20)
+    clock.advance(seconds=10)
+    view_item(store, st, q["item"], "ana", steps=["colour", "sharp"], clock=clock, tracker=tr)  # steps in order
+    clock.advance(seconds=10)
     data, _ = view_item(store, st, q["item"], "ana", steps=["colour", "sharp", "full"], clock=clock, tracker=tr)
     assert Image.open(io.BytesIO(data)).size == (640, 480)
     clock.advance(seconds=10)

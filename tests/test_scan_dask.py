@@ -48,10 +48,12 @@ def source(tmp_path, settings):
     store.close()
 
 
-def test_dask_scan_matches_local_scan(source, settings, tmp_path):
+def test_dask_scan_matches_local_scan(source, settings, tmp_path, media_key):
     store, src = source
-    local = run_scan(store, settings, [str(src)], str(tmp_path / "local"), workers=1, case="local")
-    dask = run_scan(store, settings, [str(src)], str(tmp_path / "dask"), case="dask", cluster="local:2")
+    local = run_scan(store, settings, [str(src)], str(tmp_path / "local"), workers=1, case="local",
+                     thumbnails=True)
+    dask = run_scan(store, settings, [str(src)], str(tmp_path / "dask"), case="dask", cluster="local:2",
+                    thumbnails=True)
     a, b = read_files(tmp_path / "local"), read_files(tmp_path / "dask")
     assert len(a) == 25  # 21 pictures on disk, the zip and its 2 members, the text file
     assert a == b

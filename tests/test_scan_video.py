@@ -20,7 +20,7 @@ def stills(seed: int, n: int) -> list[np.ndarray]:
     return [np.asarray(factory.picture(seed + i, 192, 144)) for i in range(n)]
 
 
-def test_videos_match_known_videos_and_pictures(tmp_path, settings):
+def test_videos_match_known_videos_and_pictures(tmp_path, settings, media_key):
     store = Store.open(settings)
     src = tmp_path / "src"
     src.mkdir()
@@ -39,7 +39,7 @@ def test_videos_match_known_videos_and_pictures(tmp_path, settings):
     assert next(iter(banks.iter_entries(store, "videos"))).value == vh.value  # long value kept whole
 
     out = tmp_path / "out"
-    summary = run_scan(store, settings, [str(src)], str(out), workers=1)
+    summary = run_scan(store, settings, [str(src)], str(out), workers=1, thumbnails=True)
     with open(out / "files.csv", newline="") as f:
         rows = {r["location"].rsplit("/", 1)[-1]: r for r in csv.DictReader(f)}
     assert rows["reencoded.mp4"]["class"] == "near" and rows["reencoded.mp4"]["variant"] == "video/video"
@@ -51,3 +51,4 @@ def test_videos_match_known_videos_and_pictures(tmp_path, settings):
     assert summary["counts"]["by_media_type"] == {"video/mp4": 3}
     kf = sorted(p.name for p in (out / "thumbs").iterdir())
     assert kf and all(n.startswith(rows["new.mp4"]["sha256"]) for n in kf)  # keyframes of unknown only
+    assert all(n.endswith(".bin") for n in kf)  # sealed (vigie.report.thumbs)

@@ -113,8 +113,8 @@ def test_unpublished_bank_has_no_feed(store):
 
 
 @pytest.fixture
-def two(tmp_path):
-    """Instance A served by uvicorn on 127.0.0.1; instance B a plain store."""
+def two(tmp_path, media_key):
+    """Instance A served by uvicorn on 127.0.0.1; instance B a plain store (holding its key at A sealed)."""
     from vigie.store import Store
     from vigie.web import create_app
 
@@ -263,10 +263,79 @@ def test_stale_or_foreign_batch_is_refused(settings):
         assert e.value.code == "bad_batch", change
 
 
-def test_unknown_key_is_refused_at_subscribe(store):
+def test_unknown_key_is_refused_at_subscribe(store, media_key):
     with pytest.raises(Exception) as e:
         subscriber.subscribe(store, "x", "https://partner.example", "b", "local", "k", "not a key")
     assert getattr(e.value, "code", None) == "invalid_input"
     raw = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
     subscriber.subscribe(store, "x", "https://partner.example", "b", "local", "k", base64.b64encode(raw).decode())
     assert json.dumps(subscriber.list_subscriptions(store))
+
+
+# ---- hostile partners ----------------------------------------------------------------------------
+
+
+def _fake_partner(signer: Settings):
+    """A partner on 127.0.0.1 whose answer depends on the bank asked for: deep nesting, not JSON, not an
+    object, a signed batch nested deep, a signed batch with a cursor past 64 bits, and one good batch."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    deep = "[" * 100_000 + "]" * 100_000
+
+    def batch(bank: str, cursor: int, **change) -> dict:
+        b = {"v": 1, "publisher": "fake", "key_id": keys.key_id(keys.public_key_b64(signer)), "bank": bank,
+             "cursor_from": cursor, "cursor_to": cursor + 1, "more": False, "signed_at": feed._iso(feed.utcnow()),
+             "entries": [{"seq": cursor + 1, "op": "add", "id": 1, "signal": "sha256",
+                          "value": sha("benign partner string"), "verdict": None, "tags": []}]}
+        return {**b, **change}
+
+    async def changes(request):
+        bank, cursor = request.query_params["bank"], int(request.query_params["cursor"])
+        if bank == "deep":
+            return Response(deep, media_type="application/json")
+        if bank == "notjson":
+            return Response("<html>hello</html>", media_type="text/html")
+        if bank == "list":
+            return JSONResponse([1, 2, 3])
+        if bank == "deep-signed":
+            data = ('{"v":1,"x":' + deep + "}").encode()
+            sig = base64.b64encode(keys.signing_key(signer).sign(data)).decode()
+            return JSONResponse({"batch": data.decode(), "signature": sig, "key_id": "x"})
+        if bank == "huge":
+            return JSONResponse(keys.sign(signer, batch(bank, cursor, cursor_to=10**30,
+                                                        entries=[])))
+        if bank == "error-deep":
+            return Response('{"error":' + deep + "}", status_code=500, media_type="application/json")
+        return JSONResponse(keys.sign(signer, batch(bank, cursor)))
+
+    return Starlette(routes=[Route(subscriber.PATH, changes)])
+
+
+def test_hostile_partners_are_recorded_and_never_stop_the_others(store, tmp_path, media_key):
+    """A partner answering deeply nested JSON (or anything malformed) is refused on its own subscription,
+    with a record, and every other partner's sync still runs (issue 16)."""
+    signer = other_settings(tmp_path, "fake-partner")
+    pub = keys.public_key_b64(signer)
+    hostile = {"a-deep": "deep", "b-notjson": "notjson", "c-list": "list", "d-deep-signed": "deep-signed",
+               "e-huge": "huge", "f-error-deep": "error-deep"}
+    with serving(_fake_partner(signer)) as url:
+        for name, bank in {**hostile, "z-good": "good"}.items():
+            subscriber.subscribe(store, name, url, bank, f"local-{name}", "partner-key", pub, by="admin")
+        results = {r.name: r for r in subscriber.sync_all(store, store.settings)}
+    assert list(results) == [*hostile, "z-good"]
+    assert results["z-good"].ok and results["z-good"].added == 1, results["z-good"].error
+    assert sha("benign partner string") in live_values(store, "local-z-good")
+    codes = {n: results[n].error["code"] for n in hostile}
+    assert all(not results[n].ok for n in hostile)
+    assert codes == {"a-deep": "bad_answer", "b-notjson": "bad_answer", "c-list": "bad_answer",
+                     "d-deep-signed": "bad_answer", "e-huge": "bad_answer", "f-error-deep": "sync_failed"}, codes
+    subs = {x["name"]: x for x in subscriber.list_subscriptions(store)}
+    for n in hostile:
+        assert subs[n]["last_error"]["code"] == codes[n] and subs[n]["cursor"] == 0, n
+        assert not live_values(store, f"local-{n}")
+    assert subs["z-good"]["last_error"] is None and subs["z-good"]["cursor"] == 1
+    refused = [r for r in audit.iter_records(store) if r.action in ("sharing.refused", "sharing.sync_failed")]
+    assert {r.object_id for r in refused} == set(hostile)
+    assert audit.verify(store).ok

@@ -475,9 +475,11 @@ def new_session(store: Store, user: User, *, now: datetime | None = None) -> tup
     return token, ws
 
 
-def session_user(store: Store, token: str | None, now: datetime | None = None) -> tuple[User, WebSession] | None:
+def session_user(store: Store, token: str | None, now: datetime | None = None, *, touch: bool = True
+                 ) -> tuple[User, WebSession] | None:
     """The (user, session) a cookie token opens, or None: unknown, expired (absolute or idle) or inactive user.
-    An expired session is deleted; `last_seen` is written at most once a minute."""
+    An expired session is deleted; `last_seen` (the idle timer) is written at most once a minute, and only when
+    `touch`: a request the page makes by itself (heartbeat, polls) is no action of the person's."""
     if not token or len(token) > 200:
         return None
     now = _now(now)
@@ -491,7 +493,7 @@ def session_user(store: Store, token: str | None, now: datetime | None = None) -
                 or otp_expired(u, now):
             s.delete(ws)
             return None
-        if now - aware(ws.last_seen) >= timedelta(minutes=1):
+        if touch and now - aware(ws.last_seen) >= timedelta(minutes=1):
             ws.last_seen = now
     return u, ws
 
@@ -546,6 +548,7 @@ def create_api_key(store: Store, name: str, scopes: list[str], created_by: str, 
         raise InvalidInput("the rate limit is at least 1 request a minute")
     now = _now(now)
     with store.session() as s:
+        scopes = default_bank_scopes(s, scopes)
         while True:
             prefix = secrets.token_hex(4)
             if s.scalar(select(ApiKey.id).where(ApiKey.prefix == prefix)) is None:
@@ -584,8 +587,35 @@ def check_api_key(store: Store, secret: str, needed_scope: str | None = None, *,
     return k
 
 
+#: The scope a key gets when no bank is left for it by default: it names no bank, so it matches nothing.
+NO_BANKS = "banks:"
+
+
+def own_banks(conn) -> list[str]:
+    """The banks a `match` key named no bank for gets: this hotline's own, neither received from a partner
+    (a subscription's bank) nor offered to partners (published; naming one also lets a key pull its feed).
+    `conn` is a session or a connection (migration 0014 narrows older keys with it)."""
+    import sqlalchemy as sa
+
+    banks = sa.table("banks", sa.column("id", sa.Integer), sa.column("name", sa.String))
+    subs = sa.table("subscriptions", sa.column("local_bank", sa.String))
+    pubs = sa.table("published_banks", sa.column("bank_id", sa.Integer))
+    q = (sa.select(banks.c.name).where(banks.c.name.not_in(sa.select(subs.c.local_bank)),
+                                       banks.c.id.not_in(sa.select(pubs.c.bank_id))).order_by(banks.c.name))
+    return list(conn.execute(q).scalars())
+
+
+def default_bank_scopes(conn, scopes: list[str]) -> list[str]:
+    """`scopes`, with a `match` key that names no bank narrowed to `own_banks` now, written out as
+    `banks:NAME` scopes (or `NO_BANKS`): a key never sees every bank, partners' included, by default."""
+    if "match" not in scopes or any(sc.startswith("banks:") for sc in scopes):
+        return scopes
+    return scopes + ([f"banks:{n}" for n in own_banks(conn)] or [NO_BANKS])
+
+
 def key_banks(key: ApiKey) -> list[str] | None:
-    """The banks a key is narrowed to by its `banks:NAME` scopes; None: all banks."""
+    """The banks a key is narrowed to by its `banks:NAME` scopes (an empty name, `NO_BANKS`, is no bank);
+    None only for a key with no bank scope at all (before 0014 narrowed them, or a key without `match`)."""
     names = [sc.split(":", 1)[1] for sc in key.scopes or [] if sc.startswith("banks:")]
     return names or None
 

@@ -26,6 +26,7 @@ from vigie import __version__, audit
 from vigie.accounts import aware
 from vigie.actions.takedown import notice_rows
 from vigie.errors import NotFound, VigieError
+from vigie.ingest.reports import open_contact
 from vigie.settings import Settings
 from vigie.store.db import Store
 from vigie.store.intake_models import (
@@ -77,6 +78,7 @@ def _collect(store: Store, reference: str) -> dict:
             raise NotFound(f"no report {reference!r}", code="report_not_found")
         report = _row(rep, ["id", "reference", "received_at", "channel", "description", "seen", "contact", "status",
                             "reason", "closed_at"])
+        report["contact"] = open_contact(store.settings, rep.contact)  # sealed in the store, for the police here
         urls = list(s.scalars(select(ReportedUrl).join(ReportUrl, ReportUrl.url_id == ReportedUrl.id)
                               .where(ReportUrl.report_id == rep.id).order_by(ReportedUrl.id)))
         url_ids = [u.id for u in urls]
@@ -157,9 +159,10 @@ def _media(store: Store, settings: Settings, wanted) -> tuple[dict[str, bytes], 
     return files, skipped
 
 
-def export_escalation(store: Store, settings: Settings, reference: str, out_path, *, include_media: bool = False,
-                      by: str) -> dict:
-    """Write the zip for one report to `out_path` (atomically) and return what it holds."""
+def escalation_zip(store: Store, settings: Settings, reference: str, *, include_media: bool = False,
+                   by: str) -> tuple[bytes, dict]:
+    """The zip for one report, built in memory (never in a temp folder: it may hold review media in clear),
+    and what it holds; the export is recorded in the audit trail."""
     data = _collect(store, reference)
     now = datetime.now(UTC)
     notices = notice_rows(store, limit=100_000, sighting_ids=[x["id"] for x in data["sightings"]], bodies=True)
@@ -181,21 +184,42 @@ def export_escalation(store: Store, settings: Settings, reference: str, out_path
                 "files": [{"name": n, "size": len(b), "sha256": hashlib.sha256(b).hexdigest()}
                           for n, b in files.items()]}
     mbytes = _json(manifest)
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.part")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
         for name, b in files.items():
             z.writestr(name, b)
         z.writestr("manifest.json", mbytes)
-    os.replace(tmp, out)
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    blob = buf.getvalue()
+    digest = hashlib.sha256(blob).hexdigest()
     msha = hashlib.sha256(mbytes).hexdigest()
     media_names = [n for n in files if n.startswith("media/")]
     audit.record(store, by, "escalation.export", "report", reference,
                  {"include_media": include_media, "manifest_sha256": msha, "zip_sha256": digest,
                   "files": len(files) + 1, "media": len(media_names), "media_skipped": len(skipped)})
-    return {"reference": reference, "path": str(out), "zip_sha256": digest, "manifest_sha256": msha,
-            "files": sorted([*files, "manifest.json"]), "urls": len(data["urls"]),
-            "sightings": len(data["sightings"]), "notices": len(notices), "media": len(media_names),
-            "media_skipped": skipped}
+    return blob, {"reference": reference, "zip_sha256": digest, "manifest_sha256": msha,
+                  "files": sorted([*files, "manifest.json"]), "urls": len(data["urls"]),
+                  "sightings": len(data["sightings"]), "notices": len(notices), "media": len(media_names),
+                  "media_skipped": skipped}
+
+
+def export_escalation(store: Store, settings: Settings, reference: str, out_path, *, include_media: bool = False,
+                      by: str) -> dict:
+    """Write the zip for one report straight into `out_path` and return what it holds: built in memory,
+    written beside its destination as ``.NAME.part`` (0600 from its creation) and renamed onto it, so
+    the folder only ever holds the whole export and nothing goes through a temp folder."""
+    blob, info = escalation_zip(store, settings, reference, include_media=include_media, by=by)
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = out.with_name(f".{out.name}.part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)  # a .part left by a crash may have been made with another mode
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return {**info, "path": str(out)}

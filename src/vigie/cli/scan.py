@@ -33,6 +33,9 @@ def scan_cmd(
     operator: str = typer.Option(None, "--operator", help="Who runs the scan, recorded in the report."),
     queue: bool = typer.Option(False, "--queue", help="Put the unknown pictures and videos in the review queue "
                                "(needs VIGIE_MEDIA_KEY)."),
+    thumbnails: bool = typer.Option(False, "--thumbnails", help="Keep blurred grey miniatures of unknown media in "
+                                    "the report folder, sealed with the media key (needs VIGIE_MEDIA_KEY); "
+                                    "default: no picture is written."),
     source: str = typer.Option("scan", "--source", help="Queue priority source: police, report, crawl, scan."),
     cluster: str = typer.Option(None, "--cluster", help="Hash on Dask: tcp://HOST:8786, or local:N to start N "
                                 "local workers (docs/scale.md)."),
@@ -57,7 +60,8 @@ def scan_cmd(
                        files=p.files + p.skipped_resume)
 
         summary = run_scan(store, settings, sources, str(out_dir), banks=bank or None, workers=workers or None,
-                           case=case, operator=operator or os.environ.get("USER"), on_item=tick, cluster=cluster)
+                           case=case, operator=operator or os.environ.get("USER"), on_item=tick, cluster=cluster,
+                           thumbnails=thumbnails)
     if queue:
         from vigie.review.queue import enqueue_scan
 

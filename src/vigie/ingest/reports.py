@@ -146,7 +146,7 @@ def submit(store: Store, urls: list[str], *, description: str | None = None, see
     joined = 0
     with store.session() as s:  # the report, its URLs (the crawl queue) and its audit record: one transaction
         rep = Report(reference=new_reference(), received_at=now, channel=channel, description=description,
-                     seen=seen, contact=contact, status="received")
+                     seen=seen, contact=seal_contact(store.settings, contact), status="received")
         s.add(rep)
         s.flush()
         for u in norm:
@@ -173,6 +173,29 @@ def submit(store: Store, urls: list[str], *, description: str | None = None, see
                      {"urls": len(norm), "joined": joined, "channel": channel, "seen": seen}, session=s)
     return {"reference": ref, "id": rid, "status": "received", "urls": len(norm), "joined_existing": joined,
             "meaning": MEANING["received"]}
+
+
+#: Where a reporter's contact is stored, sealed with the media key (`vigie.sealed`).
+CONTACT_AT = "reports.contact"
+
+
+def seal_contact(settings, contact: str | None) -> str | None:
+    """The contact as stored: sealed with the media key; in clear only while no key is configured (a report
+    is never refused for it), until migration 0014 or `vigie.sealed.seal_existing` seals it."""
+    from vigie import sealed
+
+    return sealed.seal(settings, contact, CONTACT_AT)
+
+
+def open_contact(settings, stored: str | None) -> str | None:
+    """The contact for staff (and the police export); a sealed one without the right key says so."""
+    from vigie import sealed
+    from vigie.errors import VigieError
+
+    try:
+        return sealed.unseal(settings, stored, CONTACT_AT)
+    except VigieError as exc:
+        return f"(sealed: {exc.code})"
 
 
 def _report(s, reference: str) -> Report:
@@ -206,7 +229,7 @@ def report_detail(store: Store, reference: str) -> dict:
             urls.append(url_dict(ru) | {"sightings": [sighting_dict(x) for x in sights]})
         return {"reference": rep.reference, "received_at": aware(rep.received_at), "channel": rep.channel,
                 "status": rep.status, "reason": rep.reason, "description": rep.description, "seen": rep.seen,
-                "contact": rep.contact, "closed_at": aware(rep.closed_at), "urls": urls}
+                "contact": open_contact(store.settings, rep.contact), "closed_at": aware(rep.closed_at), "urls": urls}
 
 
 def url_dict(ru: ReportedUrl) -> dict:

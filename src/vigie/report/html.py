@@ -1,15 +1,18 @@
 """report.html: one self-contained page (no network, no build step) an analyst can open anywhere.
 
-Wellbeing rules, enforced here and checked by a browser test: known material is never
-shown, not even as a thumbnail; unknown material is shown small, blurred and in grey,
-and a person reveals one item at a time on purpose (a click), which can be undone.
+No picture is ever in this page: known material is never shown, and unknown material is
+listed by cluster, hash and location only. A page that travels with a case file must not
+carry pictures nobody has judged. Miniatures exist only when the scan was asked for them
+(`vigie scan --thumbnails`), blurred, grey and sealed with the media key in ``thumbs/``
+(`vigie.report.thumbs`); the page says how many there are, and never opens them.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import os
+
+from vigie.report import thumbs
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d232a;max-width:1100px}
@@ -20,21 +23,8 @@ table{border-collapse:collapse}td,th{padding:.2rem .6rem;border-bottom:1px solid
 .note{background:#f4f6f8;padding:.6rem 1rem;border-left:4px solid #4a6fa5}
 .clusters{display:flex;flex-wrap:wrap;gap:1rem}
 .cluster{border:1px solid #d5d9de;border-radius:6px;padding:.5rem;width:220px}
-.media{position:relative;width:200px;height:160px;overflow:hidden;background:#e9ecef;border-radius:4px}
-.media img{width:100%;height:100%;object-fit:contain;filter:blur(18px) grayscale(100%);transition:filter .2s}
-.media.revealed img{filter:grayscale(100%)}
-.media button{position:absolute;left:50%;top:50%;transform:translate(-50%,-50%);z-index:2}
-.media.revealed button{top:auto;bottom:4px;transform:translateX(-50%)}
+.sha{font:11px ui-monospace,monospace;word-break:break-all;color:#333}
 .loc{font-size:12px;word-break:break-all;color:#555}
-"""
-
-JS = """
-document.querySelectorAll('.media button').forEach(function(b){
-  b.addEventListener('click', function(){
-    var m = b.parentElement; var on = m.classList.toggle('revealed');
-    b.textContent = on ? 'Hide' : 'Reveal';
-  });
-});
 """
 
 
@@ -54,14 +44,6 @@ def _bars(counts: dict, cls: bool = False) -> str:
     return f'<svg width="640" height="{h}" role="img">{"".join(rows)}</svg>'
 
 
-def _img(out_dir: str, name: str) -> str | None:
-    p = os.path.join(out_dir, "thumbs", name)
-    if not os.path.exists(p):
-        return None
-    with open(p, "rb") as f:
-        return "data:image/jpeg;base64," + base64.b64encode(f.read()).decode()
-
-
 def render_html(path: str, summary: dict, clusters: list[dict], errors: list[dict], out_dir: str) -> None:
     c = summary["counts"]
     e = summary["exposure_spared"]
@@ -77,21 +59,20 @@ def render_html(path: str, summary: dict, clusters: list[dict], errors: list[dic
              "<h2>Files by class</h2>", _bars(c["by_class"], cls=True),
              "<h2>Files by media type</h2>", _bars(c["by_media_type"]),
              "<h2>Known material by category</h2>", _bars(c["by_category"])]
+    sealed = thumbs.sealed_count(out_dir)
     parts.append(f"<h2>Unknown material: {len(clusters)} group(s) of near-duplicates</h2>"
-                 "<p>Each picture is blurred and grey. Reveal one on purpose; take breaks.</p>"
-                 "<div class='clusters'>")
+                 "<p>No picture is shown here. Put the scan in the review queue (<code>vigie scan --queue</code>) "
+                 "to look at unknown media under the wellbeing policy."
+                 + (f" {sealed:,} blurred grey miniature(s) are sealed with the media key in <code>thumbs/</code>."
+                    if sealed else "") + "</p><div class='clusters'>")
     for cl in clusters:
         first = cl["members"][0]
-        names = [f"{first['sha256']}.jpg"] if not cl.get("video") else [f"{first['sha256']}-{i}.jpg"
-                                                                         for i in range(4)]
-        imgs = [u for u in (_img(out_dir, n) for n in names) if u]
         flags = sorted({f for m in cl["members"] for f in m["flags"]})
         parts.append(f"<div class='cluster' data-cluster='{cl['name']}'><b>{cl['name']}</b> "
                      f"{len(cl['members'])} location(s), {len(cl['contents'])} distinct"
-                     + (f" <i>{html.escape(', '.join(flags))}</i>" if flags else ""))
-        for u in imgs[:1] if not cl.get("video") else imgs:
-            parts.append(f"<div class='media'><img alt='unknown media, blurred' src='{u}'>"
-                         f"<button type='button'>Reveal</button></div>")
+                     + (" (video)" if cl.get("video") else "")
+                     + (f" <i>{html.escape(', '.join(flags))}</i>" if flags else "")
+                     + f"<div class='sha'>{html.escape(first['sha256'])}</div>")
         for m in cl["members"][:5]:
             parts.append(f"<div class='loc'>{html.escape(m['location'])}</div>")
         if len(cl["members"]) > 5:
@@ -106,8 +87,9 @@ def render_html(path: str, summary: dict, clusters: list[dict], errors: list[dic
         parts.append("</table>")
     else:
         parts.append("<p>none</p>")
-    parts.append(f"<script>{JS}</script></body></html>")
+    parts.append("</body></html>")
     tmp = path + ".part"
-    with open(tmp, "w", encoding="utf-8") as f:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write("".join(parts))
     os.replace(tmp, path)

@@ -324,6 +324,7 @@ def view_item(store: Store, settings, item_id: int, user: str, *, steps=(), cloc
     from vigie.review import showable
 
     showable.check(store, settings, item_id, user=user, role=role)  # the one choke point: known, decided
+    tracker.check_steps(user, item_id, steps, clock)  # in order; a plain preview hides the item
     with store.sessions() as s:
         item = s.get(ReviewItem, item_id)
         sha, cluster_id = item.sha256, item.cluster_id
@@ -345,6 +346,7 @@ def view_item(store: Store, settings, item_id: int, user: str, *, steps=(), cloc
     audit.record(store, user, "review.media_view", "review_item", item_id,
                  {"kind": row.kind, "steps": list(steps), "cluster": cluster_id})
     if is_video and kind == "original":
-        return data, media_type
+        from vigie.review import video  # the sound is taken out unless the policy allows it
+        return video.served(data, media_type, policy)
     box = (policy.thumb_px * 4, policy.thumb_px) if kind == "strip" else None
     return render(data, policy, steps, box=box), "image/jpeg"

@@ -12,6 +12,14 @@ external id), with `added_by = "sharing:<publisher>"` and `extra.provenance` = p
 original id at the publisher, time of the change there and time received; "remove" tombstones
 the local copy (never matches again). A local tombstone made by a person stays: only a tombstone
 made by this publisher is revived by its later "add".
+
+A partner's answer is data from outside: an answer that is not JSON, too large (`MAX_ANSWER`),
+nested past any reason (deep nesting would exhaust the parser's recursion), or that breaks anything
+later, is refused as `bad_answer`, written to that subscription's `last_error` and the audit log,
+and `sync_all` goes on with the next partner. Nothing a partner sends can stop the others' syncs.
+
+The API key this instance holds at the partner is sealed with the media key (`vigie.sealed`): the
+database never holds it in clear, and `subscribe` refuses (`no_media_key`) without a key.
 """
 
 from __future__ import annotations
@@ -37,6 +45,11 @@ PATH = "/api/v1/sharing/changes"
 #: (empty) batch cannot hide newer withdrawals.
 MAX_AGE = timedelta(minutes=15)
 MAX_BATCHES = 100_000
+#: The largest answer read from a partner (a batch of `feed.MAX_LIMIT` entries is far smaller).
+MAX_ANSWER = 32 * 2**20
+#: Deepest nesting accepted in a partner's answer: a batch is 4 levels deep; verdicts add a few.
+MAX_DEPTH = 32
+SEALED_AT = "subscriptions.api_key"
 
 
 @dataclass
@@ -65,13 +78,16 @@ class _Applied:
 
 def subscribe(store: Store, name: str, url: str, remote_bank: str, local_bank: str, api_key: str,
               publisher_key_b64: str, *, by: str | None = None) -> dict:
-    """Record a subscription (the local bank is made when missing). The API key is stored: see docs/sharing.md."""
+    """Record a subscription (the local bank is made when missing). The API key is stored sealed with the
+    media key (`vigie.sealed`; `no_media_key` without one): see docs/sharing.md."""
+    from vigie import sealed
     name = name.strip()
     if not name or len(name) > 200:
         raise UsageError("a subscription name is 1 to 200 characters", code="bad_name")
     if not url.startswith(("http://", "https://")):
         raise UsageError("the partner's URL starts with https:// (or http:// on loopback)")
     kid = keys.key_id(publisher_key_b64)  # checks it is a key
+    sealed_key = sealed.seal(store.settings, api_key.strip(), SEALED_AT, required=True)
     with store.session() as s:
         if s.scalar(select(Subscription.id).where(Subscription.name == name)) is not None:
             raise Conflict(f"a subscription named {name!r} exists already")
@@ -81,7 +97,7 @@ def subscribe(store: Store, name: str, url: str, remote_bank: str, local_bank: s
         pass
     with store.session() as s:
         sub = Subscription(name=name, url=url.rstrip("/"), remote_bank=remote_bank, local_bank=local_bank,
-                           api_key=api_key.strip(), publisher_key=publisher_key_b64.strip(), cursor=0, created_by=by)
+                           api_key=sealed_key, publisher_key=publisher_key_b64.strip(), cursor=0, created_by=by)
         s.add(sub)
         s.flush()
         audit.record(store, by or "-", "sharing.subscribe", "subscription", name,
@@ -206,23 +222,55 @@ def _apply(s, sub: Subscription, batch: dict, received_at: datetime) -> _Applied
     return out
 
 
-def _fetch(client: httpx.Client, sub: Subscription, cursor: int, limit: int) -> dict:
+def _depth_ok(obj, limit: int = MAX_DEPTH) -> bool:
+    """Whether a parsed JSON value nests at most `limit` deep (walked with a stack, never recursing).
+    The parser itself stops far deeper (RecursionError, refused as `bad_answer`); this keeps what is
+    applied to the store well inside what the store's JSON writer accepts."""
+    stack = [(obj, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            v = list(v.values())
+        if isinstance(v, list):
+            if d > limit:
+                return False
+            stack.extend((x, d + 1) for x in v if isinstance(x, (dict, list)))
+    return True
+
+
+def _fetch(client: httpx.Client, sub: Subscription, cursor: int, limit: int, api_key: str) -> dict:
+    import json
+
     try:
-        r = client.get(f"{sub.url}{PATH}", params={"bank": sub.remote_bank, "cursor": cursor, "limit": limit},
-                       headers={"Authorization": f"Bearer {sub.api_key}"})
+        with client.stream("GET", f"{sub.url}{PATH}",
+                           params={"bank": sub.remote_bank, "cursor": cursor, "limit": limit},
+                           headers={"Authorization": f"Bearer {api_key}"}) as r:
+            body = bytearray()
+            for chunk in r.iter_bytes():
+                body += chunk
+                if len(body) > MAX_ANSWER:
+                    raise SharingError(f"{sub.url} answered more than {MAX_ANSWER // 2**20} MiB", code="bad_answer")
     except httpx.HTTPError as exc:
         raise SharingError(f"could not reach {sub.url}: {exc}", code="sync_failed") from None
+    body = bytes(body)
     if r.status_code != 200:
         try:
-            err = r.json()["error"]
-            detail = f"{err['code']}: {err['message']}"
+            err = json.loads(body[:4096])["error"]
+            detail = f"{str(err['code'])[:100]}: {str(err['message'])[:200]}"
         except Exception:  # noqa: BLE001 - any non-Vigie answer
-            detail = r.text[:200]
+            detail = body[:200].decode("utf-8", "replace")
         raise SharingError(f"{sub.url} answered {r.status_code} ({detail})", code="sync_failed")
     try:
-        return r.json()
+        doc = json.loads(body)
+    except RecursionError:
+        raise SharingError(f"{sub.url} answered JSON nested too deep to read", code="bad_answer") from None
     except ValueError:
-        raise SharingError(f"{sub.url} did not answer JSON", code="bad_signature") from None
+        raise SharingError(f"{sub.url} did not answer JSON", code="bad_answer") from None
+    if not isinstance(doc, dict):
+        raise SharingError(f"{sub.url} did not answer a JSON object", code="bad_answer")
+    if not _depth_ok(doc):
+        raise SharingError(f"{sub.url} answered JSON nested deeper than {MAX_DEPTH}", code="bad_answer")
+    return doc
 
 
 def sync(store: Store, settings, name: str, *, client: httpx.Client | None = None, limit: int = 1000,
@@ -233,13 +281,21 @@ def sync(store: Store, settings, name: str, *, client: httpx.Client | None = Non
         sub = _sub(s, name)
         s.expunge(sub)
     res = SyncResult(name=name, cursor=sub.cursor)
-    kid = keys.key_id(sub.publisher_key)
     own = client is None
     client = client or httpx.Client(timeout=60, follow_redirects=False)
     try:
+        from vigie import sealed
+
+        kid = keys.key_id(sub.publisher_key)
+        api_key = sealed.unseal(settings or store.settings, sub.api_key, SEALED_AT)
         for _ in range(MAX_BATCHES):
-            doc = _fetch(client, sub, res.cursor, limit)
-            batch = keys.verify(doc, sub.publisher_key)
+            doc = _fetch(client, sub, res.cursor, limit, api_key)
+            try:
+                batch = keys.verify(doc, sub.publisher_key)
+            except RecursionError:
+                raise SharingError("the signed batch is nested too deep to read", code="bad_answer") from None
+            if not _depth_ok(batch):
+                raise SharingError(f"the signed batch nests deeper than {MAX_DEPTH}", code="bad_answer")
             check_batch(batch, kid, sub.remote_bank, res.cursor, now=now() if callable(now) else None)
             received = utcnow()
             with store.session() as s:
@@ -261,7 +317,10 @@ def sync(store: Store, settings, name: str, *, client: httpx.Client | None = Non
             res.cursor = batch["cursor_to"]
             if not batch["more"] or batch["cursor_to"] == batch["cursor_from"]:
                 break
-    except VigieError as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever a partner sends, it is recorded here and the others go on
+        if not isinstance(exc, VigieError):
+            exc = SharingError(f"the answer of {sub.url} could not be used ({type(exc).__name__}: "
+                               f"{str(exc)[:200]})", code="bad_answer")
         res.ok, res.error = False, exc.as_dict()
         with store.session() as s:
             row = _sub(s, name)
@@ -281,5 +340,12 @@ def sync_all(store: Store, settings, *, client: httpx.Client | None = None) -> l
     """`sync` every subscription, in name order; one failing does not stop the others."""
     with store.sessions() as s:
         names = list(s.scalars(select(Subscription.name).order_by(Subscription.name)))
-    return [sync(store, settings, n, client=client) for n in names]
+    out = []
+    for n in names:
+        try:
+            out.append(sync(store, settings, n, client=client))
+        except Exception as exc:  # noqa: BLE001 - the store failing under one partner never skips the next
+            out.append(SyncResult(name=n, ok=False, error={"code": "sync_failed",
+                                                           "message": f"{type(exc).__name__}: {str(exc)[:200]}"}))
+    return out
 

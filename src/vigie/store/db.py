@@ -13,6 +13,7 @@ serial order. Read-only sessions (`Store.sessions()`) keep a plain `BEGIN` and n
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,9 +40,17 @@ class Store:
         url = settings.effective_database_url
         # orjson: JSON columns are serialised per row, and a ten-million-row import feels it.
         js = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
+        # Nothing Vigie writes is for other local users: files 0600, folders 0700 (docs/operators.md).
+        os.umask(os.umask(0o077) | 0o077)
+        for d in (settings.data_dir, settings.index_dir):
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+            d.chmod(0o700)
         if url.startswith("sqlite"):
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
             engine = create_engine(url, connect_args={"timeout": 30}, **js)
+            db = engine.url.database or ":memory:"
+            for p in ((db, f"{db}-wal", f"{db}-shm") if db != ":memory:" else ()):
+                if os.path.exists(p):  # made by an earlier version, before the umask above
+                    os.chmod(p, 0o600)
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
         else:
@@ -62,6 +71,7 @@ class Store:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.attributes["connection_engine"] = self.engine
+        cfg.attributes["settings"] = self.settings  # 0014 seals stored secrets with the media key
         command.upgrade(cfg, "heads")
 
     @contextmanager

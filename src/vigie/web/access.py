@@ -76,15 +76,22 @@ class Access:
     """The dependency that authenticates, checks the role or scope, CSRF and the rate limit; see the module.
 
     A person holding a one-time password gets 403 `password_change_required` everywhere but on the routes
-    declared `one_time_ok` (My account, its password change, /api/v1/me, logout)."""
+    declared `one_time_ok` (My account, its password change, /api/v1/me, logout).
 
-    def __init__(self, role: str | None, *, scope: str | None = None, one_time_ok: bool = False):
+    Idle logout counts a person's actions: every request of theirs restarts the session's idle timer
+    (`session_idle_minutes`) except on the routes declared `passive`, which the page calls by itself
+    (the review heartbeat, the exposure poll): a review page left open does not keep its session alive."""
+
+    def __init__(self, role: str | None, *, scope: str | None = None, one_time_ok: bool = False,
+                 passive: bool = False):
         if role is not None:
             accounts.check_role(role)
         self.role = role
         self.scope = scope
         #: Open to a person holding a one-time password (to change it, see who they are, log out).
         self.one_time_ok = one_time_ok
+        #: Called by the page on its own (timers): answers, but does not restart the idle timer.
+        self.passive = passive
 
     @property
     def public(self) -> bool:
@@ -103,7 +110,7 @@ class Access:
         auth = request.headers.get("authorization")
         if auth:
             return await self._client(request, auth, now)
-        found = await run_in_threadpool(accounts.session_user, store, token, now)
+        found = await run_in_threadpool(accounts.session_user, store, token, now, touch=not self.passive)
         if found is None:
             raise NotLoggedIn("log in first")
         user, ws = found
@@ -194,6 +201,8 @@ AnyClient = Annotated[Principal, Depends(Access("analyst", scope=ANY_KEY))]
 #: The few routes open to a person who logged in with a one-time password: change it, who am I, log out.
 OneTime = Annotated[Principal, Depends(Access("analyst", one_time_ok=True))]
 OneTimeOrClient = Annotated[Principal, Depends(Access("analyst", scope=ANY_KEY, one_time_ok=True))]
+#: An analyst's page calling on its own (heartbeat, polls): no action of theirs, so the idle timer runs on.
+Passive = Annotated[Principal, Depends(Access("analyst", passive=True))]
 
 #: A row id in a path: 1 to 2**63-1 (a 64-bit column), else 422 before the store is asked.
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -7,9 +7,6 @@ report (it holds the reporter's contact) is for supervisors. The work itself is 
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
@@ -81,12 +78,9 @@ async def api_escalation(request: Request, reference: str, me: Supervisor,
     """The police export of one report (zip with manifest); the download is recorded in the audit trail."""
     st = request.app.state
 
-    def build() -> bytes:
-        with tempfile.TemporaryDirectory(prefix="vigie-esc-") as tmp:
-            out = Path(tmp) / "escalation.zip"
-            escalation.export_escalation(st.store, st.settings, reference, out, include_media=include_media,
-                                         by=me.actor)
-            return out.read_bytes()
+    def build() -> bytes:  # in memory: the zip may hold review media in clear, never put in a temp folder
+        return escalation.escalation_zip(st.store, st.settings, reference, include_media=include_media,
+                                         by=me.actor)[0]
 
     data = await run_in_threadpool(build)
     safe = "".join(c for c in reference if c.isalnum() or c in "-_") or "report"
