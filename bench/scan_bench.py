@@ -1,13 +1,25 @@
-"""Scan speed on a generated benign "seized" tree, against a naive baseline measured in the same run.
+"""Scan speed with everything on, against a naive baseline measured in the same run, and where the time goes.
 
-The tree: N pictures of mixed sizes (mostly small JPEGs, some 2 MP photos and PNGs), about
-5 % duplicated, 10 % inside nested archives (zip in tar.gz), and a few short videos.
-The baseline is what a simple script does: one process, for every file Pillow's full
-decode + `pdqhash`, MD5 and SHA-256 (archives and videos are not opened, so it does less
-work than the scan). `vigie scan` runs with 1 and 2 workers, and with `--cluster` once more
-hashing on Dask (`local:N` starts a local cluster; its start-up time is counted).
+The corpus (generated, benign): camera photos of 8-12 MP, web pictures of 0.05-0.5 MP (JPEG, some
+PNG), ~5 % exact duplicates, 10 % of the web pictures inside nested archives (zip in tar.gz), a few
+short H.264 videos. Run back to back, in one process tree, on the same files:
 
-    python bench/scan_bench.py [--n 10000] [--json] [--cluster local:2]
+- **baseline**: what a simple script does: one process, for every file read, MD5 + SHA-256, Pillow
+  full decode, `pdqhash` (archives and videos are not opened: it does less than the scan);
+- **Vigie 1 worker**, **Vigie 2 workers**: `run_scan` with every feature on (dihedral variants,
+  de-bordered and region variants, HMA-compatible hash, provenance, carving, EXIF thumbnails);
+- **Vigie --fast**: 1 worker with the query variants off (`dihedral`, `variant_unbordered`,
+  `variant_region`, `variant_hma_compat` false): digests, plain PDQ, provenance, matching;
+- **Dask local:2**: `run_scan(cluster="local:2")`, the cluster's start-up counted.
+
+Then **stages**: one process, the same pictures, each stage timed on its own (walk and sniff, read,
+digests, decode, plain PDQ, variants, thumbnail, provenance), so the share of each is visible; what the
+scan spends beyond their sum is the pool, matching, the store and the report.
+
+    python bench/scan_bench.py [--camera 12] [--web 400] [--videos 3] [--json] [--skip-dask]
+
+Figures are files/s (locations/s for Vigie, which also lists archive members) and MB/s of the files on
+disk. Times on a shared machine vary by ±15 %: compare ratios from one run.
 """
 
 from __future__ import annotations
@@ -32,40 +44,60 @@ from PIL import Image  # noqa: E402
 
 from vigie.demo import encode, photo_like  # noqa: E402
 
+FAST = {"dihedral": False, "variant_unbordered": False, "variant_region": False, "variant_hma_compat": False}
 
-def make_tree(root: Path, n: int, seed: int = 7) -> tuple[int, int]:
+
+def _camera(seed: int) -> bytes:
+    w, h = random.Random(seed).choice([(3264, 2448), (4000, 3000), (4032, 3024)])  # 8, 12, 12.2 MP
+    small = photo_like(seed, w // 8, h // 8).resize((w, h), Image.BICUBIC)
+    rng = np.random.default_rng(seed)
+    arr = np.asarray(small, np.int16) + rng.integers(-12, 12, (h, w, 1), dtype=np.int16)  # sensor-like grain
+    return encode(Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)), "JPEG")
+
+
+def _video(path: Path, seed: int, seconds: int = 4) -> None:
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 320, 240, "yuv420p"
+        for i in range(seconds * 10):
+            fr = np.asarray(photo_like(seed * 100 + i // 10, 320, 240))
+            for p in s.encode(av.VideoFrame.from_ndarray(fr, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+def make_tree(root: Path, camera: int, web: int, videos: int, seed: int = 7) -> tuple[int, int]:
     rng = random.Random(seed)
-    pics: list[bytes] = []
-    base = [photo_like(i, 320, 240) for i in range(64)]
-    for i in range(n):
-        b = base[i % 64]
-        kind = rng.random()
-        if kind < 0.05:
-            img = photo_like(1000 + i, 1600, 1200)  # ~2 MP photo
-            data = encode(img, "JPEG")
-        elif kind < 0.15:
-            data = encode(b.rotate(rng.uniform(-10, 10)), "PNG")
-        else:
-            arr = np.asarray(b, np.int16) + rng.randint(-40, 40)
-            data = encode(Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).resize(
-                (rng.choice([160, 320, 480]), rng.choice([120, 240, 360]))), "JPEG")
-        pics.append(data)
-    files = 0
-    nbytes = 0
+    files = nbytes = 0
     archived: dict[str, bytes] = {}
-    for i, data in enumerate(pics):
-        if i % 10 == 3:
-            archived[f"a/{i}.jpg"] = data
-            continue
-        d = root / f"d{i % 50:02d}"
-        d.mkdir(parents=True, exist_ok=True)
-        (d / f"{i}.jpg").write_bytes(data)
+
+    def put(rel: str, data: bytes) -> None:
+        nonlocal files, nbytes
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
         files += 1
         nbytes += len(data)
-        if i % 20 == 0:  # a duplicate
-            (d / f"{i}-copy.jpg").write_bytes(data)
-            files += 1
-            nbytes += len(data)
+
+    for i in range(camera):
+        put(f"DCIM/100CAM/IMG_{i:04d}.JPG", _camera(i))
+    base = [photo_like(500 + i, 640, 480) for i in range(32)]
+    for i in range(web):
+        mp = rng.uniform(0.05, 0.5)
+        w = int((mp * 1e6 * 4 / 3) ** 0.5)
+        img = base[i % 32].resize((w, w * 3 // 4))
+        arr = np.asarray(img, np.int16) + rng.randint(-30, 30)
+        img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+        data = encode(img, "PNG") if i % 10 == 1 else encode(img, "JPEG")
+        if i % 10 == 3:
+            archived[f"saved/{i}.jpg"] = data
+            continue
+        put(f"web/d{i % 20:02d}/{i}.{'png' if i % 10 == 1 else 'jpg'}", data)
+        if i % 20 == 0:
+            put(f"web/d{i % 20:02d}/{i}-copy.jpg", data)
     zbuf = io.BytesIO()
     with zipfile.ZipFile(zbuf, "w") as z:
         for name, data in archived.items():
@@ -75,17 +107,13 @@ def make_tree(root: Path, n: int, seed: int = 7) -> tuple[int, int]:
         info = tarfile.TarInfo("inner.zip")
         info.size = len(zbuf.getvalue())
         t.addfile(info, io.BytesIO(zbuf.getvalue()))
-    (root / "bundle.tar.gz").write_bytes(tbuf.getvalue())
-    files += 1
-    nbytes += len(tbuf.getvalue())
-    try:
-        from vigie.signals.vpdq import write_test_video  # type: ignore[attr-defined]
-    except ImportError:
-        write_test_video = None
-    if write_test_video is not None:
-        for i in range(3):
-            write_test_video(root / f"clip{i}.mp4", seed=i)
-            files += 1
+    put("bundle.tar.gz", tbuf.getvalue())
+    for i in range(videos):
+        p = root / "videos" / f"clip{i}.mp4"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        _video(p, i)
+        files += 1
+        nbytes += p.stat().st_size
     return files, nbytes
 
 
@@ -93,10 +121,9 @@ def naive(root: Path) -> int:
     import pdqhash
 
     n = 0
-    for dirpath, _, names in os.walk(root):
+    for dirpath, _, names in sorted(os.walk(root)):
         for name in sorted(names):
-            p = os.path.join(dirpath, name)
-            with open(p, "rb") as f:
+            with open(os.path.join(dirpath, name), "rb") as f:
                 data = f.read()
             hashlib.md5(data).hexdigest()
             hashlib.sha256(data).hexdigest()
@@ -109,59 +136,116 @@ def naive(root: Path) -> int:
     return n
 
 
-def vigie_scan(root: Path, workers: int, work: Path, cluster: str | None = None) -> dict:
+def vigie_scan(root: Path, work: Path, tag: str, workers: int, cluster: str | None = None, **settings) -> dict:
     from vigie.ingest.scan import run_scan
     from vigie.settings import Settings
     from vigie.store import Store
 
-    tag = "dask" if cluster else str(workers)
-    st = Settings(data_dir=work / f"data{tag}", workers=workers)
+    st = Settings(data_dir=work / f"data-{tag}", workers=workers, **settings)
     store = Store.open(st)
-    return run_scan(store, st, [str(root)], str(work / f"out{tag}"), workers=workers, cluster=cluster)
+    return run_scan(store, st, [str(root)], str(work / f"out-{tag}"), workers=workers, cluster=cluster)
+
+
+def stages(root: Path) -> dict:
+    """Seconds per stage over every picture of the corpus, one process."""
+    from vigie.ingest.containers import iter_items
+    from vigie.ingest.process import _thumb
+    from vigie.media.decode import decode_image
+    from vigie.media.provenance import read_provenance
+    from vigie.media.sniff import sniff
+    from vigie.settings import Settings
+    from vigie.signals.pdq import hash_rgb
+    from vigie.signals.variants import compute_variants
+
+    s = Settings()
+    warm = np.asarray(photo_like(1, 320, 240))
+    compute_variants(warm, s)  # compile the numba kernels before timing
+    _thumb(warm)
+    t: dict[str, float] = dict.fromkeys(("walk", "read", "digests", "decode", "pdq", "variants", "thumbnail",
+                                         "provenance"), 0.0)
+    t0 = time.perf_counter()
+    items = list(iter_items([str(root)], s))
+    t["walk"] = time.perf_counter() - t0
+    n = 0
+    for it in items:
+        t0 = time.perf_counter()
+        data = it.data
+        if data is None:
+            if it.path is None or it.container:
+                continue
+            with open(it.path, "rb") as f:
+                data = f.read()
+        t["read"] += time.perf_counter() - t0
+        mt = sniff(data[:64])
+        if not mt or not mt.startswith("image/"):
+            continue
+        n += 1
+        t0 = time.perf_counter()
+        for name in ("md5", "sha1", "sha256"):
+            hashlib.new(name, data).hexdigest()
+        t["digests"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        rgb = decode_image(data, max_pixels=s.max_pixels)
+        t["decode"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        hash_rgb(rgb, s.pdq_engine)
+        t["pdq"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        compute_variants(rgb, s, data=data)
+        t["variants"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        _thumb(rgb)
+        t["thumbnail"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        read_provenance(data, mt)
+        t["provenance"] += time.perf_counter() - t0
+    t["variants"] = max(0.0, t["variants"] - t["pdq"])  # compute_variants hashes the plain picture too
+    out = {f"stage_{k}_s": round(v, 2) for k, v in t.items()}
+    out["stage_pictures"] = n
+    total = sum(t.values())
+    out.update({f"stage_{k}_share": round(v / total, 3) for k, v in t.items()})
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--camera", type=int, default=12, help="camera photos, 8-12 MP")
+    ap.add_argument("--web", type=int, default=400, help="web pictures, 0.05-0.5 MP")
+    ap.add_argument("--videos", type=int, default=3)
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--cluster", help="also scan hashing on Dask: local:N or tcp://HOST:8786")
+    ap.add_argument("--skip-dask", action="store_true")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         root = d / "seized"
         t = time.perf_counter()
-        files, nbytes = make_tree(root, a.n)
-        gen_s = time.perf_counter() - t
+        files, nbytes = make_tree(root, a.camera, a.web, a.videos)
+        res: dict = {"files_on_disk": files, "mb_on_disk": round(nbytes / 1e6, 1),
+                     "generate_s": round(time.perf_counter() - t, 1), "cpus": os.cpu_count()}
+        warm = d / "warm"
+        make_tree(warm, 0, 4, 0)
+        vigie_scan(warm, d, "warm", 1)  # numba kernels compiled and cached once, before any timing
         t = time.perf_counter()
-        naive_files = naive(root)
-        naive_s = time.perf_counter() - t
-        res = {"n_pictures": a.n, "files_on_disk": files, "mb_on_disk": round(nbytes / 1e6, 1),
-               "generate_s": round(gen_s, 1), "baseline_files": naive_files, "baseline_s": round(naive_s, 2),
-               "baseline_files_per_s": round(naive_files / naive_s, 1),
-               "baseline_mb_per_s": round(nbytes / 1e6 / naive_s, 2)}
-        for w in (1, 2):
+        base_files = naive(root)
+        base_s = time.perf_counter() - t
+        base_rate = base_files / base_s
+        res.update({"baseline_s": round(base_s, 2), "baseline_files_per_s": round(base_rate, 2),
+                    "baseline_mb_per_s": round(nbytes / 1e6 / base_s, 2)})
+        runs = [("1w", 1, None, {}), ("2w", 2, None, {}), ("fast", 1, None, FAST)]
+        if not a.skip_dask:
+            runs.append(("dask", 2, "local:2", {}))
+        for tag, workers, cluster, extra in runs:
             t = time.perf_counter()
-            summary = vigie_scan(root, w, d)
+            summary = vigie_scan(root, d, tag, workers, cluster, **extra)
             s = time.perf_counter() - t
             locs = summary["counts"]["locations"]
-            res[f"vigie_{w}w_s"] = round(s, 2)
-            res[f"vigie_{w}w_locations"] = locs
-            res[f"vigie_{w}w_files_per_s"] = round(locs / s, 1)
-            res[f"vigie_{w}w_mb_per_s"] = round(nbytes / 1e6 / s, 2)
-            res[f"ratio_{w}w_vs_baseline"] = round((locs / s) / (naive_files / naive_s), 2)
-        if a.cluster:
-            t = time.perf_counter()
-            summary = vigie_scan(root, 1, d, cluster=a.cluster)
-            s = time.perf_counter() - t
-            locs = summary["counts"]["locations"]
-            res["dask_cluster"] = a.cluster
-            res["vigie_dask_s"] = round(s, 2)
-            res["vigie_dask_locations"] = locs
-            res["vigie_dask_files_per_s"] = round(locs / s, 1)
-            res["vigie_dask_mb_per_s"] = round(nbytes / 1e6 / s, 2)
-            res["ratio_dask_vs_baseline"] = round((locs / s) / (naive_files / naive_s), 2)
-            res["ratio_dask_vs_2w"] = round(res["vigie_dask_files_per_s"] / res["vigie_2w_files_per_s"], 2)
-        res["cpus"] = os.cpu_count()
+            res.update({f"{tag}_s": round(s, 2), f"{tag}_locations": locs,
+                        f"{tag}_files_per_s": round(locs / s, 2), f"{tag}_mb_per_s": round(nbytes / 1e6 / s, 2),
+                        f"{tag}_vs_baseline": round((locs / s) / base_rate, 2)})
+        res["2w_vs_1w"] = round(res["2w_files_per_s"] / res["1w_files_per_s"], 2)
+        if "dask_s" in res:
+            res["dask_vs_2w"] = round(res["dask_files_per_s"] / res["2w_files_per_s"], 2)
+        res.update(stages(root))
     if a.json:
         print(json.dumps(res))
     else:

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from vigie.errors import ErrorRecord
-from vigie.ingest import archives, diskimage
+from vigie.ingest import archives, diskimage, evidence, pdf, thumbcache, thumbnails, thumbsdb
 from vigie.ingest.folders import iter_entries
 from vigie.ingest.members import (  # noqa: F401 - the names scanners and tests know this module by
     CHUNK,
@@ -121,8 +121,22 @@ def _ext_plausible(head: bytes) -> bool:
 
 def sniff_container(head: bytes) -> str | None:
     """The container format of a file from its first HEAD_BYTES bytes: zip, tar, tar.gz, tar.bz2,
-    tar.xz, gz, bz2, xz (one compressed file), 7z, disk (raw disk image or file-system image), or None.
+    tar.xz, gz, bz2, xz (one compressed file), 7z, disk (raw disk image or file-system image), ewf
+    (E01/Ex01 first segment), ewf-segment (a later one), vmdk, vmdk-extent, vhd, vhdx, pdf, thumbcache
+    (Windows thumbcache_*.db), ole (an OLE compound file: Thumbs.db is opened), or None.
     Never from the name."""
+    seg = evidence.ewf_segment(head)
+    if seg is not None:
+        return "ewf" if seg <= 1 else "ewf-segment"
+    vdisk = evidence.virtual_disk(head)
+    if vdisk is not None:
+        return vdisk
+    if pdf.is_pdf(head):
+        return "pdf"
+    if thumbcache.is_thumbcache(head):
+        return "thumbcache"
+    if thumbsdb.is_ole(head):
+        return "ole"
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"):
         return "zip"
     if head[:6] == b"7z\xbc\xaf\x27\x1c":
@@ -151,12 +165,22 @@ def sniff_container(head: bytes) -> str | None:
 KINDS = {"zip": archives.zip_members, "7z": archives.sevenzip_members, "tar": archives.tar_members,
          "tar.gz": archives.tar_members, "tar.bz2": archives.tar_members, "tar.xz": archives.tar_members,
          "gz": archives.compressed_members, "bz2": archives.compressed_members, "xz": archives.compressed_members,
-         "disk": diskimage.members}
+         "disk": diskimage.members, "ewf": evidence.ewf_members, "ewf-segment": evidence.ewf_segment_members,
+         "split": evidence.split_members, "pdf": pdf.members, "vmdk": evidence.vdisk_members,
+         "vmdk-extent": evidence.vdisk_members, "vhd": evidence.vdisk_members, "vhdx": evidence.vdisk_members,
+         "thumbcache": thumbcache.members, "ole": thumbsdb.members}
+#: Kinds whose content is a drive's media: the container item carries the acquisition hash.
+ACQUISITION = frozenset({"disk", "ewf", "split", "vmdk", "vhd", "vhdx"})
 
 
 def new_context(settings: Settings, target: str | None = None) -> Context:
     """The limits of one top-level source, wired to open the containers found inside it."""
-    return Context(settings, expand, target)
+    return Context(settings, expand, target, inner=_inner)
+
+
+def _inner(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: Context) -> Iterator[Item]:
+    """One kind reading its content as another (an E01's media as a disk image), without importing it."""
+    yield from KINDS[kind](item, fobj, size, kind, depth, ctx)
 
 
 def iter_items(paths: list[str], settings: Settings) -> Iterator[Item]:
@@ -201,12 +225,39 @@ def from_path(item: Item, ctx: Context) -> Iterator[Item]:
         yield item
         return
     kind = sniff_container(head)
+    piece = evidence.split_first(path) if kind in (None, "disk") else None
+    if piece is not None and sniff_container(_head(piece[0])) == "disk":
+        yield evidence.split_piece(item, *piece)  # x.002: read with x.001, never alone
+        return
     if kind is None:
-        yield item
+        yield from _with_thumbnail(item, head if head[:3] != b"\xff\xd8\xff" else _head(path, thumbnails.HEAD), ctx)
         return
     item.container = True
     item.meta["format"] = kind
+    if kind == "disk" and evidence.split_segments(path):
+        kind = "split"
+        yield from open_container(item, lambda: evidence.open_split(path), sum(
+            os.stat(p).st_size for p in evidence.split_segments(path)), kind, 1, ctx)
+        return
     yield from open_container(item, lambda: open(path, "rb"), st.st_size, kind, 1, ctx)  # noqa: SIM115
+
+
+def _head(path: str, n: int = HEAD_BYTES) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError:
+        return b""
+
+
+def _with_thumbnail(item: Item, data: bytes, ctx: Context) -> Iterator[Item]:
+    """The item, then the EXIF thumbnail its JPEG bytes carry, as a member (`vigie.ingest.thumbnails`)."""
+    yield item
+    thumb = thumbnails.exif_thumbnail(data) if data[:3] == b"\xff\xd8\xff" else None
+    loc = f"{item.location}{SEP}{thumbnails.NAME}"
+    if thumb is not None and ctx.wants(loc):
+        yield Item(loc, size=len(thumb), data=thumb, deleted=item.deleted,
+                   meta={"member": thumbnails.NAME, "exif_thumbnail": True})
 
 
 def expand(item: Item, depth: int, ctx: Context) -> Iterator[Item]:
@@ -219,13 +270,15 @@ def expand(item: Item, depth: int, ctx: Context) -> Iterator[Item]:
             data = item.data
             yield from open_container(item, lambda: io.BytesIO(data), len(data), kind, depth, ctx)
             return
+        yield from _with_thumbnail(item, item.data, ctx)
+        return
     yield item
 
 
 def open_container(item: Item, opener: Callable[[], BinaryIO], size: int, kind: str, depth: int,
                    ctx: Context) -> Iterator[Item]:
     """Yield the container item (first), then its members. `depth` is its nesting level (top level: 1)."""
-    if kind == "disk":
+    if kind in ACQUISITION:
         item.meta["acquisition"] = True
     if depth > ctx.settings.archive_max_depth:
         item.error = ErrorRecord("too_deep", f"container nested {depth} deep, over archive_max_depth "

@@ -20,6 +20,7 @@ from typing import BinaryIO
 import pytsk3
 
 from vigie.errors import ErrorRecord
+from vigie.ingest import carving
 from vigie.ingest.members import SEP, Context, Item, LimitExceeded, MemberSink, NameBook, limit_item
 from vigie.ingest.names import escape_bytes
 
@@ -58,7 +59,7 @@ def members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: C
         return
     try:
         fs = pytsk3.FS_Info(img, offset=0)
-    except OSError:
+    except (OSError, RuntimeError):  # pytsk3 raises RuntimeError when the image's own reads fail
         fs = None
     parts: list[tuple[int, int, str]] = []
     if fs is None:
@@ -69,7 +70,7 @@ def members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: C
                 if int(part.flags) & int(pytsk3.TSK_VS_PART_FLAG_ALLOC) and part.len > 0:
                     desc = part.desc.decode("utf-8", "replace") if isinstance(part.desc, bytes) else str(part.desc)
                     parts.append((part.start * block, part.len * block, desc))
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:
             item.error = ErrorRecord("corrupt_container", f"no file system or partition table that The Sleuth "
                                      f"Kit can open: {str(exc).strip()[:300]}")
             yield item
@@ -78,7 +79,7 @@ def members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: C
         item.meta["partitions"] = len(parts)
     yield item
     if fs is not None:
-        yield from _walk_fs(fs, f"{item.location}{SEP}/", depth, ctx)
+        yield from _walk_fs(img, fs, 0, f"{item.location}{SEP}/", depth, ctx)
         return
     for i, (offset, length, desc) in enumerate(parts, 1):
         prefix = f"{item.location}{SEP}p{i}"
@@ -86,27 +87,113 @@ def members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: C
             continue
         try:
             pfs = pytsk3.FS_Info(img, offset=offset)
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:
             yield Item(prefix, meta={"partition": i, "offset": offset, "length": length, "description": desc},
                        error=ErrorRecord("no_filesystem", f"partition {i} ({desc}): no file system The Sleuth Kit "
                                          f"can open (unknown, encrypted or damaged): {str(exc).strip()[:200]}"))
             continue
-        yield from _walk_fs(pfs, prefix + "/", depth, ctx, {"partition": i})
+        yield from _walk_fs(img, pfs, offset, prefix + "/", depth, ctx, {"partition": i})
 
 
-def _walk_fs(fs, prefix: str, depth: int, ctx: Context, extra: dict | None = None) -> Iterator[Item]:
+def _walk_fs(img, fs, base: int, prefix: str, depth: int, ctx: Context, extra: dict | None = None
+             ) -> Iterator[Item]:
+    """The files of one file system starting `base` bytes into the image, then what carving finds in its
+    unallocated space."""
     fsname = _FS_NAMES.get(int(fs.info.ftype), str(int(fs.info.ftype)))
+    extra = extra or {}
+    block = int(fs.info.block_size)
+    total = int(fs.info.block_count) * block
+
+    def read(off: int, n: int) -> bytes:  # bytes of this file system, from its first byte
+        n = min(n, total - off)
+        return img.read(base + off, n) if n > 0 else b""
+
+    t = ctx.target
+    if t is not None and t.startswith(prefix + carving.MARK):
+        yield from _carved_one(read, prefix, t, fsname, depth, ctx, extra)
+        return
     try:
         root = fs.open_dir(path="/")
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         yield Item(prefix, error=ErrorRecord("corrupt_container", f"root folder unreadable: {exc}"))
         return
     seen = {root.info.fs_file.meta.addr if root.info.fs_file and root.info.fs_file.meta else -1}
-    yield from _walk_dir(root, prefix, False, seen, fsname, depth, ctx, extra or {})
+    carve = t is None and ctx.settings.carve_unallocated
+    used = _Used(block) if carve else None
+    yield from _walk_dir(root, prefix, False, seen, fsname, depth, ctx, extra, used)
+    if used is not None:
+        try:
+            _runs(fs.open_meta(inode=fs.info.root_inum), used)
+        except (OSError, RuntimeError):
+            pass
+        yield from _carve(read, total, used, prefix, fsname, depth, ctx, extra)
+
+
+class _Used:
+    """The byte ranges allocated files and folders occupy in one file system (what carving leaves alone)."""
+
+    def __init__(self, block: int):
+        self.block = block
+        self.ranges: list[tuple[int, int]] = []
+        self.deleted_starts: set[int] = set()  # where deleted files still listed start: not carved again
+
+
+def _runs(f, used: _Used) -> None:
+    """Add the byte ranges an allocated file or folder occupies (its non-resident attributes' runs)."""
+    if f is None:
+        return
+    b = used.block
+    try:
+        for attr in f:
+            for run in attr:
+                if run.len and not int(run.flags) & int(_M.TSK_FS_ATTR_RUN_FLAG_SPARSE):
+                    used.ranges.append((int(run.addr) * b, (int(run.addr) + int(run.len)) * b))
+    except (OSError, RuntimeError, AttributeError):
+        pass
+
+
+def _first_run(f, used: _Used) -> None:
+    try:
+        for attr in f:
+            for run in attr:
+                if run.len:
+                    used.deleted_starts.add(int(run.addr) * used.block)
+                    return
+    except (OSError, RuntimeError, AttributeError):
+        pass
+
+
+def _carve(read, total: int, used: _Used, prefix: str, fsname: str, depth: int, ctx: Context, extra: dict
+           ) -> Iterator[Item]:
+    """Pictures in the space no allocated file or folder occupies (`vigie.ingest.carving`)."""
+    limit = min(carving.CARVE_MAX, ctx.settings.max_file_bytes)
+    vlimit = min(carving.CARVE_MAX_VIDEO, ctx.settings.max_file_bytes)
+    for off, kind, n in carving.carve(read, carving.free_runs(total, used.ranges), limit, used.deleted_starts,
+                                      vlimit):
+        yield from _carved(read(off, n), prefix, off, kind, fsname, depth, ctx, extra)
+
+
+def _carved_one(read, prefix: str, target: str, fsname: str, depth: int, ctx: Context, extra: dict
+                ) -> Iterator[Item]:
+    """Re-read one carved item from its offset (its length comes from its bytes: the same as in the scan)."""
+    name = target[len(prefix):].split(SEP, 1)[0]
+    off = carving.offset_of(name)
+    s = ctx.settings
+    got = carving.measure(read, off, min(carving.CARVE_MAX, s.max_file_bytes),
+                          min(carving.CARVE_MAX_VIDEO, s.max_file_bytes)) if off is not None else None
+    if got is not None:
+        yield from _carved(read(off, got[1]), prefix, off, got[0], fsname, depth, ctx, extra)
+
+
+def _carved(data: bytes, prefix: str, off: int, kind: str, fsname: str, depth: int, ctx: Context, extra: dict
+            ) -> Iterator[Item]:
+    meta = {"fs": fsname, **extra, "carved": True, "carved_type": kind, "offset": off}
+    loc = f"{prefix}{carving.MARK}0x{off:x}"
+    yield from ctx.expand(Item(loc, size=len(data), data=data, deleted=True, meta=meta), depth + 1)
 
 
 def _walk_dir(directory, prefix: str, parent_deleted: bool, seen: set, fsname: str, depth: int, ctx: Context,
-              extra: dict) -> Iterator[Item]:
+              extra: dict, used: _Used | None) -> Iterator[Item]:
     entries = []
     try:
         for f in directory:
@@ -115,7 +202,7 @@ def _walk_dir(directory, prefix: str, parent_deleted: bool, seen: set, fsname: s
                 continue
             m = f.info.meta
             entries.append((*escape_bytes(n.name), m.addr if m else n.meta_addr, f))
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         yield Item(prefix.rstrip("/") or prefix, error=ErrorRecord("corrupt_container", f"folder unreadable: {exc}"))
     entries.sort(key=lambda e: (e[0], e[2]))
     book = NameBook()
@@ -133,6 +220,11 @@ def _walk_dir(directory, prefix: str, parent_deleted: bool, seen: set, fsname: s
                 if v:
                     meta[t] = int(v)
         mtype = m.type if m is not None else None
+        if used is not None and m is not None:
+            if not deleted:
+                _runs(f, used)
+            elif mtype == _M.TSK_FS_META_TYPE_REG:
+                _first_run(f, used)
         what = _fs_metadata(fsname, name, addr)
         if what is not None:
             loc = f"{prefix}{book.unique(name, meta)}"
@@ -150,9 +242,9 @@ def _walk_dir(directory, prefix: str, parent_deleted: bool, seen: set, fsname: s
             seen.add(addr)
             try:
                 sub = f.as_directory()
-            except OSError:
+            except (OSError, RuntimeError):
                 continue  # deleted folders often cannot be listed any more
-            yield from _walk_dir(sub, f"{prefix}{name}/", deleted, seen, fsname, depth, ctx, extra)
+            yield from _walk_dir(sub, f"{prefix}{name}/", deleted, seen, fsname, depth, ctx, extra, used)
             continue
         if mtype == _M.TSK_FS_META_TYPE_VIRT:
             continue  # $MBR, $FAT1, $FAT2: TSK's views of file-system structures, not files
@@ -210,7 +302,7 @@ def _read_file(f, loc: str, size: int, deleted: bool, meta: dict, depth: int, ct
     except LimitExceeded as exc:
         yield limit_item(loc, exc, size=size, deleted=deleted, meta=meta)
         return
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         code = "unrecoverable" if deleted else "corrupt_container"
         yield Item(loc, size=size, deleted=deleted, meta=meta,
                    error=ErrorRecord(code, f"content unreadable: {str(exc).strip()[:200]}"))

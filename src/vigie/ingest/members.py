@@ -73,16 +73,18 @@ class LimitExceeded(Exception):
 class Context:
     """Limits and the unpacked-bytes budget of one top-level source (nested containers included).
 
-    `expand(item, depth)` opens a member that is itself a container (set by
-    `vigie.ingest.containers`); `target`, when set, is the one location being re-opened.
+    `expand(item, depth)` opens a member that is itself a container and `inner(...)` reads one container's
+    content as another kind (both set by `vigie.ingest.containers`); `target`, when set, is the one
+    location being re-opened.
     """
 
     def __init__(self, settings: Settings, expand: Callable[[Item, int, Context], Iterator[Item]] | None = None,
-                 target: str | None = None):
+                 target: str | None = None, inner: Callable[..., Iterator[Item]] | None = None):
         self.settings = settings
         self.unpacked = 0
         self.exhausted = False  # archive_max_total_bytes reached: no more archive members are read
         self._expand = expand
+        self._inner = inner
         self.target = target
 
     def count(self, n: int) -> None:
@@ -98,6 +100,14 @@ class Context:
             yield item
             return
         yield from self._expand(item, depth, self)
+
+    def inner(self, item: Item, fobj, size: int, kind: str, depth: int) -> Iterator[Item]:
+        """Read `fobj` as a container of another `kind` for `item` (an E01's media as a disk image): a kind
+        hands its content to another without importing it."""
+        if self._inner is None:
+            yield item
+            return
+        yield from self._inner(item, fobj, size, kind, depth, self)
 
     def wants(self, location: str) -> bool:
         """Whether the member at `location` must be read: always in a scan; when re-opening one location,

@@ -24,7 +24,8 @@ THUMB_SIDE = 160
 #: Error codes that say why a location was skipped (a record), not that something failed.
 NOT_ERRORS = frozenset({"special_file", "link", "symlink_loop", "duplicate_folder", "fs_metadata"})
 #: Item meta keys that become flags of the row.
-META_FLAGS = ("unsafe_name", "encrypted", "name_not_utf8", "link_dangling", "link_outside_evidence")
+META_FLAGS = ("unsafe_name", "encrypted", "name_not_utf8", "link_dangling", "link_outside_evidence", "carved",
+              "exif_thumbnail", "embedded")
 
 
 @dataclass
@@ -144,7 +145,7 @@ def _image(data: bytes, settings: Settings, r: ItemResult) -> None:
         return
     from vigie.signals.variants import compute_variants
 
-    h, variants = compute_variants(rgb, settings)
+    h, variants = compute_variants(rgb, settings, data=data)  # hma_compat too
     r.pdq, r.pdq_quality, r.pdq_variants = h.hex, h.quality, variants
     r.thumb = _thumb(rgb)
     _provenance(data, r)

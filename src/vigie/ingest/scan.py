@@ -140,8 +140,11 @@ def disk_bytes(sources: list[str]) -> int:
 def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str, *, banks: list[str] | None = None,
              workers: int | None = None, case: str | None = None, operator: str | None = None,
              on_item: Callable[[ScanProgress], None] | None = None, stop_after: int | None = None,
-             cluster: str | None = None) -> dict:
+             cluster: str | None = None, thumbnails: bool = False) -> dict:
     """Scan `sources`, write the report to `out_dir`, and return the summary.
+
+    `thumbnails`: keep blurred grey miniatures of unknown media, sealed with the media key
+    (`vigie.report.thumbs`; no_media_key without one); by default no picture is written.
 
     `stop_after` ends the run after that many new items (tests use it to stand for a kill).
     `cluster` (`local:N` or `tcp://HOST:8786`) hashes on Dask instead of local processes
@@ -154,7 +157,10 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
             from vigie.errors import NotFound
 
             raise NotFound(f"no such source: {s}", code="source_not_found")
-    os.makedirs(out_dir, exist_ok=True)
+    from vigie.report import thumbs
+
+    thumbs.prepare_folder(out_dir)  # 0700, its files 0600
+    writer = thumbs.ThumbWriter(out_dir, settings) if thumbnails else None
     key = scan_key(sources, case)
     with store.session() as s:
         scan = s.scalar(select(Scan).where(Scan.key == key))
@@ -187,7 +193,7 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
         rows = []
         for (item, r), mres in zip(pending, results):
             seq += 1
-            rows.append(_row(scan_id, seq, item, r, mres, out_dir))
+            rows.append(_row(scan_id, seq, item, r, mres, writer))
         with store.session() as s:
             s.add_all(rows)
         pending.clear()
@@ -312,7 +318,7 @@ def _match(matcher: Matcher, results: list[ItemResult], banks: list[str] | None,
     return out
 
 
-def _row(scan_id: int, seq: int, item: Item, r: ItemResult, mres: MatchResult, out_dir: str) -> ScanFile:
+def _row(scan_id: int, seq: int, item: Item, r: ItemResult, mres: MatchResult, writer=None) -> ScanFile:
     exact = [m for m in mres.matches if m.signal in DIGESTS]
     near = [m for m in mres.matches if m.signal not in DIGESTS]
     is_media = bool(r.media_type) and r.media_type.split("/")[0] in ("image", "video")
@@ -336,8 +342,8 @@ def _row(scan_id: int, seq: int, item: Item, r: ItemResult, mres: MatchResult, o
         detail["video_frames"] = [list(x) for x in r.video_frames]
     if item.meta:
         detail["source"] = {k: v for k, v in item.meta.items() if isinstance(v, (str, int, float, bool))}
-    if klass == "unknown" and r.sha256:
-        _write_thumbs(out_dir, r)
+    if klass == "unknown" and r.sha256 and writer is not None:
+        writer.add(r)  # sealed, blurred grey miniatures, only when asked (vigie.report.thumbs)
     # Every text is UTF-8 by now (the walkers escape names); `clean` is the last guard before the store.
     return ScanFile(scan_id=scan_id, seq=seq, location=clean(r.location), size=r.size, media_type=r.media_type,
                     md5=r.md5, sha1=r.sha1, sha256=r.sha256, pdq=r.pdq, pdq_quality=r.pdq_quality, klass=klass,
@@ -349,22 +355,6 @@ def _row(scan_id: int, seq: int, item: Item, r: ItemResult, mres: MatchResult, o
 def _when(m) -> dict:
     span = getattr(m, "span", None)
     return {"start": span[0], "end": span[1]} if span else {}
-
-
-def _write_thumbs(out_dir: str, r: ItemResult) -> None:
-    """Thumbnails of unknown media only: known material is never written out, not even small."""
-    folder = os.path.join(out_dir, "thumbs")
-    os.makedirs(folder, exist_ok=True)
-    if r.thumb:
-        p = os.path.join(folder, f"{r.sha256}.jpg")
-        if not os.path.exists(p):
-            with open(p, "wb") as f:
-                f.write(r.thumb)
-    for i, kf in enumerate(r.keyframes):
-        p = os.path.join(folder, f"{r.sha256}-{i}.jpg")
-        if not os.path.exists(p):
-            with open(p, "wb") as f:
-                f.write(kf)
 
 
 __all__ = ["CLASSES", "ItemResult", "process_item", "run_scan", "scan_key", "ErrorRecord"]

@@ -1,8 +1,8 @@
 """The report of a scan: summary.json, files.csv, media.vics.json and report.html in the output folder.
 
 Everything is rebuilt from the store, so a resumed scan writes the same report as one
-that was never interrupted. Known material never appears in the HTML, not even as a
-thumbnail; unknown material appears small, blurred and grey until a person clicks.
+that was never interrupted. The HTML shows no picture at all (`vigie.report.html`); miniatures
+of unknown media are written only when asked, sealed (`vigie.report.thumbs`).
 """
 
 from __future__ import annotations
@@ -41,6 +41,20 @@ def _rows(store: Store, scan_id: int):
             yield from chunk
             last = chunk[-1].seq
             s.expunge_all()
+
+
+def acquisition_entry(location: str, file_sha256: str, meta: dict) -> dict:
+    """The acquisition hash of a disk image: the hash of its media content. For a raw image that is the file's
+    own SHA-256; for an E01 or a split raw image, the media read through (`vigie.ingest.evidence`), with the
+    file's SHA-256 beside it and, for an E01, the hashes stored at acquisition and whether they match."""
+    entry = {"location": location, "sha256": meta.get("media_sha256") or file_sha256}
+    if meta.get("media_sha256"):
+        entry.update({"md5": meta.get("media_md5"), "sha1": meta.get("media_sha1"), "size": meta.get("media_size"),
+                      "file_sha256": file_sha256, "format": meta.get("format")})
+    for k in ("stored_md5", "stored_sha1", "stored_sha256", "hash_check", "segments"):
+        if meta.get(k) is not None:
+            entry[k] = meta[k]
+    return entry
 
 
 def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -> dict:
@@ -101,7 +115,7 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
             src_meta = (r.detail or {}).get("source", {})
             srcs.add(r, src_meta)
             if src_meta.get("acquisition") and r.sha256:
-                acquisition.append({"location": r.location, "sha256": r.sha256})
+                acquisition.append(acquisition_entry(r.location, r.sha256, src_meta))
             w.writerow([r.location, r.size if r.size is not None else "", r.media_type or "", r.md5 or "",
                         r.sha1 or "", r.sha256 or "", r.pdq or "", r.klass, top["bank"] if top else "",
                         (top.get("category") or "") if top else "", top["distance"] if top else "", cl,
