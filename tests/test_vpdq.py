@@ -358,3 +358,32 @@ def test_match_rule_details():
 
 def test_pixel_limit(videos):
     assert _code(videos["clip"], max_pixels=100 * 100) == "too_large"
+
+
+# --------------------------------------------------------------------------- variable frame rate
+
+
+def test_variable_frame_rate_is_hashed_not_truncated(tmp_path):
+    """A valid VFR Matroska file (82 frames shown for 33 ms to 500 ms each) was refused as `truncated`
+    (frames / average rate against the container's duration). It is hashed by Meta's count rule; a cut
+    copy is still refused. tests/test_parity_vpdq.py compares the frames with Meta's vpdq itself."""
+    from vfr_videos import CASES, pts_ms, write_vfr
+
+    ext = {"matroska": "mkv", "mp4": "mp4", "mov": "mov", "webm": "webm"}
+    for name, kw in CASES:
+        if kw["codec"] not in av.codecs_available:
+            continue
+        path = write_vfr(tmp_path / f"{name}.{ext[kw['fmt']]}", **kw)
+        every = hash_video(path, seconds_per_hash=0)
+        n = kw.get("n", 82)
+        assert every.frames_decoded == n and len(every.features) == n and not every.truncated, name
+        got = hash_video(path)
+        mod = max(1, int(got.fps))
+        assert [f.frame_number for f in got.features] == list(range(0, n, mod)), name
+        times = pts_ms(n, kw.get("seed", 3), kw.get("start_ms", 0))
+        assert got.duration >= (times[-1] - times[0]) / 1000, name  # what was shown, not n / fps
+        data = path.read_bytes()
+        assert _code(data[: len(data) * 6 // 10]) == "truncated", name
+        if kw["fmt"] in ("matroska", "webm"):  # a cut MP4 has no index left: nothing opens at all
+            part = hash_video(data[: len(data) * 6 // 10], allow_partial=True)
+            assert part.truncated and 0 < part.frames_decoded < n

@@ -116,9 +116,16 @@ def _hash_pixels(rec: HashRecord, data: bytes | None, settings: Settings, varian
         if variants:
             from vigie.signals.variants import compute_variants
 
-            h, rec.pdq_variants = compute_variants(rgb, settings)
+            h, rec.pdq_variants = compute_variants(rgb, settings, data=data)
         else:
             h = pdq_signal.hash_rgb(rgb, engine=settings.pdq_engine)
+            # HMA's hash of modes it hashes otherwise (palette, CMYK...) is kept even without the other
+            # variants: it is the value partners' lists hold for this file (docs/hashing.md).
+            from vigie.signals.variants import hma_variant
+
+            hma = hma_variant(data, settings)
+            if hma is not None and hma["pdq"] != h.hex:
+                rec.pdq_variants = [hma]
         rec.pdq, rec.pdq_quality = h.hex, h.quality
     except MediaError as exc:
         rec.error = ErrorRecord(exc.code, exc.message)

@@ -7,6 +7,9 @@ every query variant with every entry variant and keeps the best distance.
 
 Query side, `compute_variants`:
 
+* `hma_compat`: HMA's own hash of the file, for the picture modes HMA hashes otherwise than
+  Vigie (palette indices, raw CMYK channels, 1-bit...; `vigie.signals.hma_compat`), so that
+  lists hashed by HMA or python-threatexchange match;
 * the seven non-identity dihedral transforms (`rot90` ... `transverse`), from one decode;
 * `unbordered`: the picture with near-uniform borders of any colour removed, each side on
   its own (letterbox, pillarbox, asymmetric frames, JPEG noise tolerated); `unbordered-outer`
@@ -456,11 +459,28 @@ PIXEL_DIHEDRAL = {
 LUMA_DIHEDRAL = PIXEL_DIHEDRAL
 
 
-def compute_variants(rgb: np.ndarray, settings, *,
-                     derived_dihedral: bool | None = None) -> tuple[PdqHash, list[dict]]:
+def hma_variant(data: bytes | None, settings) -> dict | None:
+    """HMA's own PDQ of the picture file as the variant `hma_compat`, when HMA hashes this picture's mode
+    otherwise than Vigie (palette, CMYK, 1-bit, 16-bit grey...: `vigie.signals.hma_compat`) and its quality
+    reaches MIN_VARIANT_QUALITY (python-threatexchange drops lower ones too); None otherwise, or when
+    `settings.variant_hma_compat` is off."""
+    if data is None or not getattr(settings, "variant_hma_compat", True):
+        return None
+    from vigie.signals.hma_compat import KIND, hma_pdq_bytes
+
+    h = hma_pdq_bytes(data, engine=_engine(settings), max_pixels=getattr(settings, "max_pixels", 100_000_000),
+                      alpha=getattr(settings, "alpha", "ignore"))
+    if h is None or h.quality < MIN_VARIANT_QUALITY:
+        return None
+    return {"kind": KIND, "pdq": h.hex, "quality": h.quality}
+
+
+def compute_variants(rgb: np.ndarray, settings, *, derived_dihedral: bool | None = None,
+                     data: bytes | None = None) -> tuple[PdqHash, list[dict]]:
     """The plain PDQ of a query picture and its variants, [{"kind", "pdq", "quality"}, ...].
 
-    Kinds: the seven non-identity dihedral transforms (when `settings.dihedral`),
+    Kinds: `hma_compat` (HMA's hash of the file, when `data`, the file's bytes, is given and HMA hashes
+    its mode otherwise: `hma_variant`), the seven non-identity dihedral transforms (when `settings.dihedral`),
     `unbordered` (`settings.variant_unbordered`), `region`, `region2`... (`settings.variant_region`).
     A variant whose hash equals the plain one (or an earlier variant) is left out.
     `derived_dihedral` also adds the dihedral transforms of `unbordered` and `region*`
@@ -473,6 +493,9 @@ def compute_variants(rgb: np.ndarray, settings, *,
     out: list[dict] = []
     plain = hash_rgb(rgb, engine)
     seen = {plain.hex}
+    hma = hma_variant(data, settings)
+    if hma is not None:
+        _add(out, seen, hma["kind"], PdqHash(hma["pdq"], hma["quality"]))
     # Hash the turned and mirrored pixels themselves. Meta's dihedral hashes derived from the plain
     # hash's DCT land 32-86 bits from the real thing on finely textured photos (brick, grass, stars):
     # on 145 real photographs that lost 10-20 % of mirrors and rotations (bench/robustness.py).

@@ -380,6 +380,80 @@ def _expected_end(opened: _Opened) -> tuple[int | None, float | None]:
     return frames, dur
 
 
+def _start_time(opened: _Opened) -> float | None:
+    s = opened.stream
+    if s.start_time is not None and s.time_base is not None:
+        return float(s.start_time * s.time_base)
+    return None
+
+
+def _duration_origin(opened: _Opened) -> float | None:
+    """Where the announced duration counts from: the stream's start for a stream duration; time 0 for a
+    container duration (Matroska's segment duration counts from 0 even when the first frame is at 1.5 s;
+    other containers count from their start, and measuring from 0 then only errs towards accepting)."""
+    if opened.stream.duration is not None:
+        return _start_time(opened)
+    return 0.0
+
+
+class _Presentation:
+    """The presentation times of the decoded frames, for the duration rule.
+
+    A variable-frame-rate video (a phone's MKV or MP4, a screen recording) shows its frames for
+    unequal times: its frame count over its average rate is not its length, and that rule refused
+    valid files as `truncated`. What the decoder presented is measured instead: the time of the last
+    frame shown plus how long it lasts (its own duration, else the longest gap seen between frames).
+    Meta's vpdq has no such rule (it hashes whatever decodes); Vigie keeps one so that a file cut
+    short is told apart from a complete one.
+    """
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.last: float | None = None
+        self.last_len = 0.0
+        self.max_gap = 0.0
+        self.min_gap: float | None = None
+
+    def see(self, frame) -> None:
+        t = frame.time
+        if t is None:
+            return
+        t = float(t)
+        if self.last is not None and t > self.last:
+            gap = t - self.last
+            self.max_gap = max(self.max_gap, gap)
+            self.min_gap = gap if self.min_gap is None else min(self.min_gap, gap)
+        self.first = t if self.first is None else min(self.first, t)
+        self.last = t if self.last is None else max(self.last, t)
+        dur = getattr(frame, "duration", None)
+        tb = frame.time_base
+        self.last_len = float(dur * tb) if dur and tb is not None else 0.0
+
+    @property
+    def irregular(self) -> bool:
+        """Frames shown for clearly unequal times (more than 10 % apart)."""
+        return self.min_gap is not None and self.max_gap > self.min_gap * 1.1 + 1e-3
+
+    def span(self, start: float | None) -> float | None:
+        if self.last is None:
+            return None
+        origin = start if start is not None else self.first
+        return max(0.0, self.last - (origin or 0.0)) + (self.last_len or self.max_gap)
+
+    def short_of(self, expected: float, n: int, fps: float, start: float | None) -> str | None:
+        """Why the decoded video falls short of `expected` seconds, or None when it does not."""
+        got = self.span(start)
+        if got is None:  # no presentation times: the frame count at the average rate
+            if fps <= 0:
+                return None
+            got, slack = n / fps, 2 / fps
+        else:
+            slack = max(2 / fps if fps > 0 else 0.0, self.max_gap, self.last_len)
+        if got < expected * 0.98 - slack:
+            return f"{got:.2f} s decoded of {expected:.2f} s announced"
+        return None
+
+
 def _decode(opened: _Opened, counters: dict):
     """Decoded frames of the video stream in output order; decoder errors are skipped and counted,
     a demuxer error ends the stream (recorded in counters['read_error'])."""
@@ -451,7 +525,9 @@ def hash_video(source: Source, *, seconds_per_hash: float = 1.0, downsample: tup
         limited = False
         t0: float | None = None
         next_due = 0.0
+        shown = _Presentation()
         for frame in _decode(opened, counters):
+            shown.see(frame)
             if fps > 0:
                 ts = float(np.float32(n) / fps32)
                 due = n % frame_mod == 0
@@ -485,18 +561,19 @@ def hash_video(source: Source, *, seconds_per_hash: float = 1.0, downsample: tup
         truncated_why = None
         if not limited:
             exp_frames, exp_dur = _expected_end(opened)
-            got_dur = n / fps if fps > 0 else None
             if counters.get("read_error"):
                 truncated_why = f"read error after {n} frames: {counters['read_error']}"
             elif exp_frames and n < exp_frames * 0.98 - 2:
                 truncated_why = f"{n} frames decoded of {exp_frames} announced"
-            elif exp_dur and got_dur is not None and got_dur < exp_dur * 0.98 - 2 / fps:
-                truncated_why = f"{got_dur:.2f} s decoded of {exp_dur:.2f} s announced"
+            elif exp_dur:
+                truncated_why = shown.short_of(exp_dur, n, fps, _duration_origin(opened))
         if truncated_why and not (allow_partial and feats):
             raise MediaError(f"video ends early: {truncated_why}", code="truncated")
+        span = shown.span(_start_time(opened))
         return VideoHash(
             features=feats,
-            duration=round(n / fps, 3) if fps > 0 else (feats[-1].timestamp if feats else 0.0),
+            duration=round(span, 3) if span is not None and fps > 0 and shown.irregular else
+            round(n / fps, 3) if fps > 0 else (feats[-1].timestamp if feats else 0.0),
             fps=fps, width=width, height=height, frames_decoded=n, frames_failed=counters["failed"],
             codec=cc.name or "", truncated=truncated_why is not None, limited=limited,
             seconds_per_hash=seconds_per_hash,
