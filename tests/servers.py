@@ -74,3 +74,34 @@ def mail_server() -> Iterator[tuple[Inbox, int]]:
         yield inbox, port
     finally:
         ctl.stop()
+
+
+@contextmanager
+def counting_listener(host: str = "127.0.0.1") -> Iterator[tuple[int, list]]:
+    """A bare TCP listener on loopback that only counts (and closes) the connections it gets: for tests that
+    assert nothing reached a port. Yields (port, list of accepted peer addresses)."""
+    assert host.startswith("127."), "test servers listen on loopback only"
+    srv = socket.socket()
+    srv.bind((host, 0))
+    srv.listen(16)
+    srv.settimeout(0.1)
+    got: list = []
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, peer = srv.accept()
+            except (TimeoutError, OSError):
+                continue
+            got.append(peer)
+            conn.close()
+
+    th = threading.Thread(target=loop, daemon=True)
+    th.start()
+    try:
+        yield srv.getsockname()[1], got
+    finally:
+        stop.set()
+        th.join(2)
+        srv.close()

@@ -32,6 +32,8 @@ class Route:
     fail_headers: tuple[tuple[str, str], ...] = ()
     #: The repeated chunk of an endless body (a 50 MB page: markup, then filler).
     endless_chunk: bytes = b"\xff" * 65536
+    #: (User-Agent substring, Route): what a cloaking host shows that agent instead (first match wins).
+    by_agent: tuple[tuple[str, Route], ...] = ()
 
 
 class Site:
@@ -45,6 +47,8 @@ class Site:
         self.times: list[tuple[float, str]] = []
         #: User-Agent of every request.
         self.agents: list[str] = []
+        #: (path, Cookie header or None) of every request.
+        self.cookies: list[tuple[str, str | None]] = []
 
     # building
     def page(self, path: str, html: str, status: int = 200) -> Site:
@@ -72,8 +76,12 @@ class Site:
         self.hits[scope["path"]] += 1
         self.times.append((time.monotonic(), scope["path"]))
         self.host_headers += [v.decode() for k, v in scope.get("headers", []) if k == b"host"]
-        self.agents += [v.decode() for k, v in scope.get("headers", []) if k == b"user-agent"]
+        agent = next((v.decode() for k, v in scope.get("headers", []) if k == b"user-agent"), "")
+        self.agents.append(agent)
+        self.cookies.append((scope["path"], next((v.decode() for k, v in scope.get("headers", [])
+                                                  if k == b"cookie"), None)))
         r = self.routes.get(path) or self.routes.get(scope["path"]) or Route(404, "text/plain", b"not found")
+        r = next((alt for sub, alt in r.by_agent if sub in agent), r)
         if r.fail_times and self.hits[scope["path"]] <= r.fail_times:
             r = Route(r.fail_status, "text/plain", b"busy", headers=r.fail_headers)
         if r.delay:

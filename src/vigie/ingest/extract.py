@@ -37,6 +37,9 @@ META_MEDIA = ("og:image", "og:image:url", "og:image:secure_url", "og:video", "og
               "twitter:image", "twitter:image:src", "twitter:player:stream")
 JSONLD_KEYS = frozenset({"image", "contentUrl", "thumbnailUrl", "thumbnail", "logo", "photo", "primaryImageOfPage"})
 _WS = " \t\n\r\f"
+#: Script types a browser runs (an empty type is JavaScript).
+_SCRIPT_TYPES = frozenset({"", "text/javascript", "application/javascript", "module", "text/ecmascript",
+                           "application/ecmascript"})
 
 
 @dataclass
@@ -46,6 +49,8 @@ class PageLinks:
     stylesheets: list[str] = field(default_factory=list)
     #: Where a meta refresh sends the browser (acts like a redirect).
     refresh: list[str] = field(default_factory=list)
+    #: Scripts the page runs (inline or linked): with no media found, a sign its pictures come from script.
+    scripts: int = 0
 
 
 def is_media_link(url: str) -> bool:
@@ -315,5 +320,8 @@ def parse_page(html: bytes, base_url: str) -> PageLinks:
         _jsonld(data, found)
         for u in found:
             add(media, u)
+    scripts = sum(1 for node in tree.css("script")
+                  if (node.attributes.get("type") or "").strip().lower() in _SCRIPT_TYPES
+                  and (node.attributes.get("src") or (node.text() or "").strip()))
     return PageLinks(list(dict.fromkeys(media)), list(dict.fromkeys(pages)), list(dict.fromkeys(sheets)),
-                     list(dict.fromkeys(refresh)))
+                     list(dict.fromkeys(refresh)), scripts)

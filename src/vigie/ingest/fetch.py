@@ -17,6 +17,12 @@
   or a video is read to the media limit whatever its Content-Type says, and anything else to the
   page limit; past it, `too_large` with what was read so far (`FetchError.partial`).
 * **Encodings**: decoded here in streaming (`vigie.ingest.decode`), the limit counting decoded bytes.
+* **Cookies**: one jar per site (registrable domain, `vigie.ingest.addresses.site_of`), kept by the real
+  URL's host, never by the address: two sites on one server never see each other's cookies, and one
+  site under several addresses keeps its own. A caller that sends its own Cookie header (the rendering
+  browser, which keeps its own jar) is not given the jar's.
+* **Deadlines**: `fetch(deadline=...)` (a `time.monotonic()` time): a request whose turn comes after it
+  is not sent (FetchError `carried`: the report's time budget is spent; the worker carries it over).
 """
 
 from __future__ import annotations
@@ -24,13 +30,15 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from vigie.ingest.addresses import AddressPolicy, ascii_host
+from vigie.ingest.addresses import AddressPolicy, ascii_host, site_of
 from vigie.ingest.decode import Decoder
 from vigie.ingest.fetch_errors import TRANSIENT_STATUS, FetchError
 from vigie.media.sniff import sniff
@@ -63,6 +71,9 @@ class Fetched:
     at: datetime | None = None
     #: The `Refresh` response header, when there was one.
     refresh: str | None = None
+    #: The headers of the (last) answer, repeated ones joined by a new line, less those of the transfer
+    #: (encoding, length): what the rendering browser is given with the decoded body.
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def sniffed(self) -> str | None:
@@ -102,6 +113,54 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+_TRANSFER = frozenset({"content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive"})
+
+
+def _kept_headers(headers: httpx.Headers) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in headers.multi_items():
+        k = k.lower()
+        if k not in _TRANSFER:
+            out[k] = f"{out[k]}\n{v}" if k in out else v
+    return out
+
+
+class _Headers:
+    """What `CookieJar.extract_cookies` reads from an answer: its headers, by name."""
+
+    def __init__(self, headers: httpx.Headers):
+        self.headers = headers
+
+    def info(self):
+        return self
+
+    def get_all(self, name: str, default=None):
+        return self.headers.get_list(name) or default
+
+
+class Jars:
+    """A cookie jar per site (see the module docstring)."""
+
+    def __init__(self):
+        self.jars: dict[str, CookieJar] = {}
+
+    def jar(self, url: str) -> CookieJar:
+        host = urlsplit(url).hostname or ""
+        key = site_of(host) if host else ""
+        if key not in self.jars:  # host-only cookies stay on their host, as in browsers
+            self.jars[key] = CookieJar(DefaultCookiePolicy(strict_ns_domain=DefaultCookiePolicy.DomainStrictNonDomain))
+        return self.jars[key]
+
+    def header(self, url: str) -> str | None:
+        req = urllib.request.Request(url)
+        self.jar(url).add_cookie_header(req)
+        return req.get_header("Cookie")
+
+    def keep(self, url: str, headers: httpx.Headers) -> None:
+        if "set-cookie" in headers:
+            self.jar(url).extract_cookies(_Headers(headers), urllib.request.Request(url))
 
 
 class Gate:
@@ -153,6 +212,14 @@ class _Turn:
         self.sem.release()
 
 
+@dataclass
+class _Request:
+    method: str
+    body: bytes | None
+    headers: dict[str, str]
+    deadline: float | None
+
+
 class Fetcher:
     """An httpx client with the address, size, time and scheduling rules of the module docstring."""
 
@@ -164,7 +231,9 @@ class Fetcher:
                          settings.crawl_concurrency)
         t = settings.crawl_timeout
         self.user_agent = user_agent or settings.crawl_user_agent
+        self.jars = Jars()
         self.client = httpx.AsyncClient(
+            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),  # never httpx's jar: it keys by address
             timeout=httpx.Timeout(t, connect=t, read=t, write=t, pool=None), follow_redirects=False,
             headers={"User-Agent": self.user_agent, "Accept": "*/*", "Accept-Encoding": ACCEPT_ENCODING},
             transport=transport,
@@ -179,19 +248,22 @@ class Fetcher:
         await self.client.aclose()
 
     async def fetch(self, url: str, max_bytes: int, *, page_bytes: int | None = None,
-                    trace: dict | None = None) -> Fetched:
-        """GET `url` following redirects by hand; raises FetchError (never anything else) on failure.
-        `page_bytes`: read what is not a picture or video only to this many bytes (see the module docstring).
+                    trace: dict | None = None, method: str = "GET", body: bytes | None = None,
+                    headers: dict[str, str] | None = None, deadline: float | None = None) -> Fetched:
+        """GET `url` (or `method` with `body`) following redirects by hand; raises FetchError (never anything
+        else) on failure. `page_bytes`: read what is not a picture or video only to this many bytes (see the
+        module docstring). `headers` are added to the request (a User-Agent there replaces the crawler's).
         `trace` receives ``seconds``, ``waited``, ``at``, ``ip`` and ``redirects``, failure or not."""
         trace = {} if trace is None else trace
         trace.update(seconds=0.0, waited=0.0, at=None, redirects=[], bytes=0)
         seen: list[str] = []
         current = url
+        req = _Request(method.upper(), body, dict(headers or {}), deadline)
         while True:
-            if current in seen:
+            if current in seen and req.method == "GET":
                 raise FetchError("redirect_loop", f"redirect loop back to {current}")
             seen.append(current)
-            location, fetched = await self._one(current, max_bytes, page_bytes, trace)
+            location, fetched, status = await self._one(current, max_bytes, page_bytes, trace, req)
             if location is None:
                 fetched.redirects = seen[:-1]
                 fetched.seconds, fetched.waited, fetched.at = trace["seconds"], trace["waited"], trace["at"]
@@ -201,9 +273,11 @@ class Fetcher:
                                  f"more than {self.settings.crawl_max_redirects} redirects from {url}")
             current = urljoin(current, location)
             trace["redirects"].append(current)
+            if status not in (307, 308):  # as browsers do: the next request is a GET without a body
+                req = _Request("GET", None, req.headers, req.deadline)
 
-    async def _one(self, url: str, max_bytes: int, page_bytes: int | None, trace: dict
-                   ) -> tuple[str | None, Fetched | None]:
+    async def _one(self, url: str, max_bytes: int, page_bytes: int | None, trace: dict, req: _Request
+                   ) -> tuple[str | None, Fetched | None, int]:
         p = urlsplit(url)
         if p.scheme not in ("http", "https"):
             raise FetchError("bad_scheme", f"only http and https are fetched, not {p.scheme or 'none'}:")
@@ -222,13 +296,17 @@ class Fetcher:
         host_header = (f"[{host}]" if ":" in host else host) + ("" if default_port else f":{port}")
         queued = time.monotonic()
         async with self.gate.turn(ip):
+            if req.deadline is not None and time.monotonic() > req.deadline:
+                raise FetchError("carried", f"{url}: the report's time budget was spent before its turn came; "
+                                 "carried over to the next round")
             started = time.monotonic()
             trace["waited"] += started - queued
             trace["at"] = datetime.now(UTC)
             self.requests += 1
             try:
                 async with asyncio.timeout(self.settings.crawl_fetch_seconds):
-                    return await self._exchange(url, target, host, host_header, ip, max_bytes, page_bytes, trace)
+                    return await self._exchange(url, target, host, host_header, ip, max_bytes, page_bytes, trace,
+                                                req)
             except TimeoutError:
                 raise FetchError("timeout", f"{url}: the answer took longer than "
                                  f"{self.settings.crawl_fetch_seconds:g} s", ip=ip) from None
@@ -236,11 +314,20 @@ class Fetcher:
                 trace["seconds"] += time.monotonic() - started
 
     async def _exchange(self, url: str, target: str, host: str, host_header: str, ip: str, max_bytes: int,
-                        page_bytes: int | None, trace: dict) -> tuple[str | None, Fetched | None]:
+                        page_bytes: int | None, trace: dict, req: _Request) -> tuple[str | None, Fetched | None, int]:
+        headers = {"Host": host_header}
+        own = {k.lower(): v for k, v in req.headers.items()}
+        if "cookie" not in own:
+            jar = self.jars.header(url)
+            if jar:
+                headers["Cookie"] = jar
+        headers.update(req.headers)
         try:
-            async with self.client.stream("GET", target, headers={"Host": host_header},
+            async with self.client.stream(req.method, target, headers=headers, content=req.body,
                                           extensions={"sni_hostname": host}) as resp:
-                return await self._read(url, resp, ip, max_bytes, page_bytes, trace)
+                self.jars.keep(url, resp.headers)
+                location, fetched = await self._read(url, resp, ip, max_bytes, page_bytes, trace)
+                return location, fetched, resp.status_code
         except httpx.TimeoutException:
             raise FetchError("timeout", f"{url} did not answer within {self.settings.crawl_timeout:g} s",
                              ip=ip) from None
@@ -292,7 +379,8 @@ class Fetcher:
             if len(buf) > limit:
                 take(b"")
         ctype = resp.headers.get("content-type", "").split(";")[0].strip()
-        return None, Fetched(url, status, ctype, bytes(buf), ip, refresh=resp.headers.get("refresh"))
+        return None, Fetched(url, status, ctype, bytes(buf), ip, refresh=resp.headers.get("refresh"),
+                             headers=_kept_headers(resp.headers))
 
     @staticmethod
     def _limit_for(head: bytes, max_bytes: int, page_bytes: int | None) -> int:

@@ -296,19 +296,30 @@ class _Recorder:
             return Outcome(m, "unknown", r, error_code=exc.code, error=exc.message)
 
 
-async def _crawl_many(store, settings, url_rows: list[tuple[int, str]], matcher, transport, pool, hasher
-                      ) -> list[tuple[int, CrawlResult, list[Outcome]]]:
-    async with Fetcher(settings, transport=transport) as fetcher:
-        async def one(uid: int, url: str):
-            rec = _Recorder(store, settings, matcher, pool, uid, hasher)
-            try:
-                res = await crawl(url, fetcher, on_media=rec)
-            except Exception as exc:  # noqa: BLE001 - a crawl bug costs this URL, not the round
-                log.exception("crawl of %s failed", url)
-                res = CrawlResult(url, error=FetchError("internal_error", f"{type(exc).__name__}: {exc}"))
-            return uid, res, rec.outcomes
+async def _crawl_many(store, settings, url_rows: list[tuple[int, str]], matcher, transport, pool, hasher,
+                      plans: dict[int, dict] | None = None) -> list[tuple[int, CrawlResult, list[Outcome]]]:
+    """Crawl these URLs together (one Fetcher: turns shared fairly; one browser, started only when a page is
+    rendered). `plans`: per URL id, rendering asked and the part of an earlier round carried over."""
+    from vigie.ingest.render import Renderer
 
-        return await asyncio.gather(*(one(uid, url) for uid, url in url_rows))
+    plans = plans or {}
+    renderer = Renderer(settings)
+    try:
+        async with Fetcher(settings, transport=transport) as fetcher:
+            async def one(uid: int, url: str):
+                rec = _Recorder(store, settings, matcher, pool, uid, hasher)
+                plan = plans.get(uid) or {}
+                try:
+                    res = await crawl(url, fetcher, on_media=rec, render=bool(plan.get("render")),
+                                      renderer=renderer, resume=plan.get("carry"))
+                except Exception as exc:  # noqa: BLE001 - a crawl bug costs this URL, not the round
+                    log.exception("crawl of %s failed", url)
+                    res = CrawlResult(url, error=FetchError("internal_error", f"{type(exc).__name__}: {exc}"))
+                return uid, res, rec.outcomes
+
+            return await asyncio.gather(*(one(uid, url) for uid, url in url_rows))
+    finally:
+        await renderer.close()
 
 
 def make_hasher(settings: Settings) -> HashPool:
@@ -323,19 +334,23 @@ def crawl_pending(store: Store, settings: Settings, *, limit: int = 20, now: dat
     """Crawl up to `limit` reported URLs that wait; record sightings; update their reports' statuses."""
     now = _now(now)
     ids = claim(store, limit, now, settings)
-    summary = {"urls": len(ids), "pages": 0, "media": 0, "known": 0, "unknown": 0, "errors": 0, "failed_urls": 0}
+    summary = {"urls": len(ids), "pages": 0, "media": 0, "known": 0, "unknown": 0, "errors": 0, "failed_urls": 0,
+               "carried_urls": 0}
     if not ids:
         return summary
     matcher = matcher or _matcher(store, settings)
     with store.sessions() as s:
         rows = [(ru.id, ru.url) for ru in s.scalars(select(ReportedUrl).where(ReportedUrl.id.in_(ids))).all()]
+    from vigie.ingest import crawl_plans
+
+    plans = crawl_plans.plans_of(store, ids)
     own = hasher is None
     hasher = hasher or make_hasher(settings)
     from vigie.ingest.stopping import stop_on_signals
 
     try:
         with stop_on_signals(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="vigie-match") as pool:
-            done = _run(_crawl_many(store, settings, rows, matcher, transport, pool, hasher))
+            done = _run(_crawl_many(store, settings, rows, matcher, transport, pool, hasher, plans))
     except BaseException:  # SIGTERM, Ctrl-C: the hashing processes end with us (the URLs are claimed again)
         if own:
             hasher.close(kill=True)
@@ -344,6 +359,7 @@ def crawl_pending(store: Store, settings: Settings, *, limit: int = 20, now: dat
         hasher.close()
     for uid, res, outcomes in done:
         counts = record_crawl(store, settings, uid, res, outcomes, now=now)
+        summary["carried_urls"] += crawl_plans.after_round(store, settings, uid, res, now)
         for k in ("known", "unknown", "errors"):
             summary[k] += counts[k]
         summary["pages"] += len(res.pages)

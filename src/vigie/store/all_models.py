@@ -2,6 +2,7 @@
 
 import vigie.store.account_models  # noqa: F401
 import vigie.store.audit_models  # noqa: F401
+import vigie.store.crawl_models  # noqa: F401
 import vigie.store.intake_models  # noqa: F401
 import vigie.store.models  # noqa: F401
 import vigie.store.review_models  # noqa: F401
