@@ -18,7 +18,7 @@ ALT_OK = ("not revealed (small preview)", "revealed: ")
 
 
 def pages_of(role: str, cid: int, disputed: int) -> dict[str, str]:
-    out = {"queue": "/review", "cluster": f"/review/clusters/{cid}", "upload": "/review/upload",
+    out = {"dashboard": "/", "queue": "/review", "cluster": f"/review/clusters/{cid}", "upload": "/review/upload",
            "policy": "/review/policy"}
     if role == "supervisor":
         out |= {"disputed": "/review/disputed", "exposure": "/review/exposure",

@@ -45,11 +45,38 @@ class PasswordIn(BaseModel):
     new: str = Field(max_length=1000)
 
 
+class ScanRunningOut(BaseModel):
+    id: int
+    case_id: str | None = None
+    operator: str | None = None
+    started_at: datetime | None = None
+    files: int = Field(description="Locations recorded so far.")
+
+
+class WorkOut(BaseModel):
+    """Where the work stands (vigie.review.summary.work_counts): counts only, never a URL, hash or media."""
+
+    waiting_clusters: int = Field(description="Review clusters waiting for this person (supervisors: all).")
+    waiting_items: int
+    oldest_age_s: float | None = Field(None, description="Seconds since the oldest waiting cluster was queued.")
+    disputed: int = Field(description="Disputed clusters, waiting for a supervisor.")
+    decided_week: int = Field(description="Clusters decided in the last 7 days.")
+    reports_received: int = Field(description="Reports not crawled yet.")
+    reports_crawling: int = Field(description="Reports whose URLs are being crawled.")
+    notices_due: int | None = Field(None, description="Sightings of known material due a takedown notice.")
+    removed_week: int = Field(description="Sightings of known material found removed in the last 7 days.")
+    scans_running: list[ScanRunningOut]
+    team_exposed_today_s: float | None = Field(None, description="Supervisors: the team's revealed seconds today.")
+    team_analysts_today: int | None = Field(None, description="Supervisors: analysts who revealed media today.")
+    team_most_today_s: float | None = Field(None, description="Supervisors: the most one analyst revealed today.")
+
+
 class DashboardOut(BaseModel):
     banks: int
     entries: int
     users: int | None = Field(None, description="Admins only.")
     audit_records: int | None = Field(None, description="Supervisors and admins only.")
+    work: WorkOut | None = Field(None, description="Where the review, intake and takedown work stands.")
 
 
 class BankOut(BaseModel):

@@ -39,13 +39,30 @@ def key_out(k: ApiKey) -> ApiKeyOut:
                      last_used_at=aware(k.last_used_at), rate_limit_per_minute=k.rate_limit_per_minute)
 
 
-def dashboard(store: Store, me: Principal) -> DashboardOut:
+def dashboard(store: Store, me: Principal, *, settings=None, clock=None) -> DashboardOut:
+    """Banks and counts, and where the work stands (`clock`: the review Clock of the app, `.now()`)."""
+    from vigie.review import summary
+    from vigie.web.schemas import WorkOut
+
     with store.sessions() as s:
         nbanks = len(banks.list_banks(store))
         entries = s.scalar(select(func.count()).select_from(Entry).where(Entry.removed_at.is_(None))) or 0
         users = s.scalar(select(func.count()).select_from(User)) if me.at_least("admin") else None
+    work = None
+    if clock is not None and me.at_least("analyst"):
+        sup = me.at_least("supervisor")
+        w = summary.work_counts(store, now=clock.now(), user=None if sup else me.actor, settings=settings,
+                                clock=clock, supervisor=sup)
+        team = w["team_today"] or {}
+        work = WorkOut(waiting_clusters=w["waiting"]["clusters"], waiting_items=w["waiting"]["items"],
+                       oldest_age_s=w["waiting"]["oldest_age_s"], disputed=w["disputed"],
+                       decided_week=w["decided_week"], reports_received=w["reports"]["received"],
+                       reports_crawling=w["reports"]["crawling"], notices_due=w["notices_due"],
+                       removed_week=w["removed_week"], scans_running=w["scans_running"],
+                       team_exposed_today_s=team.get("exposed_s"), team_analysts_today=team.get("analysts"),
+                       team_most_today_s=team.get("most_s"))
     return DashboardOut(banks=nbanks, entries=entries, users=users,
-                        audit_records=audit.count(store) if me.at_least("supervisor") else None)
+                        audit_records=audit.count(store) if me.at_least("supervisor") else None, work=work)
 
 
 def bank_list(store: Store, only: list[str] | None = None) -> BanksOut:

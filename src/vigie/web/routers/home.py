@@ -15,7 +15,18 @@ NAV = [("Dashboard", "/", "analyst"), ("Banks", "/banks", "analyst")]
 
 @router.get("/", include_in_schema=False)
 def dashboard_page(request: Request, me: Analyst):
-    return views.render(request, "dashboard.html", me, data=views.dashboard(request.app.state.store, me))
+    from vigie.web.routers.review import local_zone
+
+    zone, zone_name = local_zone(request.app.state.settings)
+    return views.render(request, "dashboard.html", me, data=_dashboard(request, me), tz=zone, tz_name=zone_name)
+
+
+def _dashboard(request: Request, me) -> DashboardOut:
+    """The counts, and where the work stands (each number on the page links to the page it counts)."""
+    from vigie.web.routers.review import app_clock
+
+    st = request.app.state
+    return views.dashboard(st.store, me, settings=st.settings, clock=app_clock(request))
 
 
 @router.get("/banks", include_in_schema=False)
@@ -25,8 +36,8 @@ def banks_page(request: Request, me: Analyst):
 
 @router.get("/api/v1/dashboard", response_model=DashboardOut, tags=["pages"])
 def api_dashboard(request: Request, me: Analyst) -> DashboardOut:
-    """Counts of the dashboard; admin and supervisor counts only for those roles."""
-    return views.dashboard(request.app.state.store, me)
+    """Counts of the dashboard and where the work stands; admin and supervisor counts only for those roles."""
+    return _dashboard(request, me)
 
 
 @router.get("/api/v1/banks", response_model=BanksOut, tags=["banks"])

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -21,7 +23,7 @@ from vigie.errors import Conflict, UsageError
 from vigie.review import decisions, media, queue, summary, wellbeing
 from vigie.review.clock import aware
 from vigie.web import views
-from vigie.web.access import Analyst, Principal, Public, Supervisor
+from vigie.web.access import Analyst, Passive, Principal, Public, Supervisor
 
 router = APIRouter()
 NAV = [("Review", "/review", "analyst"), ("Upload", "/review/upload", "analyst"),
@@ -229,9 +231,13 @@ class _AppClock:
         return self._fn()
 
 
-def _clock(request: Request):
+def app_clock(request: Request):
+    """The app's clock as a review Clock (the dashboard uses it too)."""
     c = request.app.state.clock
     return c if hasattr(c, "now") else _AppClock(c)
+
+
+_clock = app_clock
 
 
 def _st(request: Request):
@@ -399,6 +405,21 @@ def _personal_changes(store, user: str, wanted: dict) -> dict:
     return {k: v for k, v in wanted.items() if k in before or v != team.get(k)}
 
 
+def local_zone(settings) -> tuple[ZoneInfo, str]:
+    """The deployment's time zone (setting `timezone`, an IANA name; UTC by default) and its name."""
+    name = getattr(settings, "timezone", None) or "UTC"
+    return ZoneInfo(name), name
+
+
+def _render(request: Request, name: str, me: Principal, *, meter: bool = True, **ctx):
+    """A review page: times in the deployment's time zone and, unless the page shows its own, the exposure panel
+    (today's exposure and time left) at the top, which the script keeps up to date."""
+    zone, zone_name = local_zone(request.app.state.settings)
+    if meter:
+        ctx["meter"] = _exposure(request, me)
+    return views.render(request, name, me, tz=zone, tz_name=zone_name, **ctx)
+
+
 def _redirect(path: str, msg: str | None = None) -> RedirectResponse:
     return RedirectResponse(f"{path}?msg={msg}" if msg else path, 303)
 
@@ -408,7 +429,7 @@ def _redirect(path: str, msg: str | None = None) -> RedirectResponse:
 
 @router.get("/review", include_in_schema=False)
 def queue_page(request: Request, me: Analyst, msg: str | None = None):
-    return views.render(request, "review_queue.html", me, data=queue_data(request, me),
+    return _render(request, "review_queue.html", me, meter=False, data=queue_data(request, me),
                         message=MESSAGES.get(msg or ""), labels=labels(request.app.state.settings))
 
 
@@ -428,7 +449,7 @@ def _cluster_page(request: Request, me: Analyst, cluster_id: int, *, status_code
                   form_error: str | None = None, form: dict | None = None):
     _, settings = _st(request)
     data = cluster_data(request, me, cluster_id)
-    return views.render(request, "review_cluster.html", me, status_code=status_code, data=data,
+    return _render(request, "review_cluster.html", me, meter=False, status_code=status_code, data=data,
                         exposure=_exposure(request, me), labels=labels(settings), form_error=form_error,
                         form=form or {})
 
@@ -452,7 +473,7 @@ def decide_page(request: Request, me: Analyst, cluster_id: int, category: Annota
     except UsageError as exc:
         return _cluster_page(request, me, cluster_id, status_code=exc.http_status, form=kept,
                              form_error=f"{exc.message} Your note was kept.")
-    return views.render(request, "review_decided.html", me, data=out, labels=labels(settings))
+    return _render(request, "review_decided.html", me, data=out, labels=labels(settings))
 
 
 @router.post("/review/clusters/{cluster_id}/resolve", include_in_schema=False)
@@ -469,13 +490,13 @@ def resolve_page(request: Request, me: Supervisor, cluster_id: int,
     if not note.strip():
         errors.append("Give the reason for this resolution: it is recorded with it.")
     if errors or confirm != "yes":
-        return views.render(request, "review_resolve.html", me, status_code=422 if errors else 200,
+        return _render(request, "review_resolve.html", me, status_code=422 if errors else 200,
                             cluster=cluster_id, votes=decisions.decisions_of(store, cluster_id), errors=errors,
                             form={"category": category, "note": note, "bank": bank}, labels=labels(settings),
                             categories=list(cats.values()), banks=_bank_names(store),
                             default_bank=getattr(settings, "review_bank", None) or decisions.DEFAULT_BANK)
     out = _resolve(request, me, cluster_id, DecisionIn(category=category, note=note, bank=bank))
-    return views.render(request, "review_decided.html", me, data=out, labels=labels(settings))
+    return _render(request, "review_decided.html", me, data=out, labels=labels(settings))
 
 
 @router.get("/favicon.ico", include_in_schema=False)
@@ -513,7 +534,7 @@ def item_media(request: Request, me: Analyst, item_id: int, steps: str = ""):
 
 @router.get("/review/upload", include_in_schema=False)
 def upload_page(request: Request, me: Analyst):
-    return views.render(request, "review_upload.html", me, result=None, error=None)
+    return _render(request, "review_upload.html", me, result=None, error=None)
 
 
 async def _read_upload(file: UploadFile) -> bytes:
@@ -530,7 +551,7 @@ async def upload_submit(request: Request, me: Analyst, file: Annotated[UploadFil
 
     store, settings = _st(request)
     if file is None or not file.filename:
-        return views.render(request, "review_upload.html", me, status_code=422, result=None, note=note,
+        return _render(request, "review_upload.html", me, status_code=422, result=None, note=note,
                             error={"code": "missing_value", "message": "Choose a picture or video to upload."})
     data = await _read_upload(file)
     try:
@@ -538,9 +559,9 @@ async def upload_submit(request: Request, me: Analyst, file: Annotated[UploadFil
     except Conflict as exc:
         if exc.code != "known_material":
             raise
-        return views.render(request, "review_upload.html", me, status_code=409, result=None, note=note,
+        return _render(request, "review_upload.html", me, status_code=409, result=None, note=note,
                             error={"code": exc.code, "message": exc.message})
-    return views.render(request, "review_upload.html", me, error=None, result=_upload_out(r))
+    return _render(request, "review_upload.html", me, error=None, result=_upload_out(r))
 
 
 def _upload_out(r: dict) -> UploadOut:
@@ -550,13 +571,15 @@ def _upload_out(r: dict) -> UploadOut:
 
 @router.get("/review/exposure", include_in_schema=False)
 def exposure_page(request: Request, me: Supervisor):
-    return views.render(request, "review_exposure.html", me, data=_team_exposure(request))
+    return _render(request, "review_exposure.html", me, data=_team_exposure(request),
+                   locks=wellbeing.current_locks(request.app.state.store, _clock(request)))
 
 
 @router.get("/review/policy", include_in_schema=False)
 def policy_page(request: Request, me: Analyst, msg: str | None = None):
-    return views.render(request, "review_policy.html", me, data=_policy(request, me),
-                        message=MESSAGES.get(msg or ""))
+    return _render(request, "review_policy.html", me, data=_policy(request, me),
+                        message=wellbeing.saved_message(request.app.state.store, me.actor) if msg == "policy"
+                        else MESSAGES.get(msg or ""))
 
 
 @router.post("/review/policy", include_in_schema=False)
@@ -576,7 +599,7 @@ async def team_policy_submit(request: Request, me: Supervisor):
 @router.get("/review/disputed", include_in_schema=False)
 def disputed_page(request: Request, me: Supervisor):
     store, settings = _st(request)
-    return views.render(request, "review_disputed.html", me, labels=labels(settings),
+    return _render(request, "review_disputed.html", me, labels=labels(settings),
                         data=[DisputedOut(**d) for d in decisions.disputed(store)],
                         categories=[c for c in decisions.categories(settings).values() if c.classifies],
                         banks=_bank_names(store),
@@ -649,7 +672,7 @@ def api_exposure(request: Request, me: Supervisor) -> TeamExposurePageOut:
 
 
 @router.get("/api/v1/review/me", response_model=ExposureOut, tags=["review"])
-def api_me(request: Request, me: Analyst) -> ExposureOut:
+def api_me(request: Request, me: Passive) -> ExposureOut:
     return _exposure(request, me)
 
 
@@ -672,7 +695,7 @@ def api_team_policy_set(request: Request, me: Supervisor, body: dict[str, Any]) 
 
 
 @router.post("/api/v1/review/heartbeat", response_model=ExposureOut, tags=["review"])
-def api_heartbeat(request: Request, me: Analyst) -> ExposureOut:
+def api_heartbeat(request: Request, me: Passive) -> ExposureOut:
     """The review page is open (revealed media still on screen): every 30 s."""
     _tracker(request).heartbeat(me.actor, _clock(request))
     return _exposure(request, me)
@@ -683,3 +706,38 @@ def api_reveal_stop(request: Request, me: Analyst, body: RevealStopIn | None = N
     """The item was left: its reveal ends (all of one's reveals without `item_id`)."""
     secs = _tracker(request).stop_reveal(me.actor, _clock(request), item_id=body.item_id if body else None)
     return RevealStopOut(seconds=round(secs, 1), exposure=_exposure(request, me))
+
+
+class EndLockIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=1000, description="Why the lock ends early: recorded.")
+
+
+class EndLockOut(BaseModel):
+    user: str
+    lock_reason: str
+    was_until: datetime
+    ended_at: datetime
+    by: str
+    reason: str
+
+
+@router.post("/api/v1/review/locks/{username}/end", response_model=EndLockOut, tags=["review"])
+def api_end_lock(request: Request, me: Supervisor, username: Annotated[str, PathParam(max_length=200)],
+                 body: EndLockIn) -> EndLockOut:
+    """A supervisor ends an analyst's lock (break, daily or weekly limit) early, with a recorded reason."""
+    return EndLockOut(**wellbeing.end_lock(request.app.state.store, username, me.actor, body.reason,
+                                           _clock(request)))
+
+
+@router.post("/review/exposure/end-lock", include_in_schema=False)
+def end_lock_page(request: Request, me: Supervisor, user: Annotated[str, Form(max_length=200)] = "",
+                  reason: Annotated[str, Form(max_length=1000)] = ""):
+    """The exposure page's form: end one analyst's lock with a reason; the page says what happened."""
+    store = request.app.state.store
+    try:
+        r = wellbeing.end_lock(store, user, me.actor, reason, _clock(request))
+        message, error, status = f"The lock of {r['user']} was ended; your reason is recorded.", None, 200
+    except (UsageError, Conflict) as exc:
+        message, error, status = None, exc.message, exc.http_status
+    return _render(request, "review_exposure.html", me, status_code=status, data=_team_exposure(request),
+                   locks=wellbeing.current_locks(store, _clock(request)), lock_message=message, lock_error=error)

@@ -10,6 +10,82 @@ document.addEventListener("click", (e) => {
   if (el && navigator.clipboard) navigator.clipboard.writeText(el.textContent.trim());
 });
 
+// Where the analyst stands, on every review page: today's revealed time, the session and the time left, refreshed
+// every 5 s (GET /api/v1/review/me, only while the tab is visible) and by every answer that carries it (the
+// heartbeat, the end of a reveal). When the lock falls the panel says until when, in the deployment's time zone,
+// and the page hides what it must (the review page registers its own hook).
+window.vigieExposure = (() => {
+  const panel = document.getElementById("exposure");
+  if (!panel) return null;
+  const tz = panel.dataset.tz || "UTC";
+  const hooks = [];
+  const fmt = (s) => (s < 60 ? `${Math.floor(s)} s` : s < 3600 ? `${Math.floor(s / 60)} min`
+    : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`);
+  function when(iso) {
+    const d = new Date(iso);
+    try {
+      const p = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {timeZone: tz, year: "numeric", month: "2-digit",
+        day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23"}).formatToParts(d)
+        .map((x) => [x.type, x.value]));
+      return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute} ${tz}`;
+    } catch (e) {
+      return `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+    }
+  }
+  function banner(kind, role) {
+    let b = panel.querySelector(`.banner.${kind}`);
+    if (!b) {
+      b = document.createElement("p");
+      b.className = `banner ${kind}`;
+      b.setAttribute("role", role);
+      panel.prepend(b);
+    }
+    return b;
+  }
+  function update(x) {
+    if (!x) return;
+    for (const k of ["exposed_today_s", "session_s", "remaining_s"]) {
+      const dd = panel.querySelector(`[data-k="${k}"]`);
+      const text = fmt(x[k] || 0);
+      if (dd && dd.textContent !== text) dd.textContent = text;
+    }
+    if (x.locked) {
+      if (panel.dataset.locked === "true") return;
+      panel.dataset.locked = "true";
+      panel.querySelectorAll(".banner.warning").forEach((n) => n.remove());
+      const b = banner("locked", "alert");
+      const why = x.lock_reason === "daily" ? "day: the daily exposure limit is reached"
+        : "break: the session limit is reached";
+      b.textContent = `Review is locked for a ${why}.` + (x.locked_until ? " It opens again at " : " ");
+      if (x.locked_until) {
+        const t = document.createElement("time");
+        t.dateTime = x.locked_until;
+        t.textContent = when(x.locked_until);
+        b.append(t, ".");
+      }
+      b.append(" Step away from the screen for a while.");
+      document.querySelectorAll("#next").forEach((n) => { n.hidden = true; });
+      hooks.forEach((fn) => fn(b.textContent));
+      return;
+    }
+    if (panel.dataset.locked === "true") return; // a lock ends with a reload, never by itself on an open page
+    const warn = panel.querySelector(".banner.warning");
+    if (x.warning) {
+      const text = `${fmt(x.remaining_s || 0)} of review left before a break. Finish the item you are on.`;
+      const b = warn || banner("warning", "status");
+      if (b.textContent !== text) b.textContent = text;
+    } else if (warn) warn.remove();
+  }
+  function poll() {
+    if (document.hidden) return Promise.resolve();
+    return fetch("/api/v1/review/me", {credentials: "same-origin", headers: {Accept: "application/json"}})
+      .then((r) => (r.ok ? r.json() : null)).then(update).catch(() => {});
+  }
+  setInterval(poll, 5000);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) poll(); });
+  return {update, poll, onLock: (fn) => hooks.push(fn)};
+})();
+
 // Review page: a grid of blurred grey thumbnails that never moves, one selected item in a fixed pane, deliberate
 // reveals of that item only (each step one action, ended when the item is left), keyboard shortcuts, a decision
 // bar with a confirmation, the heartbeat, and the lock that hides every picture and control when it falls.
@@ -44,6 +120,10 @@ document.addEventListener("click", (e) => {
     const video = stageBox && stageBox.querySelector("video");
     if (video) { video.pause(); video.removeAttribute("src"); video.load(); video.remove(); }
   }
+  if (stage) stage.addEventListener("error", () => { // refused (e.g. a new review session): start from colour
+    const c = cells[selected];
+    if (c && stage.dataset.steps) c.dataset.reached = "0";
+  });
   function showPreview() { // the selected item as the server renders it by default: small, blurred, grey
     removeVideo();
     if (!stage) return;
@@ -67,7 +147,8 @@ document.addEventListener("click", (e) => {
     revealed = null;
     root.classList.remove("revealing");
     showPreview();
-    post("/api/v1/review/reveal/stop", {item_id: Number(id)}).catch(() => {});
+    post("/api/v1/review/reveal/stop", {item_id: Number(id)}).then((r) => (r.ok ? r.json() : null))
+      .then((x) => { if (x && window.vigieExposure) window.vigieExposure.update(x.exposure); }).catch(() => {});
   }
   function select(i, focus) {
     if (i < 0 || i >= total) return;
@@ -86,8 +167,14 @@ document.addEventListener("click", (e) => {
   function reveal(steps) {
     const c = cells[selected];
     if (locked || !stage || !c.dataset.media) return;
-    const list = steps.split(",");
+    let list = steps.split(",");
     if (list.includes("video") && c.dataset.video !== "1") return;
+    // Steps come in order (the server refuses a skipped one): a key or button past the next step reveals the
+    // next step only; pressing it again goes on.
+    const reached = Number(c.dataset.reached || 0);
+    if (list.length > reached + 1) list = list.slice(0, reached + 1);
+    c.dataset.reached = String(Math.max(reached, list.length));
+    steps = list.join(",");
     revealed = c.dataset.item;
     root.classList.add("revealing");
     const url = `${c.dataset.media}?steps=${steps}`;
@@ -123,7 +210,16 @@ document.addEventListener("click", (e) => {
     root.classList.add("locked");
     if (stage) { stage.removeAttribute("src"); stage.hidden = true; }
     removeVideo();
-    root.querySelectorAll(".thumb img").forEach((img) => { img.removeAttribute("src"); img.hidden = true; });
+    root.querySelectorAll(".thumb img").forEach((img) => { // the cell keeps a name, never the picture
+      img.removeAttribute("src");
+      img.hidden = true;
+      if (!img.nextElementSibling) {
+        const note = document.createElement("span");
+        note.className = "thumb-none";
+        note.textContent = `Item ${Number(img.closest(".cell").dataset.index) + 1}: not shown during the break`;
+        img.after(note);
+      }
+    });
     if (revealBox) revealBox.querySelectorAll("button").forEach((b) => { b.disabled = true; b.hidden = true; });
     if (revealBox) revealBox.hidden = true;
     cells.forEach((c) => { c.dataset.media = ""; });
@@ -224,18 +320,14 @@ document.addEventListener("click", (e) => {
     if (done) e.preventDefault();
   });
 
-  const fmt = (s) => (s < 60 ? `${Math.floor(s)} s` : s < 3600 ? `${Math.floor(s / 60)} min`
-    : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`);
   function heartbeat() {
     return post("/api/v1/review/heartbeat").then((r) => (r.ok ? r.json() : null)).then((x) => {
       if (!x) return;
-      for (const k of ["exposed_today_s", "session_s", "remaining_s"]) {
-        const dd = root.querySelector(`#exposure [data-k="${k}"]`);
-        if (dd) dd.textContent = fmt(x[k]);
-      }
+      if (window.vigieExposure) window.vigieExposure.update(x);
       if (x.locked) lock("Review is locked for a break. Step away from the screen; reload the page later.");
     }).catch(() => {});
   }
+  if (window.vigieExposure) window.vigieExposure.onLock(lock);
   setInterval(heartbeat, 30000);
   window.vigieReview = {heartbeat}; // the tests call it instead of waiting 30 s
   select(selected, false);
