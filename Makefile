@@ -15,16 +15,23 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 # System tools some tests use, from Debian's packages: Chromium for the browser tests (never a downloaded
-# browser), e2fsprogs and ntfs-3g to build disk images. Installed when missing and running as root.
-DEBS := chromium e2fsprogs ntfs-3g
+# browser), e2fsprogs, ntfs-3g, dosfstools and mtools to build disk images, ewf-tools (ewfacquire) and qemu-utils
+# to build E01 and virtual-disk evidence, and FFmpeg's headers with cmake so the vPDQ parity test can build Meta's
+# vpdq in its own venv. Each one is installed when missing and running as root; elsewhere the tests that need
+# it say why they are skipped.
+DEBS := chromium e2fsprogs ntfs-3g dosfstools mtools ewf-tools qemu-utils cmake pkg-config libavcodec-dev \
+	libavformat-dev libavutil-dev libswscale-dev libavdevice-dev libavfilter-dev libswresample-dev
+# axe-core for the accessibility test (tests/test_a11y_axe.py), from npm into .cache/axe/ (ignored by git).
+AXE := 4.14.1
 browser:
-	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
-	  command -v mke2fs >/dev/null 2>&1 || [ -x /usr/sbin/mke2fs ] || missing="$$missing e2fsprogs"; \
-	  command -v mkntfs >/dev/null 2>&1 || [ -x /usr/sbin/mkntfs ] || [ -x /sbin/mkntfs ] || missing="$$missing ntfs-3g"; \
+	@missing=""; for d in $(DEBS); do dpkg -s $$d >/dev/null 2>&1 || missing="$$missing $$d"; done; \
 	  if [ -n "$$missing" ]; then \
 	    if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null \
 	      || echo "could not install$$missing: the tests that need them will be skipped"; \
 	    else echo "not root: install$$missing for the browser and disk-image tests"; fi; fi
+	@test -s .cache/axe/axe.min.js || { mkdir -p .cache/axe && cd .cache/axe && npm pack --silent axe-core@$(AXE) >/dev/null \
+	  && tar -xzf axe-core-$(AXE).tgz --strip-components=1 package/axe.min.js package/LICENSE && rm -f axe-core-$(AXE).tgz; } \
+	  || echo "could not fetch axe-core from npm: the accessibility test will be skipped"
 
 # The main job: the analysts' web app on the embedded SQLite store, with a benign demo bank and a demo scan
 # whose unknown pictures wait in the review queue (http://127.0.0.1:8000; accounts printed on first start).

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
                                  "an extra variant.")
     variant_crops: bool = Field(True, description="Give bank entries whose media Vigie holds central-crop "
                                 "variants (95, 90, 80 %) so cropped copies match.")
+    variant_hma_compat: bool = Field(True, description="Also compute HMA's own PDQ of pictures whose mode HMA "
+                                     "hashes otherwise (palette, CMYK, 1-bit, 16-bit grey) as the query variant "
+                                     "hma_compat, so lists hashed by HMA or python-threatexchange match "
+                                     "(docs/hashing.md).")
     archive_max_depth: int = Field(5, ge=0, description="Archives inside archives are opened down to this depth; "
                                    "deeper ones are listed with the error code too_deep.")
     archive_max_total_bytes: int = Field(20 * 1024**3, ge=1, description="Most bytes unpacked from one top-level "
@@ -59,8 +63,9 @@ class Settings(BaseSettings):
     archive_max_ratio: float = Field(200.0, gt=1, description="Largest unpacked/packed size ratio of an archive "
                                      "member (zip-bomb guard).")
     archive_max_entries: int = Field(1_000_000, ge=1, description="Most entries read from one archive.")
-    carve_unallocated: bool = Field(True, description="Carve pictures (JPEG, PNG, GIF, WebP, BMP) from the "
-                                    "unallocated space of file systems in disk images (docs/sources.md).")
+    carve_unallocated: bool = Field(True, description="Carve pictures and videos (JPEG, PNG, GIF, WebP, "
+                                    "BMP, MP4/MOV) from the unallocated space of file systems in disk images "
+                                    "(docs/sources.md).")
     video_max_seconds: float = Field(4 * 3600.0, gt=0, description="Longest video decoded for vPDQ; longer "
                                      "videos are hashed on their first video_max_seconds.")
     variant_derived_dihedral: bool = Field(False, description="Also try rotations and mirrors of the de-bordered "
@@ -82,8 +87,8 @@ class Settings(BaseSettings):
                                         "review media are refused (no_media_key).")
     media_retention_days: int = Field(30, ge=0, description="Days after a review decision before the media kept "
                                       "for it are purged; hashes and decisions remain.")
-    timezone: str = Field("UTC", description="The deployment's time zone (an IANA name, e.g. Europe/Paris) for the "
-                          "times the web pages show, such as when a review lock ends.")
+    timezone: str = Field("UTC", description="The deployment's time zone (an IANA name, e.g. Europe/Paris): the "
+                          "times the web pages show, such as when a review lock ends, and where review days begin.")
     login_max_failures: int = Field(5, ge=1, description="Wrong passwords in a row before an account is locked.")
     login_lockout_minutes: int = Field(15, ge=1, description="How long a locked account stays locked.")
     session_idle_minutes: int = Field(30, ge=1, description="A web session ends after this long without a request.")
@@ -171,6 +176,24 @@ class Settings(BaseSettings):
                                       "while the hashing processes start (cold start) is tried once more.")
     crawl_interval_seconds: float = Field(30.0, gt=0, description="How often the worker of `vigie serve` looks "
                                           "for new reports, due re-checks and due notices.")
+    crawl_render_auto: bool = Field(True, description="Open a page in the browser (rendering mode) when it runs "
+                                    "scripts and shows no picture.")
+    crawl_render_hosts: list[str] = Field(default_factory=list, description="Host names or sites (registrable "
+                                          "domains) whose pages are always opened in the browser.")
+    crawl_render_seconds: float = Field(30.0, gt=0, description="Time budget of one page in the browser (load, "
+                                        "scrolling, the network going quiet); what it loaded so far is kept.")
+    crawl_render_pages: int = Field(3, ge=0, description="Most pages of one reported URL opened in the browser.")
+    crawl_render_concurrency: int = Field(2, ge=1, description="Pages open in the browser at once.")
+    crawl_chromium: str | None = Field(None, description="The chromium the rendering mode runs (default: "
+                                       "chromium on the PATH; without one, pages are not rendered).")
+    crawl_cloak_agent: str = Field("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+                                   "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+                                   description="Second User-Agent: a reported URL that answers with an error or "
+                                   "a page without a picture is asked again under it (cloaking; '' to never).")
+    crawl_report_seconds: float = Field(900.0, gt=0, description="Time budget of one reported URL in a round; "
+                                        "what is left is carried to the next round.")
+    crawl_carry_rounds: int = Field(10, ge=1, description="Rounds one reported URL may be carried over before "
+                                    "what is still left is given up (budget).")
     takedown_recheck_minutes: float = Field(60.0, gt=0, description="How often a noticed URL is fetched again "
                                             "to see whether the material is gone.")
     takedown_renotice_hours: float = Field(24.0, gt=0, description="A provider is noticed again this long after "
