@@ -349,3 +349,14 @@ def test_csrf_is_required_on_every_review_post(kit):
     # with the token, the same decision goes through
     r = c.post(f"/review/clusters/{cid}/decide", data={"category": "not_illegal", "csrf_token": csrf})
     assert r.status_code == 200
+
+
+def test_the_cluster_page_states_what_is_applied(kit):
+    app, clock, store, _ = kit
+    _iid, cid = item_ids(store)[sha(jpeg(UNKNOWN_SEEDS[0]))]
+    c, _ = client(app, store, "analyst", clock)
+    pol = wellbeing.policy_for(store, "analyst")
+    page = c.get(f"/review/clusters/{cid}").text
+    assert f"previews at most {pol.thumb_px} px" in page and f"blurred {pol.blur_px} px" in page
+    wellbeing.set_personal_policy(store, "analyst", {"blur_px": pol.blur_px + 10})  # gentler: more blur
+    assert f"blurred {pol.blur_px + 10} px" in c.get(f"/review/clusters/{cid}").text

@@ -447,11 +447,12 @@ def next_page(request: Request, me: Analyst):
 
 def _cluster_page(request: Request, me: Analyst, cluster_id: int, *, status_code: int = 200,
                   form_error: str | None = None, form: dict | None = None):
-    _, settings = _st(request)
+    store, settings = _st(request)
     data = cluster_data(request, me, cluster_id)
+    applied = wellbeing.policy_for(store, me.actor)  # what this page really does, stated on it
     return _render(request, "review_cluster.html", me, meter=False, status_code=status_code, data=data,
                         exposure=_exposure(request, me), labels=labels(settings), form_error=form_error,
-                        form=form or {})
+                        form=form or {}, applied=applied)
 
 
 @router.get("/review/clusters/{cluster_id}", include_in_schema=False)
