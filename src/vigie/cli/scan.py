@@ -39,6 +39,9 @@ def scan_cmd(
     source: str = typer.Option("scan", "--source", help="Queue priority source: police, report, crawl, scan."),
     cluster: str = typer.Option(None, "--cluster", help="Hash on Dask: tcp://HOST:8786, or local:N to start N "
                                 "local workers (docs/scale.md)."),
+    fast: bool = typer.Option(False, "--fast", help="Digests and the plain PDQ only: no rotations, mirrors, "
+                              "borders, regions or HMA variant (finds exact and near copies, not altered ones; "
+                              "about 5 times faster)."),
     data_dir: Path = DataDirOpt, json_out: bool = JsonOpt,
 ) -> None:
     """Triage seized media: hash everything once, match against the banks, write a report.
@@ -50,6 +53,8 @@ def scan_cmd(
     from vigie.ingest.scan import run_scan
 
     store, settings = open_store(data_dir)
+    if fast:
+        settings = fast_settings(settings)
     cols = [SpinnerColumn(), TextColumn("{task.fields[files]:,} files"), BarColumn(), DownloadColumn(),
             TransferSpeedColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
     with Progress(*cols, console=err, disable=not err.is_terminal, transient=True) as bar:
@@ -77,3 +82,10 @@ def scan_cmd(
               f"{summary['unknown_clusters']:,} groups, [red]{c['error']:,} errors[/], {c['skipped']:,} skipped.")
     out.print(f"{e['classified_without_viewing']:,} of {e['media_locations']:,} pictures/videos need no viewing "
               f"({e['share']:.1%}). Report: {out_dir / 'report.html'}")
+
+
+def fast_settings(settings):
+    """The settings of `vigie scan --fast`: every query variant off (what bench/scan_bench.py calls fast)."""
+    return settings.model_copy(update={"dihedral": False, "variant_unbordered": False, "variant_region": False,
+                                       "variant_hma_compat": False, "variant_derived_dihedral": False})
+
