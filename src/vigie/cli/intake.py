@@ -115,6 +115,8 @@ def report_submit(urls: list[str] = typer.Argument(..., help="The reported addre
                   description: str = typer.Option(None, "--description"),
                   seen: list[str] = typer.Option([], "--seen", help="image, video, text or other (repeatable)."),
                   contact: str = typer.Option(None, "--contact"),
+                  render: bool = typer.Option(False, "--render", help="Open its pages in the crawler's browser "
+                                              "(pictures inserted by script, single-page apps; docs/intake.md)."),
                   data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
     """Record a report; the crawler checks its URLs on its next round (`vigie crawl`)."""
     from vigie.ingest import reports
@@ -122,8 +124,24 @@ def report_submit(urls: list[str] = typer.Argument(..., help="The reported addre
     store, settings = open_store(data_dir)
     got = reports.submit(store, urls, description=description, seen=seen, contact=contact, channel="staff",
                          max_urls=settings.report_max_urls, by="cli")
+    if render:
+        from vigie.ingest.crawl_plans import ask_render_report
+
+        got["render"] = len(ask_render_report(store, got["reference"]))
     emit_json(got) if json_out else out.print(f"report [bold]{got['reference']}[/]: {got['urls']} URL(s), "
                                               f"{got['joined_existing']} joined an existing case")
+
+
+@report_app.command("render")
+def report_render(reference: str, off: bool = typer.Option(False, "--off", help="Stop rendering its pages."),
+                  data_dir: Path = DataDirOpt, json_out: bool = JsonOpt) -> None:
+    """Have the crawler open a report's pages in its browser at their next crawl (or stop doing so)."""
+    from vigie.ingest.crawl_plans import ask_render_report
+
+    store, _ = open_store(data_dir)
+    ids = ask_render_report(store, reference, render=not off)
+    emit_json({"reference": reference, "urls": len(ids), "render": not off}) if json_out else out.print(
+        f"report {reference}: {len(ids)} URL(s) {'will not be' if off else 'will be'} rendered at their next crawl")
 
 
 @report_app.command("list")
