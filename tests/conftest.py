@@ -75,3 +75,19 @@ def media_key(monkeypatch) -> str:
     key = base64.b64encode(os.urandom(32)).decode()
     monkeypatch.setenv("VIGIE_MEDIA_KEY", key)
     return key
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium through Playwright, one per test (the review-room and accessibility tests)."""
+    from playwright.sync_api import sync_playwright
+
+    from test_web_browser import ARGS, CHROMIUM
+
+    if not CHROMIUM:
+        pytest.skip("Debian's chromium is not installed")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+

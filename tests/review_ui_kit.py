@@ -93,3 +93,14 @@ class Counter:
             if self.page.evaluate(f"(() => {{ const el = document.activeElement; return !!({js_test}); }})()"):
                 return
         raise AssertionError(f"never reached {js_test}")
+
+
+def review_pages(role: str, cid: int, disputed: int) -> dict[str, str]:
+    """The pages a person of `role` works in, by name (screenshots and the accessibility run)."""
+    out = {"dashboard": "/", "queue": "/review", "cluster": f"/review/clusters/{cid}", "upload": "/review/upload",
+           "policy": "/review/policy"}
+    if role == "supervisor":
+        out |= {"disputed": "/review/disputed", "exposure": "/review/exposure",
+                "disputed_cluster": f"/review/clusters/{disputed}"}
+    return out
+

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from review_ui_kit import login, review_app
+from review_ui_kit import login, review_app, review_pages
 
-from test_web_browser import ARGS, CHROMIUM
+from test_web_browser import CHROMIUM
 from test_web_kit import Clock
 
 AXE = Path(__file__).resolve().parents[1] / ".cache" / "axe" / "axe.min.js"
@@ -36,25 +36,6 @@ def violations(page) -> list[dict]:
     page.wait_for_load_state("networkidle")
     page.add_script_tag(path=str(AXE))
     return [v for v in page.evaluate(RUN) if v["impact"] in BAD]
-
-
-def review_pages(role: str, cid: int, disputed: int) -> dict[str, str]:
-    out = {"dashboard": "/", "queue": "/review", "cluster": f"/review/clusters/{cid}", "upload": "/review/upload",
-           "policy": "/review/policy"}
-    if role == "supervisor":
-        out |= {"disputed": "/review/disputed", "exposure": "/review/exposure",
-                "disputed_cluster": f"/review/clusters/{disputed}"}
-    return out
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def new_page(browser, width: int):

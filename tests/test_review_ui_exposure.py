@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from review_ui_kit import login, review_app
 
-from test_web_browser import ARGS, CHROMIUM
+from test_web_browser import CHROMIUM
 from test_web_kit import Clock
 
 pytestmark = pytest.mark.skipif(not CHROMIUM, reason="Debian's chromium is not installed")
@@ -29,16 +29,6 @@ def exposed(page) -> str:
 def wait_exposed(page, text: str) -> None:
     page.wait_for_function("(t) => document.querySelector('#exposure [data-k=\"exposed_today_s\"]')"
                            ".textContent === t", arg=text, timeout=POLL_WAIT_MS)
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def test_exposure_follows_the_server_on_every_review_page(settings, monkeypatch, browser):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from review_ui_kit import Counter, login, review_app
 
-from test_web_browser import ARGS, CHROMIUM
+from test_web_browser import CHROMIUM
 from test_web_kit import Clock
 
 pytestmark = pytest.mark.skipif(not CHROMIUM, reason="Debian's chromium is not installed")
@@ -33,16 +33,6 @@ def wait_src(page, end: str) -> None:
     page.wait_for_function("(end) => { const i = document.getElementById('stage');"
                            " return i && (i.getAttribute('src') || '').endsWith(end) && i.complete"
                            " && i.naturalWidth > 0; }", arg=end, timeout=5000)
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def test_grid_never_moves_and_the_keyboard_decides_a_nine_item_cluster(settings, monkeypatch, browser):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from PIL import Image
-from review_ui_kit import OTHER_SEEDS, login, review_app
+from review_ui_kit import OTHER_SEEDS, login, review_app, review_pages
 
 from test_web_browser import ARGS, CHROMIUM, DOCS_IMG
 
@@ -15,15 +15,6 @@ pytestmark = pytest.mark.skipif(not CHROMIUM, reason="Debian's chromium is not i
 
 WIDTHS = {1280: 800, 390: 844}
 ALT_OK = ("not revealed (small preview)", "revealed: ")
-
-
-def pages_of(role: str, cid: int, disputed: int) -> dict[str, str]:
-    out = {"dashboard": "/", "queue": "/review", "cluster": f"/review/clusters/{cid}", "upload": "/review/upload",
-           "policy": "/review/policy"}
-    if role == "supervisor":
-        out |= {"disputed": "/review/disputed", "exposure": "/review/exposure",
-                "disputed_cluster": f"/review/clusters/{disputed}"}
-    return out
 
 
 def small_png(path) -> None:
@@ -50,7 +41,7 @@ def test_review_pages_fit_both_widths_and_leave_screenshots(settings, monkeypatc
                 failed = []
                 page.on("response", lambda r, failed=failed: failed.append(r.url) if r.status >= 400 else None)
                 login(page, base, user)
-                for name, path in pages_of(role, cid, other).items():
+                for name, path in review_pages(role, cid, other).items():
                     resp = page.goto(f"{base}{path}")
                     assert resp.status == 200, (path, resp.status)
                     page.wait_for_load_state("networkidle")

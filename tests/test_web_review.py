@@ -357,6 +357,6 @@ def test_the_cluster_page_states_what_is_applied(kit):
     c, _ = client(app, store, "analyst", clock)
     pol = wellbeing.policy_for(store, "analyst")
     page = c.get(f"/review/clusters/{cid}").text
-    assert f"previews at most {pol.thumb_px} px" in page and f"blurred {pol.blur_px} px" in page
+    assert f"at most {pol.thumb_px} px" in page and f"blurred {pol.blur_px} px" in page
     wellbeing.set_personal_policy(store, "analyst", {"blur_px": pol.blur_px + 10})  # gentler: more blur
     assert f"blurred {pol.blur_px + 10} px" in c.get(f"/review/clusters/{cid}").text

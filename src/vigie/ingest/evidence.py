@@ -79,14 +79,11 @@ def ewf_segment(head: bytes) -> int | None:
     return None
 
 
-class LibMedia:
-    """The media of an opened libewf/libvmdk/libvhdi handle as a read-only file object (what `diskimage`
-    reads through)."""
+class _Positioned:
+    """A read-only file object of known `size`: the position and what is left from it, shared by the views below."""
 
-    def __init__(self, handle):
-        self._h = handle
-        self._pos = 0
-        self.size = handle.get_media_size()
+    size = 0
+    _pos = 0
 
     def seek(self, offset: int, whence: int = 0) -> int:
         self._pos = offset if whence == 0 else (self._pos + offset if whence == 1 else self.size + offset)
@@ -95,10 +92,24 @@ class LibMedia:
     def tell(self) -> int:
         return self._pos
 
-    def read(self, n: int = -1) -> bytes:
+    def _wanted(self, n: int | None) -> int:
+        """How many bytes a read of `n` (None or negative: to the end) returns from here."""
         if n is None or n < 0:
             n = self.size - self._pos
-        n = max(0, min(n, self.size - self._pos))
+        return max(0, min(n, self.size - self._pos))
+
+
+class LibMedia(_Positioned):
+    """The media of an opened libewf/libvmdk/libvhdi handle as a read-only file object (what `diskimage`
+    reads through)."""
+
+    def __init__(self, handle):
+        self._h = handle
+        self._pos = 0
+        self.size = handle.get_media_size()
+
+    def read(self, n: int = -1) -> bytes:
+        n = self._wanted(n)
         if n == 0:
             return b""
         try:
@@ -112,7 +123,7 @@ class LibMedia:
         pass
 
 
-class Concatenated:
+class Concatenated(_Positioned):
     """Several read-only files read as one (the pieces of a split raw image, in order)."""
 
     def __init__(self, files: list[BinaryIO], sizes: list[int]):
@@ -121,16 +132,8 @@ class Concatenated:
         self.size = sum(sizes)
         self._pos = 0
 
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self._pos = offset if whence == 0 else (self._pos + offset if whence == 1 else self.size + offset)
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
     def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            n = self.size - self._pos
+        n = self._wanted(n)
         out = bytearray()
         while n > 0 and self._pos < self.size:
             i = max(k for k, s in enumerate(self._starts) if s <= self._pos)
