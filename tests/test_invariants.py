@@ -404,3 +404,23 @@ def test_parallel_reports_of_one_new_url_all_succeed_and_join_one_case(store):
         assert s.scalar(select(func.count()).select_from(Report)) == 8
     # every acknowledged report has its audit record, in the same transaction
     assert sum(1 for r in audit.iter_records(store) if r.action == "report.received") == 8
+
+
+def test_past_scans_unknown_rows_are_reclassified_by_the_workers_pass(store, tmp_path):
+    from vigie.ingest.scan import run_scan
+    from vigie.store.models import ScanFile
+
+    src = tmp_path / "evidence"
+    src.mkdir()
+    pic = jpeg(78)
+    (src / "p.jpg").write_bytes(pic)
+    run_scan(store, store.settings, [str(src)], str(tmp_path / "out"), workers=1)
+    banks.create_bank(store, "partner")
+    banks.import_file(store, "partner", io.BytesIO(f"{sha(pic)}\n".encode()), "text", signal="sha256")
+    with store.sessions() as s:  # the import's own pass left the scan rows to the worker
+        assert s.scalar(select(ScanFile.klass).where(ScanFile.sha256 == sha(pic))) == "unknown"
+    assert repair.run(store, store.settings)["rematch"]["scan_rows"] == 1
+    with store.sessions() as s:
+        row = s.scalar(select(ScanFile).where(ScanFile.sha256 == sha(pic)))
+    assert row.klass == "exact" and "reclassified" in row.flags and row.matches[0]["bank"] == "partner"
+    assert "scan_rows" not in repair.run(store, store.settings)["rematch"]  # done once

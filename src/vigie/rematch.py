@@ -41,34 +41,45 @@ def pending(store: Store) -> int:
 
 
 def ensure(store: Store, settings) -> dict | None:
-    """Run the pending re-matches now if there are any (cheap when there are none)."""
+    """Run the pending re-matches of the queue and the sightings now if there are any (cheap when there are
+    none). Past scans' rows are left to the worker's pass (`run(scans=True)`), so a page never waits on them."""
     if not pending(store):
         return None
-    return run(store, settings)
+    return run(store, settings, scans=False)
 
 
 def run(store: Store, settings, *, by: str = "system", scans: bool = True) -> dict:
-    """One pass over every pending change (see the module docstring). Only one process runs it at a time;
-    another finds it busy and returns at once (the choke point keeps showing safe meanwhile)."""
+    """One pass over every pending change (see the module docstring); with `scans`, past scans' rows too, for
+    every change whose scan pass has not run. Only one process runs it at a time; another finds it busy and
+    returns at once (the choke point keeps showing safe meanwhile)."""
     with store.exclusive("rematch") as mine:
         if not mine:
             return {"busy": True}
         with store.sessions() as s:
             top = s.scalar(select(BankChange.id).where(BankChange.done_at.is_(None))
                            .order_by(BankChange.id.desc()).limit(1))
-        if top is None:
-            return {"changes": 0}
-        from vigie.review.queue import drop_known
+            scans_top = s.scalar(select(BankChange.id).where(BankChange.scans_done_at.is_(None))
+                                 .order_by(BankChange.id.desc()).limit(1)) if scans else None
+        out: dict = {"changes": 0}
+        if top is not None:
+            from vigie.review.queue import drop_known
 
-        out = {"changes": 0, "queue_items": drop_known(store, settings, by=by)}
-        out.update(rematch_sightings(store, settings, by=by))
-        if scans:
+            out["queue_items"] = drop_known(store, settings, by=by)
+            out.update(rematch_sightings(store, settings, by=by))
+        if scans_top is not None:
             out["scan_rows"] = rematch_scans(store, settings)
+        if top is None and scans_top is None:
+            return out
+        now = datetime.now(UTC)
         with store.session() as s:
-            n = s.execute(update(BankChange).where(BankChange.id <= top, BankChange.done_at.is_(None))
-                          .values(done_at=datetime.now(UTC))).rowcount
-            out["changes"] = n
-            audit.record(store, by, "bank.rematch", "bank_changes", top, out, session=s)
+            if top is not None:
+                out["changes"] = s.execute(update(BankChange).where(BankChange.id <= top,
+                                                                    BankChange.done_at.is_(None))
+                                           .values(done_at=now)).rowcount
+            if scans_top is not None:
+                s.execute(update(BankChange).where(BankChange.id <= scans_top, BankChange.scans_done_at.is_(None))
+                          .values(scans_done_at=now))
+            audit.record(store, by, "bank.rematch", "bank_changes", max(top or 0, scans_top or 0), out, session=s)
         return out
 
 

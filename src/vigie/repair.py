@@ -69,7 +69,7 @@ def run(store: Store, settings, *, by: str = "system") -> dict:
 
     out: dict = {}
     steps = (("clusters", lambda: len(bank_pending(store, settings, by=by))),
-             ("rematch", lambda: rematch.ensure(store, settings) or {"changes": 0}),
+             ("rematch", lambda: rematch.run(store, settings, by=by)),  # past scans' rows too
              ("notices", lambda: repair_notices(store, by=by)),
              ("media_files", lambda: media_files(store, settings)),
              ("checkpoint", lambda: (audit.checkpoint_if_due(store, settings) or {}).get("seq")))

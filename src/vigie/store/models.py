@@ -120,6 +120,8 @@ class BankChange(Base):
     bank: Mapped[str | None] = mapped_column(String(200), nullable=True)
     reason: Mapped[str] = mapped_column(String(64))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    #: When past scans' rows were re-matched for it (a separate, slower pass: the queue never waits for it).
+    scans_done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class MatchCount(Base):

@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column('bank', sa.String(200), nullable=True),
         sa.Column('reason', sa.String(64), nullable=False),
         sa.Column('done_at', TS, nullable=True),
+        sa.Column('scans_done_at', TS, nullable=True),
     )
     op.create_index('ix_bank_changes_done_at', 'bank_changes', ['done_at'])
     with op.batch_alter_table('review_clusters') as b:
