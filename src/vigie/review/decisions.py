@@ -33,6 +33,16 @@ decisions (`Bank.review_target`): imported, partner and published banks are clos
 admin opens one (`banks.service.set_review_target`, audited); a decision naming a closed bank is
 refused with `bank_closed`.
 
+Labels per item: a decision may label some items of the cluster differently from its category
+(`item_categories={item_id: category}`, classifying categories only); every other item takes the decision's
+category, so a decision without them is a decision for every item. Consensus is reached *per item*: each item
+needs that many different people agreeing on its category, and two live decisions giving one item different
+categories make the cluster disputed. The cluster is confirmed when every item of it has its consensus; the
+cluster's category is then the one most of its items got, and each item's entries in the bank carry the item's
+own decided verdict. Annotations per item (`item_annotations={item_id: [facet, ...]}`, Coop-style facets from
+`ANNOTATIONS`) are stored with the decision; the annotations of all live decisions are joined (one analyst
+noticing a picture is viral is enough) and go into the banked verdict's flags.
+
 Consensus is atomic on both stores: the cluster is locked for the decision's transaction
 (`SELECT ... FOR UPDATE` on PostgreSQL; on SQLite the write transaction starts with BEGIN
 IMMEDIATE), so two analysts deciding at the same instant give the outcome of one order or the other.
@@ -42,7 +52,7 @@ Every step is in the audit trail.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 
@@ -55,6 +65,14 @@ from vigie.store.models import Bank
 from vigie.store.review_models import ReviewCluster, ReviewDecision, ReviewItem
 
 DEFAULT_BANK = "review-confirmed"
+
+#: Annotations an analyst may add to an item (after ROOST Coop): carried as flags of the banked verdict.
+ANNOTATIONS: dict[str, str] = {
+    "self_production": "Possible self-production",
+    "ai_generated": "AI-generated",
+    "infant": "Infant or toddler",
+    "viral": "Viral (widely shared)",
+}
 
 
 @dataclass(frozen=True)
@@ -137,6 +155,54 @@ def _check_bank(store: Store, bank: str | None, settings=None) -> None:
                          "are closed; an admin can open one with `vigie bank review-target`)")
 
 
+def _per_item(settings, item_categories: dict | None, item_annotations: dict | None) -> dict | None:
+    """The labels and annotations per item of one decision, checked, as stored (keys: item ids as text)."""
+    labels: dict[str, str] = {}
+    for item_id, name in (item_categories or {}).items():
+        labels[str(int(item_id))] = _category(settings, name, classifying=True).name
+    notes: dict[str, list[str]] = {}
+    for item_id, facets in (item_annotations or {}).items():
+        facets = sorted(set(facets or ()))
+        bad = [f for f in facets if f not in ANNOTATIONS]
+        if bad:
+            raise UsageError(f"unknown annotation {bad[0]!r} (known: {', '.join(ANNOTATIONS)})",
+                             code="bad_annotation")
+        if facets:
+            notes[str(int(item_id))] = facets
+    if not labels and not notes:
+        return None
+    return {"categories": labels, "annotations": notes}
+
+
+def _queued_ids(s, cluster_id: int, per_item: dict | None) -> list[int]:
+    """The items of the cluster a decision decides; labels for any other item are refused."""
+    ids = list(s.scalars(select(ReviewItem.id).where(ReviewItem.cluster_id == cluster_id,
+                                                     ReviewItem.state == "queued").order_by(ReviewItem.id)))
+    named = {int(k) for part in (per_item or {}).values() for k in part}
+    stray = sorted(named - set(ids))
+    if stray:
+        raise UsageError(f"item {stray[0]} is not waiting in cluster {cluster_id}", code="item_not_in_cluster")
+    return ids
+
+
+def _item_votes(live: list[ReviewDecision], ids: list[int], cats: dict[str, Category],
+                fallback: Category) -> dict[int, Counter]:
+    """Per item, the classifying categories the live decisions give it (their label for it, else their category).
+    Labels for items no longer in the cluster (split out) are simply not asked for."""
+    out: dict[int, Counter] = {i: Counter() for i in ids}
+    for d in live:
+        labels = (d.per_item or {}).get("categories") or {}
+        for i in ids:
+            name = labels.get(str(i), d.category)
+            if cats.get(name, fallback).classifies:
+                out[i][name] += 1
+    return out
+
+
+def _annotations(live: list[ReviewDecision], i: int) -> list[str]:
+    return sorted({f for d in live for f in ((d.per_item or {}).get("annotations") or {}).get(str(i), [])})
+
+
 def _live(s, cluster_id: int) -> list[ReviewDecision]:
     return list(s.scalars(select(ReviewDecision).where(ReviewDecision.cluster_id == cluster_id,
                                                        ReviewDecision.superseded.is_(False))
@@ -144,12 +210,15 @@ def _live(s, cluster_id: int) -> list[ReviewDecision]:
 
 
 def decide(store: Store, settings, cluster_id: int, user: str, category: str, note: str | None = None, *,
-           bank: str | None = None, clock: Clock | None = None) -> dict:
-    """An analyst's decision on a cluster; see the module docstring for consensus and disputes.
+           bank: str | None = None, clock: Clock | None = None, item_categories: dict | None = None,
+           item_annotations: dict | None = None) -> dict:
+    """An analyst's decision on a cluster; see the module docstring for consensus, labels per item and disputes.
 
-    Returns {cluster, state, category, votes, needed, bank, banked}. Raises Conflict `cluster_decided`
-    or `cluster_disputed` when the cluster no longer takes analysts' decisions."""
+    Returns {cluster, state, category, votes, needed, bank, banked, items}. Raises Conflict `cluster_decided`
+    or `cluster_disputed` when the cluster no longer takes analysts' decisions, UsageError
+    `item_not_in_cluster` for a label on an item that is not waiting in it."""
     cat = _category(settings, category)
+    per_item = _per_item(settings, item_categories, item_annotations)
     _check_bank(store, bank, settings)
     needed = consensus(settings)
     cats = categories(settings)
@@ -158,32 +227,44 @@ def decide(store: Store, settings, cluster_id: int, user: str, category: str, no
         c = _open_cluster(s, cluster_id)
         if c.state == "disputed":
             raise Conflict(f"cluster {cluster_id} is disputed: a supervisor decides it", code="cluster_disputed")
+        ids = _queued_ids(s, cluster_id, per_item)
         for d in _live(s, cluster_id):
             if d.user == user:
                 d.superseded = True  # a person counts once: their latest decision
         s.add(ReviewDecision(cluster_id=cluster_id, user=user, role="analyst", category=cat.name, note=note,
-                             bank=bank, at=now))
+                             bank=bank, at=now, per_item=per_item))
         s.flush()
         live = _live(s, cluster_id)
         votes = Counter(d.category for d in live if cats.get(d.category, cat).classifies)
         second = sum(1 for d in live if not cats.get(d.category, cat).classifies)
+        items = _item_votes(live, ids, cats, cat)
         audit.record(store, user, "review.decision", "review_cluster", cluster_id,
-                     {"category": cat.name, "note": bool(note), "bank": bank}, session=s)
+                     {"category": cat.name, "note": bool(note), "bank": bank,
+                      "item_labels": len((per_item or {}).get("categories", {})),
+                      "item_annotations": len((per_item or {}).get("annotations", {}))}, session=s)
         confirmed = None
-        if len(votes) > 1:
+        split = sorted(i for i, v in items.items() if len(v) > 1)
+        if split or (not ids and len(votes) > 1):
             c.state = "disputed"
-            audit.record(store, user, "review.disputed", "review_cluster", cluster_id, {"votes": dict(votes)},
-                         session=s)
-        elif votes and max(votes.values()) >= needed:
-            confirmed = next(iter(votes))
-            agree = [d for d in live if d.category == confirmed]
+            audit.record(store, user, "review.disputed", "review_cluster", cluster_id,
+                         {"votes": dict(votes), "items": split}, session=s)
+        elif (ids and all(v and max(v.values()) >= needed for v in items.values())) or (
+                not ids and votes and max(votes.values()) >= needed):
+            outcome = {i: (cats[v.most_common(1)[0][0]], _annotations(live, i)) for i, v in items.items()}
+            by_items = Counter(o[0].name for o in outcome.values()) or votes
+            confirmed = max(by_items, key=lambda k: (by_items[k], votes.get(k, 0)))
+            # the deciders: everyone whose live decision classified an item (no item disputed: they agree)
+            agree = [d for d in live if any(
+                cats.get(((d.per_item or {}).get("categories") or {}).get(str(i), d.category), cat).classifies
+                for i in ids)] if ids else [d for d in live if d.category == confirmed]
             earlier = s.scalars(select(ReviewDecision.bank).where(
                 ReviewDecision.cluster_id == cluster_id, ReviewDecision.category == confirmed,
                 ReviewDecision.bank.is_not(None)).order_by(ReviewDecision.id.desc()).limit(1)).first()
             chosen = bank or earlier
             if chosen is not None and chosen != bank:
                 _check_bank(store, chosen, settings)
-            _confirm(store, settings, s, c, cats[confirmed], [d.user for d in agree], chosen, now, by=user)
+            _confirm(store, settings, s, c, cats[confirmed], [d.user for d in agree], chosen, now, by=user,
+                     outcome=outcome)
         elif second >= needed:
             c.state = "disputed"
             audit.record(store, user, "review.disputed", "review_cluster", cluster_id,
@@ -191,7 +272,8 @@ def decide(store: Store, settings, cluster_id: int, user: str, category: str, no
         else:
             c.state = "pending_consensus"
         result = {"cluster": cluster_id, "state": c.state, "category": c.category, "votes": dict(votes),
-                  "second_opinions": second, "needed": needed, "bank": c.bank}
+                  "second_opinions": second, "needed": needed, "bank": c.bank,
+                  "items": {i: dict(v) for i, v in items.items()}}
     result["banked"] = _after_confirm(store, settings, cluster_id, user) if confirmed else None
     return result
 
@@ -207,36 +289,61 @@ def _open_cluster(s, cluster_id: int) -> ReviewCluster:
 
 
 def resolve(store: Store, settings, cluster_id: int, supervisor: str, category: str, note: str | None = None, *,
-            bank: str | None = None, clock: Clock | None = None) -> dict:
-    """A supervisor settles a disputed cluster, or decides any waiting one, alone (the caller checks the role)."""
+            bank: str | None = None, clock: Clock | None = None, item_categories: dict | None = None,
+            item_annotations: dict | None = None) -> dict:
+    """A supervisor settles a disputed cluster, or decides any waiting one, alone (the caller checks the role),
+    with labels and annotations per item as in `decide`."""
     cat = _category(settings, category, classifying=True)
+    per_item = _per_item(settings, item_categories, item_annotations)
+    cats = categories(settings)
     _check_bank(store, bank, settings)
     now = now_utc(clock)
     with store.session() as s:
         c = _open_cluster(s, cluster_id)
         was = c.state
-        s.add(ReviewDecision(cluster_id=cluster_id, user=supervisor, role="supervisor", category=cat.name,
-                             note=note, bank=bank, at=now))
+        ids = _queued_ids(s, cluster_id, per_item)
+        d = ReviewDecision(cluster_id=cluster_id, user=supervisor, role="supervisor", category=cat.name,
+                           note=note, bank=bank, at=now, per_item=per_item)
+        s.add(d)
         s.flush()
         audit.record(store, supervisor, "review.resolve", "review_cluster", cluster_id,
-                     {"category": cat.name, "was": was, "note": bool(note), "bank": bank}, session=s)
-        _confirm(store, settings, s, c, cat, [supervisor], bank, now, by=supervisor)
+                     {"category": cat.name, "was": was, "note": bool(note), "bank": bank,
+                      "item_labels": len((per_item or {}).get("categories", {}))}, session=s)
+        labels = (per_item or {}).get("categories") or {}
+        outcome = {i: (cats[labels.get(str(i), cat.name)], _annotations([d], i)) for i in ids}
+        _confirm(store, settings, s, c, cat, [supervisor], bank, now, by=supervisor, outcome=outcome)
         result = {"cluster": cluster_id, "state": c.state, "category": c.category, "bank": c.bank, "was": was}
     result["banked"] = _after_confirm(store, settings, cluster_id, supervisor)
     return result
 
 
 def _confirm(store, settings, s, c: ReviewCluster, cat: Category, users: list[str], bank: str | None, now,
-             *, by: str) -> None:
+             *, by: str, outcome: dict[int, tuple[Category, list[str]]] | None = None) -> None:
     c.state, c.category, c.verdict = "decided", cat.name, cat.verdict.as_dict() if cat.verdict else None
     c.decided_at, c.decided_by = now, sorted(set(users))
     c.bank = bank or getattr(settings, "review_bank", None) or DEFAULT_BANK
     items = list(s.scalars(select(ReviewItem).where(ReviewItem.cluster_id == c.id, ReviewItem.state == "queued")))
     for it in items:
         it.state = "decided"
+        own, facets = (outcome or {}).get(it.id, (cat, []))
+        it.decision = None if own.name == cat.name and not facets else {
+            "category": own.name, "verdict": own.verdict.as_dict() if own.verdict else None,
+            "annotations": list(facets)}
     audit.record(store, by, "review.confirmed", "review_cluster", c.id,
                  {"category": cat.name, "deciders": c.decided_by, "bank": c.bank}, session=s)
     _bank_in(store, settings, s, c, items, by=by)
+
+
+def item_outcome(c: ReviewCluster, it: ReviewItem) -> tuple[str | None, Verdict | None]:
+    """An item's decided category and the verdict its bank entries carry: its own label where it got one,
+    else the cluster's; its annotations as the verdict's flags."""
+    own = it.decision or {}
+    category = own.get("category") or c.category
+    verdict = Verdict.from_dict(own.get("verdict", c.verdict))
+    facets = tuple(own.get("annotations") or ())
+    if facets:
+        verdict = replace(verdict or Verdict(), flags=(verdict.flags if verdict else ()) + facets)
+    return category, verdict
 
 
 def _entries_of(it: ReviewItem, verdict: Verdict | None, tags: list[str], note: str, deciders: str) -> list:
@@ -273,11 +380,12 @@ def _bank_in(store: Store, settings, s, c: ReviewCluster, items: list[ReviewItem
             name=c.bank, description="Hashes confirmed by Vigie's review (consensus decisions).",
             source="vigie review", review_target=True, meta={}, enabled=True, kind="match")
             .on_conflict_do_nothing(index_elements=["name"]))
-    verdict = Verdict.from_dict(c.verdict)
     deciders = ",".join(c.decided_by or [])[:200]
-    tags = ["review", f"review:{c.category}"]
-    note = f"review cluster {c.id}: {c.category}"
-    rows = [e for it in items for e in _entries_of(it, verdict, tags, note, deciders)]
+    rows = []
+    for it in items:  # each item with its own decided verdict (labels per item; the cluster's by default)
+        category, verdict = item_outcome(c, it)
+        rows += _entries_of(it, verdict, ["review", f"review:{category}"], f"review cluster {c.id}: {category}",
+                            deciders)
     added, merged, kept_removed = service.add_hashes(s, c.bank, rows, added_by=deciders)
     c.banked_at = now_utc(SYSTEM)
     out = {"bank": c.bank, "items": len(items), "entries_added": added, "entries_merged": merged,
@@ -316,16 +424,17 @@ def enrich(store: Store, settings, cluster_id: int, *, by: str = "system") -> di
             raise Conflict(f"cluster {cluster_id} is not decided", code="cluster_not_decided")
         items = list(s.scalars(select(ReviewItem).where(ReviewItem.cluster_id == cluster_id,
                                                         ReviewItem.state == "decided")))
-        bank, verdict = c.bank, Verdict.from_dict(c.verdict)
+        bank = c.bank
         deciders = ",".join(c.decided_by or [])[:200]
-        category = c.category
+        outcomes = {it.id: item_outcome(c, it) for it in items}
         done = c.variants_at is not None
     out = {"bank": bank, "items": len(items), "with_media": 0, "hashes_only": 0}
     if done:
         return out
-    tags = ["review", f"review:{category}"]
-    note = f"review cluster {cluster_id}: {category}"
     for it in items:
+        category, verdict = outcomes[it.id]
+        tags = ["review", f"review:{category}"]
+        note = f"review cluster {cluster_id}: {category}"
         data = None
         if (it.media_type or "").startswith("image/") and rmedia.has_media(store, it.sha256, "original"):
             try:
@@ -381,7 +490,7 @@ def decisions_of(store: Store, cluster_id: int) -> list[dict]:
     """Every decision on a cluster, superseded ones included (a supervisor's view)."""
     with store.sessions() as s:
         return [{"user": d.user, "role": d.role, "category": d.category, "note": d.note, "bank": d.bank,
-                 "at": aware(d.at).isoformat(), "superseded": d.superseded}
+                 "at": aware(d.at).isoformat(), "superseded": d.superseded, "per_item": d.per_item}
                 for d in s.scalars(select(ReviewDecision).where(ReviewDecision.cluster_id == cluster_id)
                                    .order_by(ReviewDecision.id))]
 

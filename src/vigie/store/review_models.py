@@ -74,6 +74,9 @@ class ReviewItem(Base):
                                                    nullable=True)
     #: queued | decided | known
     state: Mapped[str] = mapped_column(String(16), default="queued")
+    #: This item's own decided outcome once its cluster is confirmed: {"category", "verdict", "annotations"}
+    #: (vigie.review.decisions: per-item labels; None where the cluster's category applies unchanged).
+    decision: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class ReviewDecision(Base):
@@ -92,6 +95,9 @@ class ReviewDecision(Base):
     bank: Mapped[str | None] = mapped_column(String(200), nullable=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     superseded: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Labels per item, where they differ from the cluster's category, and annotations per item:
+    #: {"categories": {"<item id>": category}, "annotations": {"<item id>": [facet, ...]}}; None: none given.
+    per_item: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class MediaBlob(Base):

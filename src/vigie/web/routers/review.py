@@ -20,10 +20,36 @@ from pydantic import BaseModel, Field
 
 from vigie.banks import service as banks
 from vigie.errors import Conflict, UsageError
-from vigie.review import decisions, media, queue, summary, wellbeing
+from vigie.review import decisions, grain, media, queue, summary, wellbeing
 from vigie.review.clock import aware
 from vigie.web import views
 from vigie.web.access import Analyst, Passive, Principal, Public, Supervisor
+from vigie.web.routers.review_schemas import (  # noqa: F401 - the API bodies, importable from here too
+    BulkDecisionIn,
+    BulkDecisionOut,
+    BulkResultOut,
+    CategoryOut,
+    ClusterOut,
+    ClusterSummaryOut,
+    DecisionIn,
+    DecisionOut,
+    DecisionRecordOut,
+    DisputedOut,
+    ExposureOut,
+    ExposureRowOut,
+    ItemOut,
+    NextOut,
+    PolicyOut,
+    PriorityIn,
+    QueueOut,
+    QueueTotalsOut,
+    RevealStopIn,
+    RevealStopOut,
+    SplitOut,
+    TeamExposureOut,
+    TeamExposurePageOut,
+    UploadOut,
+)
 
 router = APIRouter()
 NAV = [("Review", "/review", "analyst"), ("Upload", "/review/upload", "analyst"),
@@ -43,179 +69,6 @@ STATIC = __import__("pathlib").Path(__file__).resolve().parents[1] / "static"
 
 
 # ---- models ---------------------------------------------------------------------------------------
-
-
-class ExposureOut(BaseModel):
-    """Where the analyst stands: revealed seconds today, this session, time left, warning and lock."""
-
-    exposed_today_s: float
-    session_s: float
-    remaining_s: float
-    warning: bool
-    locked: bool
-    locked_until: datetime | None = None
-    lock_reason: str | None = None
-    daily_limit_s: float
-    session_limit_s: float
-
-
-class ClusterSummaryOut(BaseModel):
-    id: int
-    state: str
-    size: int
-    source: str
-    ai_likely: bool
-    priority_override: int | None = None
-    created_at: datetime
-    age_s: float = Field(description="Seconds since the cluster was queued.")
-    decided_at: datetime | None = None
-    category: str | None = None
-    bank: str | None = None
-
-
-class DecisionRecordOut(BaseModel):
-    user: str
-    role: str
-    category: str
-    note: str | None = None
-    bank: str | None = None
-    at: datetime
-    superseded: bool
-
-
-class DisputedOut(BaseModel):
-    cluster: int
-    decisions: list[DecisionRecordOut]
-
-
-class QueueTotalsOut(BaseModel):
-    clusters: int
-    items: int
-    by_source: dict[str, dict[str, int]] = Field(description="Clusters and items per source, most urgent first.")
-    by_priority: dict[str, int] = Field(description="Clusters whose priority was raised, left alone, lowered.")
-    oldest_age_s: float | None = None
-
-
-class QueueOut(BaseModel):
-    clusters: list[ClusterSummaryOut] = Field(description="Waiting clusters in priority order; never any media.")
-    totals: QueueTotalsOut
-    exposure: ExposureOut
-    disputed: list[DisputedOut] | None = Field(None, description="Supervisors only.")
-
-
-class ItemOut(BaseModel):
-    id: int
-    description: str
-    media_type: str | None = None
-    size: int | None = None
-    width: int | None = None
-    height: int | None = None
-    hashes: dict[str, Any]
-    source: str
-    locations: list[str] = Field(description="Distinct locations (at most the first 50).")
-    location_count: int
-    notes: list[str] = Field([], description="Notes that came with the item (an uploader's, a report's).")
-    near: dict | None = Field(None, description="When the item is an altered copy of another item here.")
-    flags: list[str]
-    ai_likely: bool
-    provenance: dict | None = None
-    media: list[str] = Field(description="Which media are kept (original, preview, strip); never the media.")
-    media_url: str | None = Field(None, description="The blurred, greyscale, small preview; steps reveal more.")
-    is_video: bool = False
-    state: str
-
-
-class CategoryOut(BaseModel):
-    name: str
-    label: str
-    classifies: bool
-
-
-class ClusterOut(ClusterSummaryOut):
-    items: list[ItemOut]
-    decisions_so_far: int | None = Field(None, description="Analysts: how many people decided (not what).")
-    decisions: list[DecisionRecordOut] | None = Field(None, description="Supervisors only.")
-    categories: list[CategoryOut]
-    banks: list[str]
-    default_bank: str
-    reveal_steps: list[str]
-    needed: int = Field(description="Distinct analysts who must agree.")
-    position: int | None = Field(None, description="Place of this cluster in one's queue (1 = next); None: not "
-                                                   "waiting for this person.")
-    queue_size: int = Field(0, description="Clusters waiting for this person (supervisors: all waiting).")
-
-
-class NextOut(BaseModel):
-    cluster: ClusterOut | None = None
-    message: str | None = None
-
-
-class DecisionIn(BaseModel):
-    category: str = Field(max_length=100)
-    note: str | None = Field(None, max_length=4000)
-    bank: str | None = Field(None, max_length=200)
-
-
-class DecisionOut(BaseModel):
-    cluster: int
-    state: str
-    category: str | None = None
-    bank: str | None = None
-    waiting_for: int = Field(0, description="Further analysts needed before the decision takes effect.")
-    message: str
-    banked: dict | None = None
-
-
-class PriorityIn(BaseModel):
-    priority: int | None = Field(None, ge=-1_000_000, le=1_000_000)
-
-
-class UploadOut(BaseModel):
-    sha256: str
-    item: int
-    cluster: int | None = None
-    items_added: int
-    items_existing: int
-
-
-class ExposureRowOut(BaseModel):
-    user: str
-    exposed_s: float
-    reveals: int
-    by_kind: dict[str, float]
-    by_day: dict[str, float]
-    sessions: int
-    locks: int
-
-
-class TeamExposureOut(BaseModel):
-    period: str
-    from_: str = Field(alias="from")
-    to: str
-    users: list[ExposureRowOut]
-
-    model_config = {"populate_by_name": True}
-
-
-class TeamExposurePageOut(BaseModel):
-    day: TeamExposureOut
-    week: TeamExposureOut
-
-
-class PolicyOut(BaseModel):
-    team: dict
-    personal: dict
-    effective: dict
-    steps: list[str]
-
-
-class RevealStopIn(BaseModel):
-    item_id: int | None = None
-
-
-class RevealStopOut(BaseModel):
-    seconds: float
-    exposure: ExposureOut
 
 
 # ---- helpers --------------------------------------------------------------------------------------
@@ -316,7 +169,8 @@ def _decide(request: Request, me: Principal, cluster_id: int, body: DecisionIn) 
         bank = None  # the review bank: created on the first confirmed decision when missing
     note = (body.note or "").strip() or None
     r = decisions.decide(store, settings, cluster_id, me.actor, body.category, note, bank=bank,
-                         clock=_clock(request))
+                         clock=_clock(request), item_categories=body.item_categories,
+                         item_annotations=body.item_annotations)
     cats = decisions.categories(settings)
     waiting = 0
     if r["state"] == "decided":
@@ -344,7 +198,8 @@ def _resolve(request: Request, me: Principal, cluster_id: int, body: DecisionIn)
         raise UsageError("a supervisor's resolution needs a reason (note): it goes into the decision record",
                          code="missing_value")
     r = decisions.resolve(store, settings, cluster_id, me.actor, body.category, reason, bank=bank,
-                          clock=_clock(request))
+                          clock=_clock(request), item_categories=body.item_categories,
+                          item_annotations=body.item_annotations)
     label = labels(settings).get(r["category"], r["category"])
     return DecisionOut(cluster=cluster_id, state=r["state"], category=r["category"], bank=r["bank"],
                        message=f"Resolved as {label}: hashes added to bank {r['bank']}.",
@@ -430,7 +285,8 @@ def _redirect(path: str, msg: str | None = None) -> RedirectResponse:
 @router.get("/review", include_in_schema=False)
 def queue_page(request: Request, me: Analyst, msg: str | None = None):
     return _render(request, "review_queue.html", me, meter=False, data=queue_data(request, me),
-                        message=MESSAGES.get(msg or ""), labels=labels(request.app.state.settings))
+                        message=MESSAGES.get(msg or ""), labels=labels(request.app.state.settings),
+                        categories=list(decisions.categories(request.app.state.settings).values()))
 
 
 @router.get("/review/next", include_in_schema=False)
@@ -445,32 +301,60 @@ def next_page(request: Request, me: Analyst):
     return RedirectResponse(f"/review/clusters/{found['id']}", 303)
 
 
+def _per_item_form(values: list[str]) -> dict[int, list[str]]:
+    """`<item id>:<name>` pairs from the page's per-item selects and checkboxes, by item."""
+    out: dict[int, list[str]] = {}
+    for v in values:
+        item, _, name = v.partition(":")
+        if item.isdigit() and name:
+            out.setdefault(int(item), []).append(name)
+    return out
+
+
+def _bulk(request: Request, me: Principal, body: BulkDecisionIn) -> BulkDecisionOut:
+    store, settings = _st(request)
+    bank = (body.bank or "").strip() or None
+    if bank is not None and bank == (getattr(settings, "review_bank", None) or decisions.DEFAULT_BANK):
+        bank = None
+    r = grain.decide_many(store, settings, body.clusters, me.actor, body.category, (body.note or "").strip() or None,
+                          bank=bank, clock=_clock(request))
+    return BulkDecisionOut(results=[BulkResultOut(**{k: v for k, v in x.items() if k in BulkResultOut.model_fields})
+                                    for x in r["results"]], decided=r["decided"])
+
+
 def _cluster_page(request: Request, me: Analyst, cluster_id: int, *, status_code: int = 200,
-                  form_error: str | None = None, form: dict | None = None):
+                  form_error: str | None = None, form: dict | None = None, split_into: int | None = None):
     store, settings = _st(request)
     data = cluster_data(request, me, cluster_id)
     applied = wellbeing.policy_for(store, me.actor)  # what this page really does, stated on it
     return _render(request, "review_cluster.html", me, meter=False, status_code=status_code, data=data,
                         exposure=_exposure(request, me), labels=labels(settings), form_error=form_error,
-                        form=form or {}, applied=applied)
+                        form=form or {}, applied=applied, annotations=decisions.ANNOTATIONS,
+                        split_into=split_into)
 
 
 @router.get("/review/clusters/{cluster_id}", include_in_schema=False)
-def cluster_page(request: Request, me: Analyst, cluster_id: int):
-    return _cluster_page(request, me, cluster_id)
+def cluster_page(request: Request, me: Analyst, cluster_id: int, split: int | None = None):
+    return _cluster_page(request, me, cluster_id, split_into=split)
 
 
 @router.post("/review/clusters/{cluster_id}/decide", include_in_schema=False)
 def decide_page(request: Request, me: Analyst, cluster_id: int, category: Annotated[str, Form(max_length=100)] = "",
-                note: Annotated[str, Form(max_length=4000)] = "", bank: Annotated[str, Form(max_length=200)] = ""):
-    """A decision from the page; a missing or refused one comes back on the form, the note kept."""
+                note: Annotated[str, Form(max_length=4000)] = "", bank: Annotated[str, Form(max_length=200)] = "",
+                item_category: Annotated[list[str], Form(max_length=200)] = [],  # noqa: B006 - FastAPI copies it
+                item_annotation: Annotated[list[str], Form(max_length=200)] = []):  # noqa: B006
+    """A decision from the page, with the labels and annotations chosen per item in the item pane (`<item id>:<name>`
+    values); a missing or refused one comes back on the form, the note kept."""
     _, settings = _st(request)
     kept = {"category": category, "note": note, "bank": bank}
     if not category:
         return _cluster_page(request, me, cluster_id, status_code=422, form=kept,
                              form_error="Choose a category first. Your note was kept.")
+    labels_ = {i: names[-1] for i, names in _per_item_form(item_category).items()}
     try:
-        out = _decide(request, me, cluster_id, DecisionIn(category=category, note=note, bank=bank))
+        out = _decide(request, me, cluster_id, DecisionIn(
+            category=category, note=note, bank=bank, item_categories=labels_ or None,
+            item_annotations=_per_item_form(item_annotation) or None))
     except UsageError as exc:
         return _cluster_page(request, me, cluster_id, status_code=exc.http_status, form=kept,
                              form_error=f"{exc.message} Your note was kept.")
@@ -498,6 +382,37 @@ def resolve_page(request: Request, me: Supervisor, cluster_id: int,
                             default_bank=getattr(settings, "review_bank", None) or decisions.DEFAULT_BANK)
     out = _resolve(request, me, cluster_id, DecisionIn(category=category, note=note, bank=bank))
     return _render(request, "review_decided.html", me, data=out, labels=labels(settings))
+
+
+@router.post("/review/items/{item_id}/split", include_in_schema=False)
+def split_page(request: Request, me: Analyst, item_id: int):
+    """Split from the item pane: back on the cluster the item left, which says where it went."""
+    store, settings = _st(request)
+    r = grain.split_item(store, settings, item_id, me.actor)
+    return RedirectResponse(f"/review/clusters/{r['from']}?split={r['cluster']}", 303)
+
+
+@router.post("/review/bulk-decide", include_in_schema=False)
+def bulk_page(request: Request, me: Analyst, cluster: Annotated[list[int], Form()] = [],  # noqa: B006
+              category: Annotated[str, Form(max_length=100)] = "", note: Annotated[str, Form(max_length=4000)] = ""):
+    """The queue page's bulk decision: the queue again, saying what happened to each selected cluster."""
+    _, settings = _st(request)
+    names = labels(settings)
+    if not cluster or not category:
+        message = "Select at least one cluster and a category for a bulk decision: nothing was recorded."
+    else:
+        try:
+            r = _bulk(request, me, BulkDecisionIn(clusters=cluster, category=category, note=note))
+        except UsageError as exc:
+            message = f"Nothing was recorded: {exc.message}"
+        else:
+            done = [x for x in r.results if x.ok]
+            refused = [f"#{x.cluster} ({x.message})" for x in r.results if not x.ok]
+            plural = "s" if len(done) != 1 else ""
+            message = (f"“{names.get(category, category)}” recorded on {len(done)} cluster{plural}"
+                       f" ({r.decided} now decided)." + (f" Not recorded: {'; '.join(refused)}." if refused else ""))
+    return _render(request, "review_queue.html", me, meter=False, data=queue_data(request, me), message=message,
+                   labels=names, categories=list(decisions.categories(settings).values()))
 
 
 @router.get("/favicon.ico", include_in_schema=False)
@@ -641,6 +556,21 @@ def api_decide(request: Request, me: Analyst, cluster_id: int, body: DecisionIn)
 def api_resolve(request: Request, me: Supervisor, cluster_id: int, body: DecisionIn) -> DecisionOut:
     """A supervisor settles a disputed cluster (or decides any waiting one) alone."""
     return _resolve(request, me, cluster_id, body)
+
+
+@router.post("/api/v1/review/items/{item_id}/split", response_model=SplitOut, tags=["review"])
+def api_split(request: Request, me: Analyst, item_id: int) -> SplitOut:
+    """Move a waiting item into a new open cluster of its own. 409 `cluster_decided` on a decided cluster;
+    the votes already cast stay with the old cluster."""
+    store, settings = _st(request)
+    return SplitOut(**grain.split_item(store, settings, item_id, me.actor))
+
+
+@router.post("/api/v1/review/bulk-decide", response_model=BulkDecisionOut, tags=["review"])
+def api_bulk_decide(request: Request, me: Analyst, body: BulkDecisionIn) -> BulkDecisionOut:
+    """One decision on each selected cluster (one source only: 400 `mixed_sources`), each in its own transaction;
+    the answer says per cluster what happened."""
+    return _bulk(request, me, body)
 
 
 @router.post("/api/v1/review/clusters/{cluster_id}/priority", response_model=ClusterSummaryOut, tags=["review"])

@@ -273,8 +273,11 @@ window.vigieExposure = (() => {
     leave();
     const label = chosen.dataset.label;
     const note = form.querySelector("input[name=note]").value.trim();
+    const own = [...root.querySelectorAll("select.item-cat")].filter((s) => s.value).length;
+    const rest = total - own;
     document.getElementById("confirm-text").textContent =
-      `“${label}” for all ${total} item${total === 1 ? "" : "s"} of cluster #${root.dataset.cluster}` +
+      (own ? `“${label}” for ${rest} item${rest === 1 ? "" : "s"}, ${own} labelled on ${own === 1 ? "its" : "their"} own,`
+        : `“${label}” for all ${total} item${total === 1 ? "" : "s"}`) + ` of cluster #${root.dataset.cluster}` +
       (note ? `, with the note “${note}”.` : ", without a note.");
     confirmBox.returnValue = "";
     confirmBox.showModal();
@@ -292,12 +295,42 @@ window.vigieExposure = (() => {
   const helpOpen = document.getElementById("help-open");
   if (helpOpen && help) helpOpen.addEventListener("click", () => help.showModal());
 
+  // Labels and annotations per item (the item pane) belong to the decision form; a labelled item is marked in the
+  // grid. A split asks first: it moves the item into a new cluster of its own.
+  root.querySelectorAll("select.item-cat").forEach((s) => s.addEventListener("change", () => {
+    const cell = document.getElementById(`cell-${s.dataset.item}`);
+    if (cell) cell.classList.toggle("own-label", !!s.value);
+  }));
+  root.querySelectorAll("form.split-form").forEach((f) => f.addEventListener("submit", (e) => {
+    const unsaved = [...root.querySelectorAll("select.item-cat, .facets input")].some((x) => x.value && (x.checked
+      || x.tagName === "SELECT")) ? " The labels and annotations you chose on this page are not recorded yet: they" +
+      " are cleared." : "";
+    if (!window.confirm("Move this item into a cluster of its own? Decisions already made stay with this cluster." +
+      unsaved)) {
+      e.preventDefault();
+    }
+  }));
+  const paneOf = () => cells[selected] && document.getElementById(`detail-${cells[selected].dataset.item}`);
+
   const TYPING = "input:not([type=radio]):not([type=checkbox]):not([type=hidden]), textarea, select";
   document.addEventListener("keydown", (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey || document.querySelector("dialog[open]")) return;
     const t = e.target instanceof Element ? e.target : document.body;
-    if (t.matches(TYPING)) { if (e.key === "Escape") t.blur(); return; }
+    if (t.matches(TYPING) || (t.matches(".facets input") && e.key === "Escape")) {
+      if (e.key === "Escape") { e.preventDefault(); t.blur(); }
+      return;
+    }
     const key = e.key;
+    const pane = paneOf();
+    const inPane = {l: "select.item-cat", m: ".facets input"}[key];
+    if (inPane || key === "X") {
+      const el = pane && pane.querySelector(inPane || "form.split-form");
+      if (el) {
+        e.preventDefault();
+        if (inPane) el.focus(); else el.requestSubmit();
+        return;
+      }
+    }
     if (key === "Enter") {
       if (t.closest("a, summary, dialog") || (t.matches("button") && !t.classList.contains("cell"))) return;
       e.preventDefault();
