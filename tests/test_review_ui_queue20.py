@@ -121,7 +121,10 @@ def test_a_twenty_cluster_queue_by_keyboard_alone(settings, monkeypatch, browser
         split = next(c["id"] for c in queue.list_queue(store, user="bob") if c["id"] not in ids)
         wellbeing.set_team_policy(store, {"daily_limit_min": 10, "warning_min": 5}, "sue")
         ana.goto(f"{base}/review/clusters/{split}")
+        ana.wait_for_function("() => window.vigieReview && document.querySelector('.cell')")
         ka.press("1")
+        ana.wait_for_function("() => (document.getElementById('stage').getAttribute('src') || '')"
+                              ".endsWith('?steps=colour') && document.getElementById('stage').complete")
         for _ in range(11):
             clock.advance(minutes=1)
             ana.evaluate("window.vigieReview.heartbeat()")
