@@ -424,3 +424,36 @@ def test_past_scans_unknown_rows_are_reclassified_by_the_workers_pass(store, tmp
         row = s.scalar(select(ScanFile).where(ScanFile.sha256 == sha(pic)))
     assert row.klass == "exact" and "reclassified" in row.flags and row.matches[0]["bank"] == "partner"
     assert "scan_rows" not in repair.run(store, store.settings)["rematch"]  # done once
+
+
+def test_a_daily_lock_reached_by_parallel_requests_is_written_once(store):
+    """Heartbeat and media requests of one analyst reach the daily limit at the same moment: one lock, one
+    audit record, on both stores."""
+    from datetime import UTC, datetime
+
+    from vigie.review import wellbeing
+    from vigie.review.clock import FixedClock
+
+    st = store.settings
+    q = queue.enqueue_upload(store, st, jpeg(79), "ana")
+    wellbeing.set_team_policy(store, {"daily_limit_min": 10, "warning_min": 5}, "sue")
+    tr = wellbeing.ExposureTracker(store)
+    clock = FixedClock(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
+    tr.start_reveal("ana", q["item"], "colour", clock, cluster_id=q["cluster"])
+    for _ in range(21):  # 10.5 minutes of a reveal kept alive by the page's heartbeat
+        clock.advance(seconds=30)
+        tr.heartbeat("ana", clock)
+    errors = []
+
+    def status():
+        try:
+            wellbeing.ExposureTracker(store).status("ana", clock)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    ts = [threading.Thread(target=status) for _ in range(6)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    assert not errors
+    assert tr.status("ana", clock)["locked"]
+    assert sum(1 for r in audit.iter_records(store) if r.action == "review.lock") == 1

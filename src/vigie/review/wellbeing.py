@@ -54,7 +54,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from vigie import audit
 from vigie.errors import Conflict, UsageError, VigieError
@@ -557,6 +557,11 @@ class ExposureTracker:
         local = self.local_now(clock)
         today = _midnight(local)
         with self.store.session() as s:
+            # One computation per person at a time, so two requests at the limit lock once (SQLite: the write
+            # transaction already serialises; PostgreSQL: a lock per person for this transaction).
+            if s.get_bind().dialect.name == "postgresql":
+                s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('vigie:wellbeing:' || :u, 0))"),
+                          {"u": user})
             since = max(today.astimezone(UTC), self._lifted_since(s, user, today.astimezone(UTC),
                                                                   ("daily", "week")) or today.astimezone(UTC))
             exposed = self.exposed_seconds(user, since, now, s)
