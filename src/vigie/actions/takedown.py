@@ -24,7 +24,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from vigie import audit
 from vigie.accounts import aware
@@ -385,10 +385,11 @@ RETRY_AFTER_FAILURE = timedelta(minutes=15)
 
 def _failed_recently(store: Store, now: datetime) -> set[int]:
     """Providers whose latest notice failed less than RETRY_AFTER_FAILURE ago."""
+    at = func.coalesce(Notice.last_attempt_at, Notice.created_at)
     with store.sessions() as s:
-        rows = s.execute(select(Notice.provider_id, Notice.status, Notice.created_at)
-                         .where(Notice.created_at > now - RETRY_AFTER_FAILURE)
-                         .order_by(Notice.created_at, Notice.id)).all()
+        rows = s.execute(select(Notice.provider_id, Notice.status, at)
+                         .where(at > now - RETRY_AFTER_FAILURE)
+                         .order_by(at, Notice.id)).all()
     last: dict[int, str] = {}
     for pid, status, _at in rows:
         if pid is not None:
@@ -428,23 +429,42 @@ def _send_notices(store: Store, settings: Settings, now: datetime, by: str, mail
     return counts
 
 
+def _failed_notice_for(store: Store, provider_id: int, sighting_ids: list[int]) -> tuple[int, str] | None:
+    """(id, reference) of the provider's latest notice if it failed and covered exactly these sightings."""
+    with store.sessions() as s:
+        last = s.scalars(select(Notice).where(Notice.provider_id == provider_id)
+                         .order_by(Notice.id.desc()).limit(1)).first()
+        if last is None or last.status != "failed":
+            return None
+        covered = sorted(s.scalars(select(NoticeItem.sighting_id).where(NoticeItem.notice_id == last.id)))
+        return (last.id, last.reference) if covered == sorted(sighting_ids) else None
+
+
 def _notify(store: Store, settings: Settings, provider: Provider, items: list[Sighting], now: datetime, by: str,
             send: Mailer) -> dict:
     kind = "renotice" if all(x.notices for x in items) else "first"
-    reference = new_reference(now)
+    retry = _failed_notice_for(store, provider.id, [x.id for x in items])
+    reference = retry[1] if retry else new_reference(now)
     subject, text, doc = render_notice(provider, items, settings=settings, kind=kind, reference=reference, now=now)
     msg = build_message(settings, provider.contact_email, subject, text, doc, reference, now)
     # Recorded before the SMTP exchange (status `sending`), so a crash during it leaves a trace that
-    # `repair_notices` turns into a failed notice to try again, instead of a notice nobody knows about.
+    # `repair_notices` turns into a failed notice to try again, instead of a notice nobody knows about. A failed
+    # notice is tried again in its own row (same reference, `attempts` + 1), never as a new one.
     with store.session() as s:
-        n = Notice(reference=reference, provider_id=provider.id, recipient=provider.contact_email, kind=kind,
-                   created_at=now, sent_at=None, status="sending", error=None, subject=subject,
-                   body_text=text, body_json=doc, message_id=msg["Message-ID"])
-        s.add(n)
-        s.flush()
-        nid = n.id
-        for x in items:
-            s.add(NoticeItem(notice_id=nid, sighting_id=x.id))
+        if retry:
+            n = s.get(Notice, retry[0])
+            n.status, n.error, n.subject, n.body_text, n.body_json = "sending", None, subject, text, doc
+            n.message_id, n.attempts, n.last_attempt_at = msg["Message-ID"], (n.attempts or 1) + 1, now
+            nid = n.id
+        else:
+            n = Notice(reference=reference, provider_id=provider.id, recipient=provider.contact_email, kind=kind,
+                       created_at=now, sent_at=None, status="sending", error=None, subject=subject,
+                       body_text=text, body_json=doc, message_id=msg["Message-ID"], attempts=1, last_attempt_at=now)
+            s.add(n)
+            s.flush()
+            nid = n.id
+            for x in items:
+                s.add(NoticeItem(notice_id=nid, sighting_id=x.id))
     error = code = None
     try:
         send(msg, settings)

@@ -183,8 +183,11 @@ class Notice(Base):
     kind: Mapped[str] = mapped_column(String(16), default="first")
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow, index=True)
     sent_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
-    #: sending (recorded before the SMTP transaction) | sent | failed
+    #: sending (recorded before the SMTP exchange) | sent | failed
     status: Mapped[str] = mapped_column(String(16), default="sent")
+    #: Tries of this notice: a failed one is tried again in the same row (same reference), never a new one.
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     subject: Mapped[str] = mapped_column(Text)
     body_text: Mapped[str] = mapped_column(Text)

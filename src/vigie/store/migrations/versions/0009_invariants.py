@@ -54,6 +54,9 @@ def upgrade() -> None:
         b.add_column(sa.Column('verdict', sa.JSON(), nullable=True))
         b.add_column(sa.Column('action', sa.String(16), nullable=True))
         b.add_column(sa.Column('action_reason', sa.Text(), nullable=True))
+    with op.batch_alter_table('notices') as b:
+        b.add_column(sa.Column('attempts', sa.Integer(), nullable=False, server_default='1'))
+        b.add_column(sa.Column('last_attempt_at', TS, nullable=True))
     op.create_table(
         'sighting_events',
         sa.Column('id', BIG, primary_key=True, autoincrement=True),
@@ -72,6 +75,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index('ix_sighting_events_sighting_id', table_name='sighting_events')
     op.drop_table('sighting_events')
+    with op.batch_alter_table('notices') as b:
+        b.drop_column('last_attempt_at')
+        b.drop_column('attempts')
     with op.batch_alter_table('sightings') as b:
         b.drop_column('action_reason')
         b.drop_column('action')
