@@ -9,6 +9,8 @@ index that is a little behind:
 * a removed (tombstoned), disabled or quarantined entry never matches;
 * a disabled bank never matches, and `banks=` narrows the search;
 * a bank's own PDQ threshold, where set, replaces the query's;
+* an entry of a *known_good* bank (NIST NSRL: operating-system and application files) is never a match;
+  scans use those banks to skip files before decoding them (`vigie.banks.known_good`);
 * a match in a *suppression* bank (known false positives) cancels the other banks'
   matches of the same signal type for that query; they are reported as suppressed;
 * with `record=True`, matches are counted per entry per day, and an entry that
@@ -295,6 +297,8 @@ class Matcher:
                         if e is None or not e.live:
                             continue
                         b = bank_rows[e.bank_id]
+                        if b.kind == "known_good":
+                            continue  # a known-good file is not a match (scans skip it: vigie.banks.known_good)
                         if not b.enabled or (wanted is not None and b.id not in wanted and b.kind != "suppression"):
                             continue
                         if signal == "pdq" and dist > (b.pdq_threshold if b.pdq_threshold is not None else thr):

@@ -29,6 +29,9 @@ from vigie.store.db import Store
 from vigie.store.models import Bank, Entry, utcnow
 
 BATCH = 5000
+#: match: what a scan looks for; suppression: known false positives, which cancel other banks' matches;
+#: known_good: files known to be harmless (NIST NSRL), which a scan skips by digest without decoding them.
+KINDS = ("match", "suppression", "known_good")
 MAX_LISTED_ERRORS = 1000
 
 
@@ -92,8 +95,8 @@ def create_bank(store: Store, name: str, *, description: str = "", source: str =
     name = name.strip()
     if not name or len(name) > 200:
         raise UsageError("a bank name is 1 to 200 characters", code="bad_name")
-    if kind not in ("match", "suppression"):
-        raise UsageError("kind is match or suppression", code="bad_kind")
+    if kind not in KINDS:
+        raise UsageError("kind is match, suppression or known_good", code="bad_kind")
     if pdq_threshold is not None and not 0 <= pdq_threshold <= 128:
         raise UsageError("pdq_threshold is 0 to 128", code="bad_threshold")
     with store.session() as s:

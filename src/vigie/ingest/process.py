@@ -71,9 +71,12 @@ def _read(item: Item, settings: Settings) -> tuple[bytes | None, dict, int]:
         raise OSError(str(exc)) from None
 
 
-def process_item(item: Item, settings: Settings, known: Callable[[str], ItemResult | None] | None = None
-                 ) -> ItemResult:
-    """Hash one item; never raises (a failure is the result's error)."""
+def process_item(item: Item, settings: Settings, known: Callable[[str], ItemResult | None] | None = None,
+                 known_good: Callable[[dict], str | None] | None = None) -> ItemResult:
+    """Hash one item; never raises (a failure is the result's error).
+
+    `known_good(digests)` names the digest of a known-good bank (NIST NSRL) that the item has, if any:
+    such an item is flagged `known_good` and never decoded (`vigie.banks.known_good`)."""
     r = ItemResult(item.location, size=item.size)
     if item.deleted:
         r.flags.append("deleted")
@@ -88,10 +91,13 @@ def process_item(item: Item, settings: Settings, known: Callable[[str], ItemResu
         r.error = (item.error.code, item.error.message)
         if item.digests:  # a member over max_file_bytes: its digests were computed while it streamed past
             _streamed(item, r)
+            if known_good and known_good(item.digests):  # a large known application file is no error
+                r.flags.append("known_good")
+                r.error = None
         return r
     try:
         with time_limit(settings.file_timeout):
-            _process(item, settings, r, known)
+            _process(item, settings, r, known, known_good)
     except FileTimeout:
         r.error = ("timeout", f"gave up after {settings.file_timeout:g} s")
     except OSError as exc:
@@ -105,7 +111,7 @@ def process_item(item: Item, settings: Settings, known: Callable[[str], ItemResu
     return r
 
 
-def _process(item: Item, settings: Settings, r: ItemResult, known) -> None:
+def _process(item: Item, settings: Settings, r: ItemResult, known, known_good=None) -> None:
     data, digests, size = _read(item, settings)
     r.size = size
     r.md5, r.sha1, r.sha256 = digests["md5"], digests["sha1"], digests["sha256"]
@@ -117,6 +123,11 @@ def _process(item: Item, settings: Settings, r: ItemResult, known) -> None:
     elif item.path:
         r.media_type = sniff(_head(item.path))
     if item.container:
+        return
+    hit = known_good(digests) if known_good else None
+    if hit:  # an operating-system or application file (NSRL): digests only, never decoded
+        r.flags.append("known_good")
+        r.detail["known_good"] = hit
         return
     prev = known(r.sha256) if known else None
     if prev is not None:  # identical content seen before in this scan: hashed once

@@ -11,7 +11,8 @@ of this scan with the same SHA-256.
 Classes: `exact` (a cryptographic hash is in a bank), `near` (PDQ or vPDQ within the
 threshold), `unknown` (a picture or video no bank knows: it goes to review), `error`
 (it could not be read; see the error code), `skipped` (not media, or a container whose
-members are listed after it).
+members are listed after it, or a known-good file: flag `known_good`, a digest in a `known_good` bank such
+as NIST's NSRL, checked on the worker before any decoding; an exact match in a match bank still wins).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from vigie import __version__
+from vigie.banks import known_good as _known_good
+from vigie.banks.known_good import KnownGood
 from vigie.errors import ErrorRecord
 from vigie.hashing import DIGESTS
 from vigie.ingest.containers import Item, iter_items
@@ -49,11 +52,13 @@ CLASSES = ("exact", "near", "unknown", "error", "skipped")
 _worker_settings: Settings | None = None
 _worker_store: Store | None = None
 _worker_scan: int | None = None
+_worker_known_good: KnownGood | None = None
 
 
-def _init(settings: Settings, scan_id: int, parent: int | None = None) -> None:
-    global _worker_settings, _worker_scan
-    _worker_settings, _worker_scan = settings, scan_id
+def _init(settings: Settings, scan_id: int, parent: int | None = None, known_good: KnownGood | None = None
+          ) -> None:
+    global _worker_settings, _worker_scan, _worker_known_good
+    _worker_settings, _worker_scan, _worker_known_good = settings, scan_id, known_good
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     if parent is not None:
         _watch_parent(parent)
@@ -99,7 +104,8 @@ def _known_in_store(sha256: str) -> ItemResult | None:
 
 
 def _work(item: Item) -> ItemResult:
-    return process_item(item, _worker_settings, _known_in_store)
+    kg = _worker_known_good
+    return process_item(item, _worker_settings, _known_in_store, kg.hit if kg else None)
 
 
 # ---------------------------------------------------------------------------------------------- main side
@@ -176,6 +182,7 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
         done = s.scalar(select(func.count()).select_from(ScanFile).where(ScanFile.scan_id == scan_id)) or 0
     matcher = Matcher(store, settings)
     matcher.refresh()
+    kg = _known_good.load(store)  # known-good digests (NSRL), checked on the workers before decoding
     prog = ScanProgress(skipped_resume=done, total_bytes=disk_bytes(sources) if on_item else 0)
     t0 = time.perf_counter()
     n_workers = workers if workers is not None else settings.effective_workers
@@ -199,7 +206,8 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
         pending.clear()
 
     try:
-        for new, (item, r) in enumerate(_hashed(items, settings, scan_id, n_workers, cluster=cluster), start=1):
+        for new, (item, r) in enumerate(_hashed(items, settings, scan_id, n_workers, cluster=cluster,
+                                                             known_good=kg or None), start=1):
             pending.append((item, r))
             prog.files += 1
             prog.bytes += r.size or 0
@@ -229,8 +237,8 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
     return write_report(store, settings, scan_id, out_dir)
 
 
-def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, cluster: str | None = None
-            ) -> Iterator[tuple[Item, ItemResult]]:
+def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, cluster: str | None = None,
+            known_good: KnownGood | None = None) -> Iterator[tuple[Item, ItemResult]]:
     """Results in input order; on a Dask cluster when `cluster` is given, in-process for one worker, else a
     process pool with a bounded window."""
     if cluster:
@@ -238,7 +246,11 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
 
         client = open_client(cluster)
         try:
-            yield from hash_on_cluster(client, items, settings)
+            for item, r in hash_on_cluster(client, items, settings):
+                # Dask workers decode before this check; the row is still known-good, never queued.
+                if known_good and not item.container and known_good.hit(vars(r)):
+                    r.flags.append("known_good")
+                yield item, r
         finally:
             close_client(client)
         return
@@ -247,7 +259,7 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
 
         seen: OrderedDict[str, ItemResult] = OrderedDict()  # recent content, bounded
         for item in items:
-            r = process_item(item, settings, seen.get)
+            r = process_item(item, settings, seen.get, known_good.hit if known_good else None)
             if r.sha256 and not r.reused and r.media_type:
                 seen[r.sha256] = r
                 if len(seen) > 10_000:
@@ -261,7 +273,7 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
 
     def pool():
         return ProcessPoolExecutor(n, mp_context=mp.get_context("forkserver"), initializer=_init,
-                                   initargs=(settings, scan_id, os.getpid()))
+                                   initargs=(settings, scan_id, os.getpid(), known_good))
 
     ex = pool()
     window: deque = deque()
@@ -287,14 +299,14 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
                 suspects = [item] + [i for i, _ in window]
                 window.clear()
                 solo = ProcessPoolExecutor(1, mp_context=mp.get_context("forkserver"), initializer=_init,
-                                           initargs=(settings, scan_id, os.getpid()))
+                                           initargs=(settings, scan_id, os.getpid(), known_good))
                 for i in suspects:
                     try:
                         yield i, solo.submit(_work, i).result()
                     except BrokenProcessPool:
                         solo.shutdown(wait=False, cancel_futures=True)
                         solo = ProcessPoolExecutor(1, mp_context=mp.get_context("forkserver"), initializer=_init,
-                                                   initargs=(settings, scan_id, os.getpid()))
+                                                   initargs=(settings, scan_id, os.getpid(), known_good))
                         yield i, ItemResult(i.location, error=("decoder_crash",
                                                                "the decoder crashed on this file"))
                 solo.shutdown(wait=True)
@@ -324,6 +336,8 @@ def _row(scan_id: int, seq: int, item: Item, r: ItemResult, mres: MatchResult, w
     is_media = bool(r.media_type) and r.media_type.split("/")[0] in ("image", "video")
     if exact:
         klass = "exact"
+    elif "known_good" in r.flags:
+        klass = "skipped"  # a known-good file (NSRL): not decoded, never queued
     elif near:
         klass = "near"
     elif r.error is not None and r.error[0] not in NOT_ERRORS:

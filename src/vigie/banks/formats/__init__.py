@@ -1,5 +1,5 @@
-"""Bank exchange formats, registered by name: csv, text, te (ThreatExchange / HMA), vics and iped
-(IPED's hash-database CSV).
+"""Bank exchange formats, registered by name: csv, text, te (ThreatExchange / HMA), vics, iped
+(IPED's hash-database CSV) and nsrl (NIST's RDS, read only, for known-good banks).
 
 Add a format by subclassing :class:`vigie.banks.formats.base.BankFormat` and calling
 :func:`register`; importers find it by `name`. :func:`detect_format` tells which format a
@@ -15,6 +15,7 @@ from vigie.banks.formats._common import BOM, looks_binary
 from vigie.banks.formats.base import BankFormat, Row
 from vigie.banks.formats.csv import CsvFormat
 from vigie.banks.formats.iped import IpedFormat, hash_column
+from vigie.banks.formats.nsrl import NsrlFormat, is_rds_v3
 from vigie.banks.formats.te import TeFormat, is_te_signal_name
 from vigie.banks.formats.text import TextFormat
 from vigie.banks.formats.vics import VicsFormat
@@ -30,7 +31,7 @@ def register(fmt: type[BankFormat]) -> type[BankFormat]:
     return fmt
 
 
-for _f in (CsvFormat, TextFormat, TeFormat, VicsFormat, IpedFormat):
+for _f in (CsvFormat, TextFormat, TeFormat, VicsFormat, IpedFormat, NsrlFormat):
     register(_f)
 
 
@@ -84,6 +85,8 @@ def detect_format(first_bytes: bytes, filename: str = "") -> str:
     mostly unreadable lines). Binary content and content of no known format raise FormatError.
     """
     data = first_bytes.removeprefix(BOM)
+    if is_rds_v3(data):
+        return "nsrl"  # the one SQLite format Vigie reads: NIST's RDS v3
     if looks_binary(data):
         raise FormatError("the file is binary, not a hash list or a VICS JSON document")
     stripped = data.lstrip()
@@ -106,4 +109,4 @@ def detect_format(first_bytes: bytes, filename: str = "") -> str:
 
 
 __all__ = ["FORMATS", "BankFormat", "Row", "CsvFormat", "TextFormat", "TeFormat", "VicsFormat", "IpedFormat",
-           "detect_format", "get_format", "register"]
+           "NsrlFormat", "detect_format", "get_format", "register"]
