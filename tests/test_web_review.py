@@ -360,3 +360,16 @@ def test_the_cluster_page_states_what_is_applied(kit):
     assert f"at most {pol.thumb_px} px" in page and f"blurred {pol.blur_px} px" in page
     wellbeing.set_personal_policy(store, "analyst", {"blur_px": pol.blur_px + 10})  # gentler: more blur
     assert f"blurred {pol.blur_px + 10} px" in c.get(f"/review/clusters/{cid}").text
+
+
+def test_a_decided_cluster_page_shows_no_broken_picture_and_says_why(kit):
+    app, clock, store, _ = kit
+    iid, cid = item_ids(store)[sha(jpeg(UNKNOWN_SEEDS[0]))]
+    from vigie.review import decisions
+
+    decisions.resolve(store, store.settings, cid, "supervisor", "not_illegal", note="test")
+    c, _ = client(app, store, "analyst", clock)
+    page = c.get(f"/review/clusters/{cid}").text
+    assert f"/review/items/{iid}/media" not in page  # no address that would answer 403
+    assert "Decided: its media are no longer shown to anyone." in page
+    assert c.get(f"/review/items/{iid}/media").status_code == 403

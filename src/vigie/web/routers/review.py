@@ -134,8 +134,9 @@ def _item_out(it: dict) -> ItemOut:
     locs = list(dict.fromkeys(it["locations"]))
     count = len(locs) if len(it["locations"]) == it["location_count"] else it["location_count"]
     notes = list(dict.fromkeys(str(r["note"]) for r in it.get("refs") or [] if r.get("note")))
+    shown = has and it.get("state") == "queued"  # a decided item is shown to nobody (vigie.review.showable)
     return ItemOut(**{**it, "locations": locs, "location_count": count}, notes=notes, is_video=is_video,
-                   media_url=f"/review/items/{it['id']}/media" if has else None)
+                   media_url=f"/review/items/{it['id']}/media" if shown else None)
 
 
 def _bank_names(store) -> list[str]:
