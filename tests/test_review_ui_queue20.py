@@ -59,6 +59,15 @@ def test_a_twenty_cluster_queue_by_keyboard_alone(settings, monkeypatch, browser
         ana.on("dialog", lambda d: d.accept())  # the split's "are you sure", accepted as by Enter
         login(ana, base, "ana")
         ka = Counter(ana)
+        ana.goto(f"{base}/review/clusters/{ids[0]}")
+        ana.wait_for_function("() => window.vigieReview")
+        with ana.expect_navigation():
+            ka.press("]")  # skip for now: the next one after it
+        assert ana.url.endswith(f"/review/clusters/{ids[1]}")
+        with ana.expect_navigation():
+            ka.press("Shift+N")  # the next cluster not decided: the most urgent again
+        assert ana.url.endswith(f"/review/clusters/{ids[0]}")
+        ana.goto(f"{base}/review")
         _bulk(ana, ka, bulk, 3)  # "Not illegal"
         assert "recorded on 18 clusters" in ana.locator("#message").inner_text()
 

@@ -373,3 +373,20 @@ def test_a_decided_cluster_page_shows_no_broken_picture_and_says_why(kit):
     assert f"/review/items/{iid}/media" not in page  # no address that would answer 403
     assert "Decided: its media are no longer shown to anyone." in page
     assert c.get(f"/review/items/{iid}/media").status_code == 403
+
+
+def test_next_and_skip_go_through_the_queue_without_deciding(kit):
+    app, clock, store, _ = kit
+    c, _ = client(app, store, "analyst", clock)
+    order = [x["id"] for x in queue.list_queue(store, user="analyst")]
+    assert len(order) >= 2
+    r = c.get("/review/next", follow_redirects=False)
+    assert r.headers["location"] == f"/review/clusters/{order[0]}"
+    r = c.get(f"/review/next?skip={order[0]}", follow_redirects=False)  # the ] key: passed over for now
+    assert r.headers["location"] == f"/review/clusters/{order[1]}"
+    every = ",".join(str(x) for x in order)
+    r = c.get(f"/review/next?skip={every}", follow_redirects=False)  # all skipped: the most urgent again
+    assert r.headers["location"] == f"/review/clusters/{order[0]}"
+    assert c.get("/review/next?skip=" + "9" * 40, follow_redirects=False).status_code == 303  # bad ids ignored
+    page = c.get(f"/review/clusters/{order[0]}").text
+    assert "skip this cluster for now" in page and "next cluster (the most urgent you have not decided)" in page

@@ -462,13 +462,15 @@ def _cluster_summary(c: ReviewCluster) -> dict:
 
 
 def next_cluster(store: Store, user: str, clock: Clock | None = None, *, tracker: ExposureTracker | None = None,
-                 ) -> dict | None:
+                 skip: tuple[int, ...] | list[int] = ()) -> dict | None:
     """The most urgent cluster this analyst has not decided on yet, as text and hashes (no media), or None.
+    `skip`: clusters the analyst passed over for now; when every waiting one was skipped, the most urgent again.
 
     Raises ReviewLocked when review is locked for a break."""
     tracker = tracker or ExposureTracker(store)
     tracker.check(user, clock)
-    found = list_queue(store, user=user, limit=1)
+    waiting = list_queue(store, user=user, limit=None if skip else 1)
+    found = [c for c in waiting if c["id"] not in set(skip)][:1] or waiting[:1]
     tracker.touch(user, clock)
     if not found:
         return None

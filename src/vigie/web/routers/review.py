@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
@@ -291,10 +291,12 @@ def queue_page(request: Request, me: Analyst, msg: str | None = None):
 
 
 @router.get("/review/next", include_in_schema=False)
-def next_page(request: Request, me: Analyst):
+def next_page(request: Request, me: Analyst, skip: str = Query("", max_length=1000)):
+    """The next cluster to work on; `skip` (comma-separated ids, from the page's skip key) passes some over."""
     store, _ = _st(request)
+    passed = tuple(int(x) for x in skip.split(",")[:50] if x.strip().isdigit() and len(x.strip()) < 19)
     try:
-        found = queue.next_cluster(store, me.actor, _clock(request), tracker=_tracker(request))
+        found = queue.next_cluster(store, me.actor, _clock(request), tracker=_tracker(request), skip=passed)
     except wellbeing.ReviewLocked:
         return _redirect("/review", "locked")
     if found is None:

@@ -124,6 +124,13 @@ window.vigieExposure = (() => {
     const c = cells[selected];
     if (c && stage.dataset.steps) c.dataset.reached = "0";
   });
+  function skipped(id) { // clusters passed over in this tab (at most 50), so the next one is another
+    let s = (sessionStorage.getItem("vigie-skip") || "").split(",").filter(Boolean);
+    if (id && !s.includes(id)) s.push(id);
+    s = s.slice(-50);
+    sessionStorage.setItem("vigie-skip", s.join(","));
+    return s.join(",");
+  }
   function showPreview() { // the selected item as the server renders it by default: small, blurred, grey
     removeVideo();
     if (!stage) return;
@@ -342,6 +349,8 @@ window.vigieExposure = (() => {
     else if (key === "k") select(selected - 1, true);
     else if (key === "h" || key === "Escape") leave();
     else if (key === "n" && form) form.querySelector("input[name=note]").focus();
+    else if (key === "N") { leave(); location.href = "/review/next"; }  // the next cluster you have not decided
+    else if (key === "]") { leave(); location.href = "/review/next?skip=" + skipped(root.dataset.cluster); }
     else if (key === "?" && help) help.showModal();
     else if (/^[1-9]$/.test(key)) {
       const b = revealBox && revealBox.querySelector(`button[data-key="${key}"]`);
