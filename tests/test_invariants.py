@@ -457,3 +457,24 @@ def test_a_daily_lock_reached_by_parallel_requests_is_written_once(store):
     assert not errors
     assert tr.status("ana", clock)["locked"]
     assert sum(1 for r in audit.iter_records(store) if r.action == "review.lock") == 1
+
+
+def test_repair_deletes_media_files_no_live_row_points_to(store):
+    import os
+    import time as _time
+
+    from vigie.repair import GRACE_SECONDS
+
+    st = store.settings
+    q = queue.enqueue_upload(store, st, jpeg(80), "ana")
+    orphan = st.data_dir / "media" / "ab" / ("ab" + "0" * 62 + ".bin")  # written just before a crash
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"\x00" * 64)
+    old = _time.time() - GRACE_SECONDS - 5
+    os.utime(orphan, (old, old))
+    fresh = orphan.with_name("ab" + "1" * 62 + ".bin")  # another process may be about to commit its row
+    fresh.write_bytes(b"\x00" * 64)
+    assert repair.run(store, st)["media_files"] == 1
+    assert not orphan.exists() and fresh.exists()
+    assert live_blobs(store, q["sha256"]) >= 1  # the item's own files are untouched
+    assert repair.run(store, st, sweep_media=False)["media_files"] is None  # the worker's rounds: hourly

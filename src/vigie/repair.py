@@ -61,8 +61,22 @@ def media_files(store: Store, settings, *, grace: float = GRACE_SECONDS) -> int:
     return n
 
 
-def run(store: Store, settings, *, by: str = "system") -> dict:
-    """One repair pass (see the module docstring); each part's failure is logged and the others go on."""
+#: The media folder is walked at most this often by the worker's rounds (at start, and by `vigie repair`, always).
+MEDIA_SWEEP_SECONDS = 3600.0
+_last_sweep: dict[str, float] = {}
+
+
+def _media_files_due(store: Store, settings, always: bool) -> int | None:
+    key = str(settings.data_dir)
+    if not always and time.monotonic() - _last_sweep.get(key, float("-inf")) < MEDIA_SWEEP_SECONDS:
+        return None
+    _last_sweep[key] = time.monotonic()
+    return media_files(store, settings)
+
+
+def run(store: Store, settings, *, by: str = "system", sweep_media: bool = True) -> dict:
+    """One repair pass (see the module docstring); each part's failure is logged and the others go on.
+    `sweep_media=False` (the worker's rounds) walks the media folder only once an hour."""
     from vigie import audit, rematch
     from vigie.actions.takedown import repair_notices
     from vigie.review.decisions import bank_pending
@@ -71,7 +85,7 @@ def run(store: Store, settings, *, by: str = "system") -> dict:
     steps = (("clusters", lambda: len(bank_pending(store, settings, by=by))),
              ("rematch", lambda: rematch.run(store, settings, by=by)),  # past scans' rows too
              ("notices", lambda: repair_notices(store, by=by)),
-             ("media_files", lambda: media_files(store, settings)),
+             ("media_files", lambda: _media_files_due(store, settings, sweep_media)),
              ("checkpoint", lambda: (audit.checkpoint_if_due(store, settings) or {}).get("seq")))
     for name, fn in steps:
         try:

@@ -597,7 +597,7 @@ def run_once(store: Store, settings: Settings, *, now: datetime | None = None, t
     now = _now(now)
     from vigie import repair
 
-    out = {"repair": repair.run(store, settings, by="crawler"),  # half-done steps of a crash, pending re-matches
+    out = {"repair": repair.run(store, settings, by="crawler", sweep_media=False),  # half-done steps, re-matches
            "crawl": crawl_pending(store, settings, limit=limit, now=now, transport=transport, hasher=hasher),
            "recheck": recheck_due(store, settings, now=now, transport=transport)}
     try:
