@@ -41,6 +41,7 @@ def test_grid_never_moves_and_the_keyboard_decides_a_nine_item_cluster(settings,
         login(page, base, "ana")
         assert "3 clusters (11 items) waiting for you" in page.locator("#totals").inner_text()
         page.goto(f"{base}/review/clusters/{cid}")
+        page.wait_for_function("() => window.vigieReview")  # keys work once the script runs
         assert page.locator("#position").inner_text() == "1 of 3 waiting for you"
         cells = page.locator(".cell")
         assert cells.count() == 9
@@ -100,6 +101,7 @@ def test_grid_never_moves_and_the_keyboard_decides_a_nine_item_cluster(settings,
         k.press("Escape")  # cancel: nothing recorded
         assert not page.locator("#confirm-decision").is_visible()
         k.press("Enter")
+        page.wait_for_selector("#confirm-decision", state="visible")  # the confirmation is up before its Enter
         k.press("Enter")
         page.wait_for_selector("#result")
         assert "waiting for 1 more analyst" in page.locator("#result").inner_text()
@@ -109,9 +111,12 @@ def test_grid_never_moves_and_the_keyboard_decides_a_nine_item_cluster(settings,
         page2 = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
         login(page2, base, "bob")
         page2.goto(f"{base}/review/clusters/{cid}")
+        page2.wait_for_function("() => window.vigieReview")  # keys work once the script runs
         k2 = Counter(page2)
-        for key in ("s", "Enter", "Enter"):
+        for key in ("s", "Enter"):
             k2.press(key)
+        page2.wait_for_selector("#confirm-decision", state="visible")
+        k2.press("Enter")
         page2.wait_for_selector("#result")
         assert page2.locator("#result").inner_text() == "Confirmed: hashes added to bank review-confirmed."
         print(f"AFTER keyboard, no reveal: {k2.keys} key presses")
@@ -127,6 +132,7 @@ def test_pointer_reveals_one_item_and_leaving_ends_it_without_moving_anything(se
         page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
         login(page, base, "ana")
         page.goto(f"{base}/review/clusters/{cid}")
+        page.wait_for_function("() => window.vigieReview")  # keys work once the script runs
         wait_src(page, "/media")
         before = boxes(page)
         k = Counter(page)
@@ -153,6 +159,7 @@ def test_decide_without_a_category_keeps_the_note(settings, monkeypatch, browser
         page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
         login(page, base, "ana")
         page.goto(f"{base}/review/clusters/{cid}")
+        page.wait_for_function("() => window.vigieReview")  # keys work once the script runs
         page.fill("#note", "looked twice")
         page.keyboard.press("Escape")
         page.keyboard.press("Enter")
@@ -171,6 +178,7 @@ def test_the_lock_hides_every_picture_and_reveal_control_when_it_falls(settings,
         page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
         login(page, base, "ana")
         page.goto(f"{base}/review/clusters/{cid}")
+        page.wait_for_function("() => window.vigieReview")  # keys work once the script runs
         page.click(".reveal button[data-key='1']")
         wait_src(page, "?steps=colour")
         for _ in range(11):  # revealed time passes, the page's heartbeat keeping the reveal alive
@@ -202,6 +210,7 @@ def test_count_deciding_a_nine_item_cluster_after_looking_at_each_in_colour(sett
         page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
         login(page, base, "ana")
         page.goto(f"{base}/review/clusters/{cid}")
+        page.wait_for_function("() => window.vigieReview")  # keys work once the script runs
         k = Counter(page)
         for i in range(9):
             if i:
@@ -216,6 +225,7 @@ def test_count_deciding_a_nine_item_cluster_after_looking_at_each_in_colour(sett
         page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
         login(page, base, "sue")
         page.goto(f"{base}/review/clusters/{cid}")
+        page.wait_for_function("() => window.vigieReview")  # keys work once the script runs
         m = Counter(page)
         for i in range(9):
             if i:
