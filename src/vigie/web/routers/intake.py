@@ -15,7 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from vigie import audit
@@ -38,6 +38,8 @@ class ReportIn(BaseModel):
                                                              description="image, video, text, other")
     contact: str | None = Field(None, max_length=reports.MAX_CONTACT,
                                 description="Optional: how the hotline may contact you.")
+    needs_browser: bool = Field(False, description="The pictures showed only after the page ran its scripts or "
+                                                   "after a click: the crawler opens these pages in its browser.")
 
 
 class ReportOut(BaseModel):
@@ -74,9 +76,17 @@ def _limit(request: Request) -> None:
 
 
 def _submit(request: Request, body: ReportIn, channel: str) -> dict:
+    """Store the report (committed before the answer), then, when the reporter said the pictures need a
+    browser, ask rendering for its URLs. The second step is its own transaction: lost in a crash between the
+    two, the URLs are still crawled, and rendered anyway when a page has scripts and no picture."""
     st = request.app.state
-    return reports.submit(st.store, body.urls, description=body.description, seen=body.seen, contact=body.contact,
-                          channel=channel, max_urls=st.settings.report_max_urls, now=st.clock())
+    got = reports.submit(st.store, body.urls, description=body.description, seen=body.seen, contact=body.contact,
+                         channel=channel, max_urls=st.settings.report_max_urls, now=st.clock())
+    if body.needs_browser:
+        from vigie.ingest.crawl_plans import ask_render_report
+
+        ask_render_report(st.store, got["reference"])
+    return got
 
 
 def _reporter_status(request: Request, reference: str) -> dict:
@@ -113,17 +123,20 @@ def report_form(request: Request, me: Public):
 async def report_form_submit(request: Request, me: Public, urls: Annotated[str, Form(max_length=50_000)],
                              csrf_token: Annotated[str, Form(max_length=200)],
                              description: Annotated[str, Form(max_length=reports.MAX_DESCRIPTION)] = "",
-                             contact: Annotated[str, Form(max_length=reports.MAX_CONTACT)] = ""):
+                             contact: Annotated[str, Form(max_length=reports.MAX_CONTACT)] = "",
+                             needs_browser: Annotated[str, Form(max_length=10)] = ""):
     cookie = request.cookies.get(REPORT_CSRF_COOKIE) or ""
     if not cookie or not hmac.compare_digest(cookie.encode(), csrf_token.encode()):
         raise CsrfError("the form expired: reload the page and try again")
     form = await request.form()
     seen = [s[:20] for s in form.getlist("seen") if isinstance(s, str)][:4]
-    values = {"urls": urls, "description": description, "contact": contact, "seen": seen}
+    values = {"urls": urls, "description": description, "contact": contact, "seen": seen,
+              "needs_browser": bool(needs_browser)}
     lines = [u.strip() for u in urls.splitlines() if u.strip()]
     try:
         await run_in_threadpool(_limit, request)
-        body = ReportIn(urls=lines or [""], description=description or None, seen=seen, contact=contact or None)
+        body = ReportIn(urls=lines or [""], description=description or None, seen=seen, contact=contact or None,
+                        needs_browser=bool(needs_browser))
         got = await run_in_threadpool(_submit, request, body, "web")
     except VigieError as exc:
         if exc.http_status == 429:
@@ -175,11 +188,53 @@ def intake_page(request: Request, me: Analyst, status: str | None = Query(None, 
     return render(request, "intake.html", me, reports=rows, status=status, statuses=reports.STATUSES)
 
 
+def _detail(request: Request, reference: str) -> dict:
+    """A report's detail with, per URL, whether its pages are to be opened in the crawler's browser."""
+    from vigie.ingest.crawl_plans import plans_of
+
+    d = reports.report_detail(request.app.state.store, reference[:40])
+    plans = plans_of(request.app.state.store, [u["id"] for u in d["urls"]])
+    for u in d["urls"]:
+        u["render"] = bool(plans.get(u["id"], {}).get("render"))
+    d["render"] = bool(d["urls"]) and all(u["render"] for u in d["urls"])
+    return d
+
+
+def _ask_render(request: Request, me, reference: str, on: bool) -> dict:
+    from vigie.ingest.crawl_plans import ask_render_report
+
+    st = request.app.state
+    ids = ask_render_report(st.store, reference[:40], render=on)
+    ref = reference[:40].strip().upper()
+    audit.record(st.store, me.actor, "report.render", "report", ref, {"render": on, "urls": len(ids)})
+    return {"reference": ref, "render": on, "urls": len(ids)}
+
+
 @router.get("/intake/{reference}", include_in_schema=False)
 def intake_report_page(request: Request, me: Analyst, reference: str):
-    d = reports.report_detail(request.app.state.store, reference[:40])
+    d = _detail(request, reference)
     audit.record(request.app.state.store, me.actor, "report.viewed", "report", d["reference"])
     return render(request, "intake_report.html", me, report=d)
+
+
+@router.post("/intake/{reference}/render", include_in_schema=False)
+async def intake_report_render(request: Request, me: Analyst, reference: str,
+                               render_pages: Annotated[str, Form(alias="render", max_length=5)] = "on"):
+    """Open (or stop opening) the report's pages in the crawler's browser at their next crawl."""
+    got = await run_in_threadpool(_ask_render, request, me, reference, render_pages == "on")
+    return RedirectResponse(f"/intake/{got['reference']}", 303)
+
+
+class RenderIn(BaseModel):
+    render: bool = Field(True, description="true: open the pages in the crawler's browser; false: stop doing so")
+
+
+@router.post("/api/v1/intake/reports/{reference}/render", tags=["reports"])
+def api_report_render(request: Request, me: Analyst, reference: str, body: RenderIn) -> dict:
+    """Open every URL of this report in the crawler's browser (Chromium, the same SSRF rules and budgets) at
+    its next crawl, for pictures that only show with scripts; `render: false` goes back to the default
+    (rendered only when a page has scripts and no picture). Audited."""
+    return _ask_render(request, me, reference, body.render)
 
 
 @router.get("/api/v1/intake/reports", tags=["reports"])
@@ -192,7 +247,7 @@ def api_reports(request: Request, me: Analyst, status: str | None = Query(None, 
 @router.get("/api/v1/intake/reports/{reference}", tags=["reports"])
 def api_report_detail(request: Request, me: Analyst, reference: str) -> dict:
     """One report with its URLs, their crawl and every media found (hashes and outcomes; never the media)."""
-    d = reports.report_detail(request.app.state.store, reference[:40])
+    d = _detail(request, reference)
     audit.record(request.app.state.store, me.actor, "report.viewed", "report", d["reference"])
     return d
 
