@@ -49,6 +49,11 @@ def test_review_pages_fit_both_widths_and_leave_screenshots(settings, monkeypatc
                     alts = page.eval_on_selector_all("img", "els => els.map((e) => e.getAttribute('alt'))")
                     assert all(a and any(k in a for k in ALT_OK) for a in alts), (path, alts)
                     assert page.locator("a.skip").count() == 1
+                    if name == "cluster":  # the sticky decision bar leaves most of the window to the work
+                        bar = page.locator("#decision-bar").bounding_box()
+                        share = bar["height"] / height
+                        print(f"decision bar at {width} px: {bar['height']:.0f} px, {share:.0%} of the window")
+                        assert share <= 0.25, (width, bar)
                     page.mouse.move(1, 1)
                     shot = DOCS_IMG / f"review_{name}_{role}_{width}.png"
                     page.screenshot(path=str(shot))
