@@ -13,7 +13,13 @@ and finds pictures by their first bytes, then follows each format's own structur
 - BMP: ``BM`` with a plausible header (reserved zero, a known DIB header size, one plane, a known
   bit depth, pixel data that fits the declared size); the declared size;
 - MP4/MOV (and 3GP, M4V…): an ``ftyp`` box first, then top-level boxes by their sizes (``moov``, ``mdat``,
-  ``free``…) up to the first bytes that are not one; both a ``moov`` and an ``mdat`` (or ``moof``) needed.
+  ``free``…) up to the first bytes that are not one; both a ``moov`` and an ``mdat`` (or ``moof``) needed;
+- AVI: ``RIFF`` + size + ``AVI `` with a ``LIST hdrl`` holding ``avih`` first, a ``movi`` list inside; the RIFF
+  size (even-padded), plus the ``RIFF AVIX`` chunks that follow it in an OpenDML file over 1 GiB;
+- Matroska/WebM: the EBML header (``1A 45 DF A3``, its DocType ``matroska`` or ``webm``), then one ``Segment``:
+  its size when known; when unknown (a live recording, a muxer that never seeked back), its top-level
+  children (SeekHead, Info, Tracks, Cluster, Cues…) walked by their sizes (an unknown-size Cluster by its
+  own children) up to the first bytes that are not one, within the limit; ``Tracks`` and a ``Cluster`` needed.
 
 A candidate whose structure breaks, or whose end is not found within `limit` bytes, is not carved.
 The length comes from the bytes alone, from the start offset: the same offset always carves the
@@ -41,10 +47,12 @@ CARVE_MAX = 128 << 20
 CARVE_MAX_VIDEO = 1 << 30
 #: Location of a carved item inside its file system's prefix (``disk.dd!p1/``): ``@unallocated:0x…``.
 MARK = "@unallocated:"
-_SIGS = re.compile(rb"\xff\xd8\xff|\x89PNG\r\n\x1a\n|GIF8[79]a|RIFF.{4}WEBP|BM|\x00\x00\x00[\x0c-\xff]ftyp", re.S)
+_SIGS = re.compile(rb"\xff\xd8\xff|\x89PNG\r\n\x1a\n|GIF8[79]a|RIFF.{4}(?:WEBP|AVI )|BM|\x00\x00\x00[\x0c-\xff]ftyp"
+                   rb"|\x1a\x45\xdf\xa3", re.S)
 #: What is searched for (with bytes.find, far faster than one regular expression on long runs of zeros), and
 #: where the candidate starts relative to it; `_SIGS` then checks the whole signature.
-_NEEDLES = ((b"\xff\xd8\xff", 0), (b"\x89PNG", 0), (b"GIF8", 0), (b"WEBP", -8), (b"BM", 0), (b"ftyp", -4))
+_NEEDLES = ((b"\xff\xd8\xff", 0), (b"\x89PNG", 0), (b"GIF8", 0), (b"WEBP", -8), (b"BM", 0), (b"ftyp", -4),
+            (b"AVI ", -8), (b"\x1a\x45\xdf\xa3", 0))
 _ZEROS = bytes(WINDOW + 15)
 #: Top-level boxes of an MP4/QuickTime file.
 _BOXES = frozenset((b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"uuid", b"meta", b"pdin", b"moof",
@@ -212,8 +220,123 @@ def _mp4(b: _Buf, off: int) -> int | None:
     return pos - off if b"moov" in seen and (b"mdat" in seen or b"moof" in seen) else None
 
 
-_MEASURE = {b"\xff": ("jpeg", _jpeg), b"\x89": ("png", _png), b"G": ("gif", _gif), b"R": ("webp", _webp),
-            b"B": ("bmp", _bmp), b"\x00": ("mp4", _mp4)}
+_FOURCC = re.compile(rb"[0-9A-Za-z _]{4}")
+
+
+def _avi(b: _Buf, off: int) -> int | None:
+    head = b.get(off, 24)
+    (size,) = struct.unpack("<I", head[4:8])
+    if head[12:16] != b"LIST" or head[20:24] != b"hdrl" or b.get(off + 24, 4) != b"avih" or size < 4 + 12 + 8:
+        return None
+    (hdrl,) = struct.unpack("<I", head[16:20])
+    pos, end = off + 12 + 8 + hdrl + (hdrl & 1), off + 8 + size
+    movi = False
+    while pos + 12 <= end:  # the top-level chunks of the RIFF AVI: LIST movi needed
+        cid, n = struct.unpack("<4sI", b.get(pos, 8))
+        if not _FOURCC.fullmatch(cid):
+            return None
+        if cid == b"LIST" and b.get(pos + 8, 4) == b"movi":
+            movi = True
+        pos += 8 + n + (n & 1)
+    if not movi or pos > end + 1:
+        return None
+    b.get(end - 1, 1)  # within the limit
+    pos = end + (size & 1)
+    while True:  # OpenDML: RIFF AVIX chunks go on past the first 1 GiB
+        try:
+            nxt = b.get(pos, 12)
+        except EOFError:
+            break
+        if nxt[:4] != b"RIFF" or nxt[8:12] != b"AVIX":
+            break
+        (n,) = struct.unpack("<I", nxt[4:8])
+        try:
+            b.get(pos + 8 + n - 1, 1)
+        except EOFError:
+            break  # past the limit: the file is carved up to the end of its last whole RIFF
+        pos += 8 + n + (n & 1)
+    return pos - off
+
+
+def _riff(b: _Buf, off: int) -> int | None:
+    return _avi(b, off) if b.get(off + 8, 4) == b"AVI " else _webp(b, off)
+
+
+#: Matroska element IDs (with their length-marker bits): the EBML header, the Segment, the Segment's
+#: top-level children, and the children of a Cluster (to walk an unknown-size Cluster).
+_EBML, _SEGMENT, _CLUSTER, _TRACKS = 0x1A45DFA3, 0x18538067, 0x1F43B675, 0x1654AE6B
+_TOP = frozenset((0x114D9B74, 0x1549A966, _TRACKS, _CLUSTER, 0x1C53BB6B, 0x1941A469, 0x1043A770, 0x1254C367,
+                  0xEC, 0xBF))
+_IN_CLUSTER = frozenset((0xE7, 0xA3, 0xA0, 0xA7, 0xAB, 0x5854, 0xAF, 0xEC, 0xBF))
+
+
+def _vint(b: _Buf, pos: int, keep_marker: bool) -> tuple[int, int, bool]:
+    """(value, length, unknown) of an EBML variable-length integer at `pos` (an ID keeps its marker bits)."""
+    first = b.get(pos, 1)[0]
+    if first == 0:
+        raise EOFError  # not a valid vint (over 8 bytes): not Matroska
+    n = 9 - first.bit_length()
+    raw = int.from_bytes(b.get(pos, n), "big")
+    value = raw if keep_marker else raw & ((1 << (7 * n)) - 1)
+    return value, n, not keep_marker and value == (1 << (7 * n)) - 1
+
+
+def _element(b: _Buf, pos: int) -> tuple[int, int, int | None]:
+    """(id, header length, data size or None when unknown) of the EBML element at `pos`."""
+    eid, n1, _ = _vint(b, pos, True)
+    size, n2, unknown = _vint(b, pos + n1, False)
+    return eid, n1 + n2, None if unknown else size
+
+
+def _children(b: _Buf, pos: int, ids: frozenset, stop: int | None = None, enough: frozenset = frozenset()
+              ) -> tuple[int, set]:
+    """Walk elements from `pos` while their IDs are in `ids` (up to `stop`; with `stop`, only until the IDs
+    `enough` were all seen): (end, the IDs seen)."""
+    seen: set = set()
+    while stop is None or (pos < stop and not enough <= seen):
+        try:
+            eid, hl, size = _element(b, pos)
+        except EOFError:
+            break
+        if eid not in ids:
+            break
+        seen.add(eid)
+        if size is None:
+            if eid != _CLUSTER:
+                break  # only a Cluster may go on with unknown size inside an unknown-size Segment
+            pos, _ = _children(b, pos + hl, _IN_CLUSTER)
+            continue
+        if size:
+            b.get(pos + hl + size - 1, 1)  # within the limit
+        pos += hl + size
+    return pos, seen
+
+
+def _mkv(b: _Buf, off: int) -> int | None:
+    eid, hl, size = _element(b, off)
+    if size is None or size > 4096:
+        return None
+    header = b.get(off + hl, size)
+    if b"\x42\x82" not in header or not (b"matroska" in header or b"webm" in header):
+        return None  # no DocType saying Matroska or WebM
+    pos = off + hl + size
+    eid, hl, size = _element(b, pos)
+    if eid != _SEGMENT:
+        return None
+    start = pos + hl
+    if size is not None:  # its first children checked up to Tracks and a Cluster, then its size trusted
+        end, seen = _children(b, start, _TOP, start + size, frozenset((_TRACKS, _CLUSTER)))
+        if end > start + size:
+            return None  # a child runs past the size the Segment declares
+        b.get(start + size - 1, 1)
+        end = start + size
+    else:
+        end, seen = _children(b, start, _TOP)
+    return end - off if _TRACKS in seen and _CLUSTER in seen else None
+
+
+_MEASURE = {b"\xff": ("jpeg", _jpeg), b"\x89": ("png", _png), b"G": ("gif", _gif), b"R": ("webp", _riff),
+            b"B": ("bmp", _bmp), b"\x00": ("mp4", _mp4), b"\x1a": ("mkv", _mkv)}
 
 
 def measure(read: Read, off: int, limit: int, video_limit: int | None = None) -> tuple[str, int] | None:
@@ -229,22 +352,37 @@ def measure(read: Read, off: int, limit: int, video_limit: int | None = None) ->
     kind, fn = _MEASURE[head[:1]]
     if kind == "mp4":
         kind = "mov" if head[8:12] == b"qt  " else "mp4"
+    elif kind == "webp" and head[8:12] == b"AVI ":
+        kind = "avi"
+    if kind in ("mp4", "mov", "avi", "mkv"):
         limit = max(limit, video_limit or 0)
     try:
         n = fn(_Buf(read, off, limit), off)
     except (EOFError, OSError, struct.error, IndexError):
         return None
+    if kind == "mkv" and n:
+        try:
+            if b"webm" in read(off, 64):
+                kind = "webm"
+        except OSError:
+            pass
     return (kind, n) if n and n <= limit else None
 
 
 def carve(read: Read, runs: list[tuple[int, int]], limit: int, listed: frozenset | set = frozenset(),
-          video_limit: int | None = None) -> Iterator[tuple[int, str, int]]:
+          video_limit: int | None = None, release: Callable[[int], None] | None = None
+          ) -> Iterator[tuple[int, str, int]]:
     """(offset, type, length) of every picture lying wholly inside one of the byte ranges `runs`
     ([start, end), sorted, not overlapping), in offset order; none starting at an offset in `listed`
-    (where a deleted file the file system still lists starts: that file is already in the scan)."""
+    (where a deleted file the file system still lists starts: that file is already in the scan).
+
+    Reads go forward: before each window, `release(pos)` says nothing before `pos` is read again (the
+    one-pass reader of `vigie.ingest.onepass` then lets those bytes go)."""
     for start, end in runs:
         pos, skip = start, start
         while pos < end:
+            if release is not None:
+                release(min(pos, skip))
             try:
                 window = read(pos, min(WINDOW + 15, end - pos))
             except OSError:

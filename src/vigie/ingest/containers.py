@@ -122,7 +122,7 @@ def _ext_plausible(head: bytes) -> bool:
 def sniff_container(head: bytes) -> str | None:
     """The container format of a file from its first HEAD_BYTES bytes: zip, tar, tar.gz, tar.bz2,
     tar.xz, gz, bz2, xz (one compressed file), 7z, disk (raw disk image or file-system image), ewf
-    (E01/Ex01 first segment), ewf-segment (a later one), vmdk, vmdk-extent, vhd, vhdx, pdf, thumbcache
+    (E01/Ex01 first segment), ewf-segment (a later one), vmdk, vmdk-extent, vhd, vhdx, qcow, pdf, thumbcache
     (Windows thumbcache_*.db), ole (an OLE compound file: Thumbs.db is opened), or None.
     Never from the name."""
     seg = evidence.ewf_segment(head)
@@ -153,6 +153,8 @@ def sniff_container(head: bytes) -> str | None:
         return None  # a picture or video whose bytes happen to look like a boot sector
     if head[512:520] == b"EFI PART" or head[3:11] in (b"NTFS    ", b"EXFAT   "):
         return "disk"
+    if head[1024:1028] in (b"H+\x00\x04", b"HX\x00\x05") or (head[:2] == b"ER" and head[512:514] == b"PM"):
+        return "disk"  # an HFS+/HFSX volume, an Apple partition map
     if _fat_plausible(head) or _mbr_plausible(head) or _ext_plausible(head):
         return "disk"
     return None
@@ -168,9 +170,9 @@ KINDS = {"zip": archives.zip_members, "7z": archives.sevenzip_members, "tar": ar
          "disk": diskimage.members, "ewf": evidence.ewf_members, "ewf-segment": evidence.ewf_segment_members,
          "split": evidence.split_members, "pdf": pdf.members, "vmdk": evidence.vdisk_members,
          "vmdk-extent": evidence.vdisk_members, "vhd": evidence.vdisk_members, "vhdx": evidence.vdisk_members,
-         "thumbcache": thumbcache.members, "ole": thumbsdb.members}
+         "qcow": evidence.vdisk_members, "thumbcache": thumbcache.members, "ole": thumbsdb.members}
 #: Kinds whose content is a drive's media: the container item carries the acquisition hash.
-ACQUISITION = frozenset({"disk", "ewf", "split", "vmdk", "vhd", "vhdx"})
+ACQUISITION = frozenset({"disk", "ewf", "split", "vmdk", "vhd", "vhdx", "qcow"})
 
 
 def new_context(settings: Settings, target: str | None = None) -> Context:

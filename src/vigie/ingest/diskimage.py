@@ -14,13 +14,14 @@ whose name is gone) is walked too; its other virtual files ($MBR, $FAT1…) are 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import BinaryIO
 
 import pytsk3
 
 from vigie.errors import ErrorRecord
-from vigie.ingest import carving
+from vigie.ingest import carving, onepass
 from vigie.ingest.members import SEP, Context, Item, LimitExceeded, MemberSink, NameBook, limit_item
 from vigie.ingest.names import escape_bytes
 
@@ -28,34 +29,82 @@ _FS_NAMES = {int(getattr(pytsk3, f"TSK_FS_TYPE_{n}")): n.lower()
              for n in ("NTFS", "FAT12", "FAT16", "FAT32", "EXFAT", "EXT2", "EXT3", "EXT4", "HFS", "ISO9660",
                        "FFS1", "FFS1B", "FFS2", "APFS", "YAFFS2", "SWAP", "RAW")}
 _CHUNK = 1 << 20
+#: In one-pass mode, The Sleuth Kit's reads while listing (up to `_CACHE_MAX_READ` bytes each) are kept, up to
+#: `_CACHE` bytes: listing reads the same metadata many times, and each read of an E01 inflates its chunks again.
+_CACHE_MAX_READ = 1 << 20
+_CACHE = 64 << 20
 _M = pytsk3
 
 
 class _FileImg(pytsk3.Img_Info):
     """A TSK image over a read-only Python file object."""
 
-    def __init__(self, fobj: BinaryIO, size: int):
+    def __init__(self, fobj: BinaryIO, size: int, cache: int = 0):
         self._fobj = fobj
         self._size = size
+        self._cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._room = cache  # bytes kept of what The Sleuth Kit asked for (0: nothing kept)
+        self._held = 0
         super().__init__(url="", type=pytsk3.TSK_IMG_TYPE_EXTERNAL)
 
     def close(self):
         pass
 
     def read(self, offset, size):
+        key = (offset, size)
+        data = self._cache.get(key)
+        if data is not None:
+            self._cache.move_to_end(key)
+            return data
         self._fobj.seek(offset)
-        return self._fobj.read(size)
+        data = self._fobj.read(size)
+        if self._room and size <= _CACHE_MAX_READ:
+            # TSK asks for the same 64 KiB pieces again and again while listing (the FAT, the MFT, folders), and
+            # its own cache holds 2 MiB: each miss would inflate the same E01 chunks again
+            self._cache[key] = data
+            self._held += len(data)
+            while self._held > self._room:
+                self._held -= len(self._cache.popitem(last=False)[1])
+        return data
 
     def get_size(self):
         return self._size
 
 
 def members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: Context) -> Iterator[Item]:
+    """The files of a disk image. When `fobj` is an evidence image's media asking for its acquisition hash
+    (``fobj.one_pass(item, digests)``, set by `vigie.ingest.evidence`), the media is read once for the hash, the
+    files and carving together (`vigie.ingest.onepass`) and the image's own item comes last, with its hash."""
+    mp = None
+    if ctx.target is None and callable(getattr(fobj, "one_pass", None)):
+        mp = onepass.MediaPass(fobj, size)
+    walk = _members(item, fobj, size, depth, ctx, mp)
+    if mp is None:
+        yield from walk
+        return
+    yield from onepass.own_members(walk, ctx, item.location)
+    mp.release(size)  # carving is over: what is left is read for the hash and the files, and held nowhere
     try:
-        img = _FileImg(fobj, size)
+        mp.advance(size)
+    except OSError as exc:
+        item.error = ErrorRecord("corrupt_container", f"media unreadable: {str(exc).strip()[:300]}")
+    yield from _ready(mp, ctx)
+    yield from mp.unfinished()
+    if mp.end == size:
+        fobj.one_pass(item, mp.digests())
+    item.meta["media_bytes_reread"] = mp.bytes_reread
+    yield item
+
+
+def _members(item: Item, fobj: BinaryIO, size: int, depth: int, ctx: Context, mp) -> Iterator[Item]:
+    """`members`; with `mp` (one pass) the files are listed first, read and carved by the pass, and `item` is
+    not yielded here (it comes last, see `members`)."""
+    try:
+        img = _FileImg(fobj, size, _CACHE if mp is not None else 0)
     except OSError as exc:
         item.error = ErrorRecord("corrupt_container", f"disk image unreadable: {exc}")
-        yield item
+        if mp is None:
+            yield item
         return
     try:
         fs = pytsk3.FS_Info(img, offset=0)
@@ -73,32 +122,47 @@ def members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: C
         except (OSError, RuntimeError) as exc:
             item.error = ErrorRecord("corrupt_container", f"no file system or partition table that The Sleuth "
                                      f"Kit can open: {str(exc).strip()[:300]}")
-            yield item
+            if mp is None:
+                yield item
             return
         parts.sort()
         item.meta["partitions"] = len(parts)
-    yield item
+    if mp is None:
+        yield item
+    plans: list | None = [] if mp is not None else None
     if fs is not None:
-        yield from _walk_fs(img, fs, 0, f"{item.location}{SEP}/", depth, ctx)
-        return
-    for i, (offset, length, desc) in enumerate(parts, 1):
-        prefix = f"{item.location}{SEP}p{i}"
-        if not ctx.wants(prefix) and not ctx.wants_under(prefix + "/"):
-            continue
+        yield from _walk_fs(img, fs, 0, f"{item.location}{SEP}/", depth, ctx, None, mp, plans)
+    else:
+        for i, (offset, length, desc) in enumerate(parts, 1):
+            prefix = f"{item.location}{SEP}p{i}"
+            if not ctx.wants(prefix) and not ctx.wants_under(prefix + "/"):
+                continue
+            try:
+                pfs = pytsk3.FS_Info(img, offset=offset)
+            except (OSError, RuntimeError) as exc:
+                yield Item(prefix, meta={"partition": i, "offset": offset, "length": length, "description": desc},
+                           error=ErrorRecord("no_filesystem", f"partition {i} ({desc}): no file system The Sleuth "
+                                             f"Kit can open (unknown, encrypted or damaged): {str(exc).strip()[:200]}"))
+                continue
+            yield from _walk_fs(img, pfs, offset, prefix + "/", depth, ctx, {"partition": i}, mp, plans)
+    for read, total, used, prefix, fsname, extra in plans or ():
         try:
-            pfs = pytsk3.FS_Info(img, offset=offset)
-        except (OSError, RuntimeError) as exc:
-            yield Item(prefix, meta={"partition": i, "offset": offset, "length": length, "description": desc},
-                       error=ErrorRecord("no_filesystem", f"partition {i} ({desc}): no file system The Sleuth Kit "
-                                         f"can open (unknown, encrypted or damaged): {str(exc).strip()[:200]}"))
-            continue
-        yield from _walk_fs(img, pfs, offset, prefix + "/", depth, ctx, {"partition": i})
+            yield from _carve(read, total, used, prefix, fsname, depth, ctx, extra, mp)
+        except OSError as exc:
+            item.error = ErrorRecord("corrupt_container", f"media unreadable: {str(exc).strip()[:300]}")
+            return
 
 
-def _walk_fs(img, fs, base: int, prefix: str, depth: int, ctx: Context, extra: dict | None = None
-             ) -> Iterator[Item]:
+def _ready(mp, ctx: Context) -> Iterator[Item]:
+    """The listed files whose bytes the pass has gone through, each opened if it is a container."""
+    for p in mp.take_ready():
+        yield from ctx.expand(p.item(), p.depth)
+
+
+def _walk_fs(img, fs, base: int, prefix: str, depth: int, ctx: Context, extra: dict | None = None, mp=None,
+             plans: list | None = None) -> Iterator[Item]:
     """The files of one file system starting `base` bytes into the image, then what carving finds in its
-    unallocated space."""
+    unallocated space. With `mp` (one pass), files are handed to the pass and carving is planned in `plans`."""
     fsname = _FS_NAMES.get(int(fs.info.ftype), str(int(fs.info.ftype)))
     extra = extra or {}
     block = int(fs.info.block_size)
@@ -106,11 +170,13 @@ def _walk_fs(img, fs, base: int, prefix: str, depth: int, ctx: Context, extra: d
 
     def read(off: int, n: int) -> bytes:  # bytes of this file system, from its first byte
         n = min(n, total - off)
-        return img.read(base + off, n) if n > 0 else b""
+        if n <= 0:
+            return b""
+        return img.read(base + off, n) if mp is None else mp.read(base + off, n)
 
     t = ctx.target
     if t is not None and t.startswith(prefix + carving.MARK):
-        yield from _carved_one(read, prefix, t, fsname, depth, ctx, extra)
+        yield from _carved_one(read, total, prefix, t, fsname, depth, ctx, extra)
         return
     try:
         root = fs.open_dir(path="/")
@@ -119,21 +185,34 @@ def _walk_fs(img, fs, base: int, prefix: str, depth: int, ctx: Context, extra: d
         return
     seen = {root.info.fs_file.meta.addr if root.info.fs_file and root.info.fs_file.meta else -1}
     carve = t is None and ctx.settings.carve_unallocated
-    used = _Used(block) if carve else None
+    used = _Used(block, mp, base) if carve or mp is not None else None
     yield from _walk_dir(root, prefix, False, seen, fsname, depth, ctx, extra, used)
-    if used is not None:
+    if fsname == "ntfs" and ctx.wants_under(prefix + STREAM):  # the root folder's own streams: ``disk!p1/:x.jpg``
+        try:
+            top = fs.open_meta(inode=fs.info.root_inum)
+        except (OSError, RuntimeError):
+            top = None
+        if top is not None:
+            yield from _streams(top, prefix, False, {"fs": fsname, "inode": int(fs.info.root_inum), **extra}, depth,
+                                ctx)
+    if carve and used is not None:
         try:
             _runs(fs.open_meta(inode=fs.info.root_inum), used)
         except (OSError, RuntimeError):
             pass
-        yield from _carve(read, total, used, prefix, fsname, depth, ctx, extra)
+        if plans is not None:
+            used.base = base
+            plans.append((read, total, used, prefix, fsname, extra))
+        else:
+            yield from _carve(read, total, used, prefix, fsname, depth, ctx, extra)
 
 
 class _Used:
     """The byte ranges allocated files and folders occupy in one file system (what carving leaves alone)."""
 
-    def __init__(self, block: int):
+    def __init__(self, block: int, mp=None, base: int = 0):
         self.block = block
+        self.mp, self.base = mp, base  # the one pass files are handed to; where the file system starts in it
         self.ranges: list[tuple[int, int]] = []
         self.deleted_starts: set[int] = set()  # where deleted files still listed start: not carved again
 
@@ -163,24 +242,33 @@ def _first_run(f, used: _Used) -> None:
         pass
 
 
-def _carve(read, total: int, used: _Used, prefix: str, fsname: str, depth: int, ctx: Context, extra: dict
-           ) -> Iterator[Item]:
-    """Pictures in the space no allocated file or folder occupies (`vigie.ingest.carving`)."""
+def _carve(read, total: int, used: _Used, prefix: str, fsname: str, depth: int, ctx: Context, extra: dict,
+           mp=None) -> Iterator[Item]:
+    """Pictures in the space no allocated file or folder occupies (`vigie.ingest.carving`); with `mp` (one pass),
+    the files the pass completes on its way too."""
     limit = min(carving.CARVE_MAX, ctx.settings.max_file_bytes)
     vlimit = min(carving.CARVE_MAX_VIDEO, ctx.settings.max_file_bytes)
+    release = (lambda pos: mp.release(used.base + pos)) if mp is not None else None
     for off, kind, n in carving.carve(read, carving.free_runs(total, used.ranges), limit, used.deleted_starts,
-                                      vlimit):
+                                      vlimit, release):
+        if mp is not None:
+            yield from _ready(mp, ctx)
         yield from _carved(read(off, n), prefix, off, kind, fsname, depth, ctx, extra)
+    if mp is not None:
+        yield from _ready(mp, ctx)
 
 
-def _carved_one(read, prefix: str, target: str, fsname: str, depth: int, ctx: Context, extra: dict
+def _carved_one(read, total: int, prefix: str, target: str, fsname: str, depth: int, ctx: Context, extra: dict
                 ) -> Iterator[Item]:
-    """Re-read one carved item from its offset (its length comes from its bytes: the same as in the scan)."""
+    """Re-read one carved item from its offset (its length comes from its bytes: the same as in the scan; the
+    search is bounded by the file system's end, as the scan's is by the end of the free run)."""
     name = target[len(prefix):].split(SEP, 1)[0]
     off = carving.offset_of(name)
+    if off is None or not 0 <= off < total:
+        return
     s = ctx.settings
-    got = carving.measure(read, off, min(carving.CARVE_MAX, s.max_file_bytes),
-                          min(carving.CARVE_MAX_VIDEO, s.max_file_bytes)) if off is not None else None
+    got = carving.measure(read, off, min(carving.CARVE_MAX, s.max_file_bytes, total - off),
+                          min(carving.CARVE_MAX_VIDEO, s.max_file_bytes, total - off))
     if got is not None:
         yield from _carved(read(off, got[1]), prefix, off, got[0], fsname, depth, ctx, extra)
 
@@ -237,6 +325,8 @@ def _walk_dir(directory, prefix: str, parent_deleted: bool, seen: set, fsname: s
                 m is None and n.type == _M.TSK_FS_NAME_TYPE_DIR):
             if addr in seen or m is None:
                 continue  # a loop, or a deleted folder whose inode is gone: nothing to list
+            if fsname == "ntfs" and mtype == _M.TSK_FS_META_TYPE_DIR:
+                yield from _streams(f, f"{prefix}{name}", deleted, meta, depth, ctx)  # a folder's streams
             if not ctx.wants_under(f"{prefix}{name}/"):
                 continue  # re-opening one location elsewhere
             seen.add(addr)
@@ -249,7 +339,8 @@ def _walk_dir(directory, prefix: str, parent_deleted: bool, seen: set, fsname: s
         if mtype == _M.TSK_FS_META_TYPE_VIRT:
             continue  # $MBR, $FAT1, $FAT2: TSK's views of file-system structures, not files
         loc = f"{prefix}{book.unique(name, meta)}"
-        if not ctx.wants(loc):
+        ads = fsname == "ntfs" and mtype == _M.TSK_FS_META_TYPE_REG
+        if not ctx.wants(loc) and not (ads and ctx.wants_under(loc + STREAM)):
             continue
         if m is None:
             yield Item(loc, deleted=deleted, meta=meta,
@@ -267,13 +358,52 @@ def _walk_dir(directory, prefix: str, parent_deleted: bool, seen: set, fsname: s
             yield Item(loc, deleted=deleted, meta=meta,
                        error=ErrorRecord("special_file", "not a regular file (device, FIFO, socket): not read"))
             continue
-        yield from _read_file(f, loc, int(m.size), deleted, meta, depth, ctx)
+        runs = None
+        if used is not None and used.mp is not None and not deleted and ctx.wants(loc) and not used.mp.full():
+            runs = onepass.plan_file(f, fsname, used.block, used.base, int(m.size))
+        if runs is not None:
+            used.mp.defer(loc, int(m.size), deleted, meta, depth + 1, runs, ctx)  # read when the pass gets there
+        elif ctx.wants(loc):
+            yield from _read_file(f, loc, int(m.size), deleted, meta, depth, ctx)
+        if ads:
+            yield from _streams(f, loc, deleted, meta, depth, ctx)
+
+
+#: Between an NTFS file's location and the name of one of its alternate data streams: ``file.txt:hidden.jpg``
+#: (the name Windows itself gives a stream; ``:`` cannot appear in a Windows file name).
+STREAM = ":"
+
+
+def _streams(f, loc: str, deleted: bool, meta: dict, depth: int, ctx: Context) -> Iterator[Item]:
+    """The alternate data streams of an NTFS file or folder (named ``$DATA`` attributes), each read like a file:
+    ``file.txt:hidden.jpg``. A picture hidden this way has no name of its own in any folder listing."""
+    named = []
+    try:
+        for attr in f:
+            a = attr.info
+            if int(a.type) == int(_M.TSK_FS_ATTR_TYPE_NTFS_DATA) and a.name:
+                raw = a.name if isinstance(a.name, bytes) else str(a.name).encode("utf-8", "surrogateescape")
+                named.append((escape_bytes(raw)[0], int(a.type), int(a.id), int(a.size), int(a.flags)))
+    except (OSError, RuntimeError, AttributeError):
+        return
+    for sname, atype, aid, size, flags in sorted(named):
+        sloc = f"{loc}{STREAM}{sname}"
+        if not ctx.wants(sloc):
+            continue
+        smeta = {**meta, "ads": True, "stream": sname}
+        if flags & (int(_M.TSK_FS_ATTR_COMP) | int(_M.TSK_FS_ATTR_ENC)):
+            smeta["stream_flags"] = "compressed" if flags & int(_M.TSK_FS_ATTR_COMP) else "encrypted"
+        yield from _read_file(f, sloc, size, deleted, smeta, depth, ctx, (atype, aid))
 
 
 #: NTFS keeps its own structures in MFT records 0-23 ($MFT, $LogFile, $Volume, $Boot, $BadClus, $Secure,
 #: $Extend...; 16-23 are reserved): files to the file system, not evidence a person saved.
 _NTFS_RESERVED = 24
 _FAT_LABEL = "(Volume Label Entry)"
+#: The Sleuth Kit's virtual files for exFAT's own structures (the allocation bitmap, the up-case table…).
+_EXFAT_SYSTEM = frozenset(("$ALLOC_BITMAP", "$UPCASE_TABLE", "$VOLUME_GUID", "$TEX_FAT", "$ACT"))
+#: HFS+ catalog node IDs below 16 are the volume's own files ($ExtentsFile, $CatalogFile, $AllocationFile…).
+_HFS_RESERVED = 16
 
 
 def _fs_metadata(fsname: str, name: str, addr) -> str | None:
@@ -285,15 +415,22 @@ def _fs_metadata(fsname: str, name: str, addr) -> str | None:
         return "NTFS system file" if name.startswith("$") else "NTFS reserved MFT record"
     if fsname.startswith("fat") and name.endswith(_FAT_LABEL):
         return "FAT volume label"
+    if fsname == "exfat" and (name in _EXFAT_SYSTEM or name.endswith(_FAT_LABEL)):
+        return "exFAT system file" if name in _EXFAT_SYSTEM else "exFAT volume label"
+    if fsname == "hfs" and isinstance(addr, int) and 0 <= addr < _HFS_RESERVED and name.startswith("$"):
+        return "HFS+ system file"
     return None
 
 
-def _read_file(f, loc: str, size: int, deleted: bool, meta: dict, depth: int, ctx: Context) -> Iterator[Item]:
+def _read_file(f, loc: str, size: int, deleted: bool, meta: dict, depth: int, ctx: Context,
+               attr: tuple[int, int] | None = None) -> Iterator[Item]:
+    """A file's content (its default data, or the attribute `attr`: (type, id), an NTFS stream)."""
     try:
         sink = MemberSink(ctx, counted=False)
         off = 0
         while off < size:
-            chunk = f.read_random(off, min(_CHUNK, size - off))
+            n = min(_CHUNK, size - off)
+            chunk = f.read_random(off, n) if attr is None else f.read_random(off, n, attr[0], attr[1])
             if not chunk:
                 break
             sink.write(chunk)

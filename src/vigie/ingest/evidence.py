@@ -9,12 +9,13 @@ through the disk-image kind (`ctx.inner(..., "disk", ...)`): locations read
 ``case.E01!p2/Users/x/a.jpg`` as for a raw image.
 
 The acquisition hash is the hash of the media content, not of the container file (an E01 file's
-own SHA-256 says nothing about the drive): the media is read through once, in order, before its
-files, and MD5, SHA-1 and SHA-256 go into the container item's meta (``media_md5``,
-``media_sha1``, ``media_sha256``). For an E01 the hashes stored at acquisition are compared with
-them: ``hash_check`` is ``verified``, ``mismatch`` (the item then gets the error ``hash_mismatch``:
-the image is damaged or was altered) or ``none stored``. Re-reading one member for review
-(`vigie.ingest.reopen`) skips this pass.
+own SHA-256 says nothing about the drive): the media is read once, in order, and that one read
+gives the hash, the files' bytes and carving's (`vigie.ingest.onepass`); MD5, SHA-1 and SHA-256
+go into the container item's meta (``media_md5``, ``media_sha1``, ``media_sha256``), and the
+container item comes after its members, once the pass is over. For an E01 the hashes stored at
+acquisition are compared with them: ``hash_check`` is ``verified``, ``mismatch`` (the item then
+gets the error ``hash_mismatch``: the image is damaged or was altered) or ``none stored``.
+Re-reading one member for review (`vigie.ingest.reopen`) skips this pass.
 
 A later segment met on its own (``case.E02``, ``disk.002``, a VMDK extent without a descriptor)
 is a record of the image it belongs to: hashed as a file, never opened alone.
@@ -22,19 +23,20 @@ is a record of the image it belongs to: hashed as a file, never opened alone.
 Virtual disks go through libvmdk and libvhdi (``libvmdk-python``, ``libvhdi-python``): a VMDK
 (monolithic sparse with its embedded descriptor, or a descriptor file whose extents lie beside it),
 a dynamic VHD (``conectix`` at offset 0; a fixed VHD is a raw disk with a footer and is read as one)
-and a VHDX. A differencing disk (one that needs its parent) is ``unsupported``.
+and a VHDX; QCOW2 through libqcow (``libqcow-python``, optional: without it a QCOW2 is ``unsupported``).
+A differencing disk (one that needs its parent, a QCOW2 with a backing file) or an encrypted QCOW2 is
+``unsupported``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
 from vigie.errors import ErrorRecord
-from vigie.ingest.members import CHUNK, Context, Item
+from vigie.ingest.members import Context, Item
 
 try:
     import pyewf
@@ -45,6 +47,10 @@ try:
     import pyvmdk
 except ImportError:  # pragma: no cover - same
     pyvmdk = pyvhdi = None
+try:
+    import pyqcow
+except ImportError:  # libqcow-python: QCOW images are `unsupported` without it
+    pyqcow = None
 
 #: EWF segment signatures: EWF1 (E01, also written by FTK and ewfacquire), EWF2 (Ex01).
 EWF1 = b"EVF\x09\x0d\x0a\xff\x00"
@@ -55,7 +61,7 @@ SPLIT = re.compile(r"^(.*)\.(\d{3,})$", re.S)
 
 def virtual_disk(head: bytes) -> str | None:
     """vmdk, vmdk-extent (a sparse extent without a descriptor: read through its descriptor), vhd (dynamic or
-    differencing) or vhdx from a file's first bytes; else None."""
+    differencing), vhdx or qcow (QCOW2) from a file's first bytes; else None."""
     if head[:4] == b"KDMV" and len(head) >= 36:
         at = int.from_bytes(head[28:36], "little") * 512  # the embedded descriptor, if any
         if at == 0 or (at + 21 <= len(head) and head[at:at + 21] != b"# Disk DescriptorFile"):
@@ -67,6 +73,8 @@ def virtual_disk(head: bytes) -> str | None:
         return "vhd"
     if head[:8] == b"vhdxfile":
         return "vhdx"
+    if head[:4] == b"QFI\xfb" and head[4:8] in (b"\x00\x00\x00\x02", b"\x00\x00\x00\x03"):
+        return "qcow"  # QCOW2 (version 2 or 3), what QEMU/KVM and libvirt keep virtual machines' disks in
     return None
 
 
@@ -186,22 +194,6 @@ def open_split(path: str) -> Concatenated:
     return Concatenated(files, [os.fstat(f.fileno()).st_size for f in files])
 
 
-def _media_hashes(fobj, size: int) -> dict:
-    """MD5, SHA-1 and SHA-256 of the media, read once in order."""
-    hs = [hashlib.md5(), hashlib.sha1(), hashlib.sha256()]
-    fobj.seek(0)
-    done = 0
-    while done < size:
-        chunk = fobj.read(min(CHUNK * 4, size - done))
-        if not chunk:
-            break
-        for h in hs:
-            h.update(chunk)
-        done += len(chunk)
-    return {"media_md5": hs[0].hexdigest(), "media_sha1": hs[1].hexdigest(), "media_sha256": hs[2].hexdigest(),
-            "media_size": done}
-
-
 def ewf_members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: Context) -> Iterator[Item]:
     """An E01/Ex01 image: its media handed to The Sleuth Kit, its stored hashes checked."""
     item.meta["format"] = "ewf"
@@ -232,8 +224,8 @@ def ewf_members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ct
     try:
         media = LibMedia(handle)
         item.meta["media_size"] = media.size
-        if ctx.target is None:
-            _check(item, media, handle)
+        if ctx.target is None:  # hashed in the one read of the media that also reads its files (`onepass`)
+            media.one_pass = lambda it, got: _check(it, got, handle)
         yield from ctx.inner(item, media, media.size, "disk", depth)
     finally:
         handle.close()
@@ -241,12 +233,8 @@ def ewf_members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ct
             f.close()
 
 
-def _check(item: Item, media: LibMedia, handle) -> None:
-    try:
-        got = _media_hashes(media, media.size)
-    except OSError as exc:
-        item.error = ErrorRecord("corrupt_container", f"E01 media unreadable: {str(exc).strip()[:300]}")
-        return
+def _check(item: Item, got: dict, handle) -> None:
+    """The media hashes into the image's meta, compared with the ones the E01 stores from acquisition."""
     item.meta.update(got)
     stored = {k.lower(): v.lower() for k, v in (handle.get_hash_values() or {}).items() if v}
     checked = []
@@ -276,7 +264,7 @@ def split_members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, 
         item.meta["segments"] = len(fobj._files)
     item.meta["media_size"] = size
     if ctx.target is None:
-        item.meta.update(_media_hashes(fobj, size))
+        fobj.one_pass = lambda it, got: it.meta.update(got)
     yield from ctx.inner(item, fobj, size, "disk", depth)
 
 
@@ -287,6 +275,32 @@ def split_piece(item: Item, first: str, number: int) -> Item:
     return item
 
 
+def _qcow_compressed(fobj: BinaryIO) -> str | None:
+    """Whether a QCOW2 holds compressed clusters (``qemu-img convert -c``), from its L2 tables: libqcow
+    (20260703) returns zeros for some of them, silently; such an image is refused rather than read wrong."""
+    fobj.seek(0)
+    h = fobj.read(48)
+    if len(h) < 48:
+        return None
+    cluster_bits = int.from_bytes(h[20:24], "big")
+    l1_size, l1_at = int.from_bytes(h[36:40], "big"), int.from_bytes(h[40:48], "big")
+    if not 9 <= cluster_bits <= 21 or l1_size > 1 << 22:
+        return None  # libqcow will say what is wrong with it
+    fobj.seek(l1_at)
+    l1 = fobj.read(8 * l1_size)
+    mask = (1 << 56) - (1 << 9)
+    for i in range(0, len(l1) - 7, 8):
+        l2_at = int.from_bytes(l1[i:i + 8], "big") & mask
+        if not l2_at:
+            continue
+        fobj.seek(l2_at)
+        l2 = fobj.read(1 << cluster_bits)
+        for j in range(0, len(l2) - 7, 8):
+            if l2[j] & 0x40:  # bit 62: a compressed cluster
+                return f"the first at guest byte {((i // 8) * (len(l2) // 8) + j // 8) << cluster_bits:#x}"
+    return None
+
+
 def vdisk_members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: Context) -> Iterator[Item]:
     """A VMDK, VHD or VHDX: its media handed to The Sleuth Kit, its media hash as the acquisition hash."""
     item.meta["format"] = kind
@@ -295,13 +309,25 @@ def vdisk_members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, 
         item.meta["segment"] = "extent"
         yield item  # read through the descriptor that names it
         return
-    if pyvmdk is None:
-        item.error = ErrorRecord("unsupported", "virtual disks need libvmdk-python and libvhdi-python: not opened")
+    if (pyqcow if kind == "qcow" else pyvmdk) is None:
+        need = "libqcow-python" if kind == "qcow" else "libvmdk-python and libvhdi-python"
+        item.error = ErrorRecord("unsupported", f"{kind.upper()} disks need {need}: not opened")
         yield item
         return
     extra: list = []
+    locked = False
     try:
-        if kind == "vmdk":
+        if kind == "qcow":
+            compressed = _qcow_compressed(fobj)
+            if compressed:
+                item.error = ErrorRecord("unsupported", f"QCOW2 with compressed clusters ({compressed}): "
+                                         "libqcow reads some of them as zeros; not opened rather than read wrong")
+                yield item
+                return
+            handle = pyqcow.file()
+            handle.open_file_object(fobj)
+            locked = bool(handle.is_locked())
+        elif kind == "vmdk":
             handle = pyvmdk.handle()
             handle.open_file_object(fobj)
             extents = [d.filename for d in handle.extent_descriptors]
@@ -315,7 +341,8 @@ def vdisk_members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, 
         else:
             handle = pyvhdi.file()
             handle.open_file_object(fobj)
-        parent = handle.get_parent_filename() if hasattr(handle, "get_parent_filename") else None
+        parent = handle.get_parent_filename() if hasattr(handle, "get_parent_filename") else (
+            handle.get_backing_filename() if kind == "qcow" else None)
     except (OSError, ValueError, TypeError) as exc:
         for f in extra:
             f.close()
@@ -328,10 +355,14 @@ def vdisk_members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, 
             item.error = ErrorRecord("unsupported", f"differencing disk: its parent ({parent}) is needed")
             yield item
             return
+        if locked:
+            item.error = ErrorRecord("unsupported", "encrypted QCOW image: its password is needed")
+            yield item
+            return
         media = LibMedia(handle)
         item.meta["media_size"] = media.size
         if ctx.target is None:
-            item.meta.update(_media_hashes(media, media.size))
+            media.one_pass = lambda it, got: it.meta.update(got)
         yield from ctx.inner(item, media, media.size, "disk", depth)
     finally:
         handle.close()
