@@ -3,10 +3,14 @@
 Generates an RDS-shaped SQLite database (NIST's published FILE table: sha256, sha1, md5, crc32, file_name,
 file_size, package_id; random digests, upper-case hex as NIST writes them, a share of rows repeated as
 NIST lists one file in several packages), imports it with `vigie.banks.service.import_file(..., "nsrl")`
-into a SQLite store, and prints rows/s, entries/s, the growth of the store's files per million RDS rows,
-and the time and size of the per-scan known-good set (`vigie.banks.known_good.load`).
+into a SQLite store (or, with `--database-url`, a PostgreSQL database: a schema of its own, dropped after), and
+prints rows/s, entries/s, the growth of the store per million RDS rows (SQLite: its files; PostgreSQL:
+`pg_total_relation_size` of the entries table, indexes included), and the time and size of the per-scan
+known-good set (`vigie.banks.known_good.load`). A known-good bank imports through the bulk path
+(`vigie.banks.known_good.bulk_import`).
 
     python bench/nsrl_bench.py [--rows 1000000] [--repeat 0.1] [--signals sha1,md5,sha256] [--json]
+                               [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -64,34 +69,66 @@ def store_bytes(data_dir: Path) -> int:
     return sum(p.stat().st_size for p in data_dir.rglob("*") if p.is_file() and ".db" in p.name)
 
 
+class _Pg:
+    """A schema of its own in the given PostgreSQL database, for one run."""
+
+    def __init__(self, url: str):
+        from sqlalchemy import create_engine, text
+
+        self.schema = f"nsrl_bench_{uuid.uuid4().hex[:10]}"
+        self.admin = create_engine(url)
+        with self.admin.begin() as c:
+            c.execute(text(f'CREATE SCHEMA "{self.schema}"'))
+        self.url = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{self.schema}"
+
+    def size(self) -> int:
+        from sqlalchemy import text
+
+        with self.admin.begin() as c:
+            return int(c.execute(text(f"SELECT pg_total_relation_size('\"{self.schema}\".entries')")).scalar() or 0)
+
+    def drop(self) -> None:
+        from sqlalchemy import text
+
+        with self.admin.begin() as c:
+            c.execute(text(f'DROP SCHEMA "{self.schema}" CASCADE'))
+        self.admin.dispose()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=float, default=0.1, help="share of rows that repeat an earlier file")
     ap.add_argument("--signals", default="sha1,md5,sha256")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--database-url", default=None, help="a PostgreSQL URL (default: a SQLite store)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="vigie-nsrl-bench-") as tmp:
         tmp = Path(tmp)
         rds = tmp / "rds.db"
         make_rds(rds, a.rows, a.repeat)
         data_dir = tmp / "data"
-        store = Store.open(Settings(data_dir=data_dir, workers=1))
+        pg = _Pg(a.database_url) if a.database_url else None
+        settings = Settings(data_dir=data_dir, workers=1, **({"database_url": pg.url} if pg else {}))
+        store = Store.open(settings)
         service.create_bank(store, "nsrl", kind="known_good")
-        before = store_bytes(data_dir)
+        before = pg.size() if pg else store_bytes(data_dir)
         t0 = time.perf_counter()
         with open(rds, "rb") as f:  # import_file's reader with the chosen digests
             rep = service.import_entries(store, "nsrl", get_format("nsrl")(signals=a.signals).read(f))
         secs = time.perf_counter() - t0
         store.close()
-        size = store_bytes(data_dir) - before
-        store = Store.open(Settings(data_dir=data_dir, workers=1))
+        size = (pg.size() if pg else store_bytes(data_dir)) - before
+        store = Store.open(settings)
         t1 = time.perf_counter()
         kg = known_good.load(store)
         load_secs = time.perf_counter() - t1
         kg_bytes = kg.nbytes
         store.close()
-        out = {"rows": a.rows, "signals": a.signals, "entries_read": rep.read, "entries_added": rep.added,
+        if pg:
+            pg.drop()
+        out = {"store": "postgresql" if pg else "sqlite", "rows": a.rows, "signals": a.signals,
+               "entries_read": rep.read, "entries_added": rep.added,
                "import_seconds": round(secs, 2), "rows_per_second": round(a.rows / secs),
                "entries_per_second": round(rep.read / secs),
                "rds_bytes": rds.stat().st_size, "store_bytes": size,

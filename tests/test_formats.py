@@ -81,8 +81,8 @@ def rich_entries() -> list[EntryData]:
 # -- registry --------------------------------------------------------------------------------
 
 
-def test_registry_lists_the_six_formats():
-    assert set(FORMATS) == {"csv", "text", "te", "vics", "iped", "nsrl"}
+def test_registry_lists_the_seven_formats():
+    assert set(FORMATS) == {"csv", "text", "te", "vics", "iped", "nsrl", "xways"}
     for name, cls in FORMATS.items():
         assert issubclass(cls, BankFormat) and cls.name == name
     assert get_format("CSV") is FORMATS["csv"]

@@ -158,6 +158,56 @@ def test_an_rds_imports_into_a_known_good_bank_merging_repeats(store, tmp_path):
     assert info.meta["nsrl"]["version"] == "2026.09.1"
 
 
+def test_the_bulk_known_good_import_keeps_the_import_contract(store, tmp_path, monkeypatch):
+    """A known-good bank takes the bulk path (vigie.banks.known_good.bulk_import): batches larger than one
+    INSERT, a second import adding nothing, a tombstone never revived, bad rows refusing the file whole unless
+    skipped, and the bank change noted for the re-match."""
+    from vigie.banks import changes, known_good
+    from vigie.errors import RowError
+
+    monkeypatch.setattr(known_good, "BULK_BATCH", 4)  # several sorted batches out of 9 entries
+    db = tmp_path / "rds.db"
+    make_rds_v3(db, CONTENTS)
+    banks.create_bank(store, "nsrl", kind="known_good")
+    before = changes.latest(store)
+    with open(db, "rb") as f:
+        r1 = banks.import_file(store, "nsrl", f, "nsrl")
+    assert (r1.read, r1.added, r1.merged) == (9, 9, 0) and changes.latest(store) > before
+    d = digests(b"notepad")
+    assert banks.remove_entry(store, "nsrl", d["md5"], signal="md5") == 1
+    with open(db, "rb") as f:
+        r2 = banks.import_file(store, "nsrl", f, "nsrl")
+    assert (r2.read, r2.added, r2.merged) == (9, 0, 9)
+    [info] = [b for b in banks.list_banks(store) if b.name == "nsrl"]
+    assert info.counts == {"sha1": 3, "md5": 2, "sha256": 3, "removed": 1}  # the tombstone stayed
+    extra = [(1, EntryData("sha1", digests(b"new")["sha1"])), (2, RowError(2, "invalid_hash", "bad"))]
+    with pytest.raises(FormatError):
+        banks.import_entries(store, "nsrl", iter(extra))
+    [info] = [b for b in banks.list_banks(store) if b.name == "nsrl"]
+    assert info.counts["sha1"] == 3  # refused whole: nothing of it went in
+    r3 = banks.import_entries(store, "nsrl", iter(extra), skip_invalid=True)
+    assert (r3.added, r3.skipped_count) == (1, 1)
+    kg = known_good.load(store)
+    assert kg.hit({"sha1": digests(b"new")["sha1"]}) == "sha1" and kg.hit({"md5": d["md5"]}) is None
+
+
+def test_the_bulk_path_keeps_what_a_new_entry_brings(store):
+    """A known-good list in another format (a CSV with tags, notes, dates, a tombstone) keeps all of it."""
+    from datetime import UTC, datetime
+
+    banks.create_bank(store, "kg", kind="known_good")
+    when = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+    rows = [(1, EntryData("sha1", digests(b"a")["sha1"], tags=["os"], note="from vendor", external_id="v-1",
+                          added_at=when, extra={"k": "v"})),
+            (2, EntryData("md5", digests(b"b")["md5"], removed=True))]
+    assert banks.import_entries(store, "kg", iter(rows)).added == 2
+    got = {e.signal: e for e in banks.iter_entries(store, "kg", include_removed=True)}
+    a = got["sha1"]
+    assert (a.tags, a.note, a.external_id, a.extra, a.removed) == (["os"], "from vendor", "v-1", {"k": "v"}, False)
+    assert a.added_at.replace(tzinfo=UTC) == when
+    assert got["md5"].removed
+
+
 def test_a_known_good_entry_is_never_a_match(store, tmp_path):
     db = tmp_path / "rds.db"
     make_rds_v3(db, CONTENTS)

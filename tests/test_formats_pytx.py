@@ -2,9 +2,10 @@
 
 `data/pytx/local_file.txt` was written by python-threatexchange's own code (see `data/pytx/make_fixture.py`):
 PDQ, video MD5 and vPDQ lines as its `threatexchange hash` prints them and its local-file exchange reads them.
-Vigie must read that file and write it back byte for byte. Where a Python with python-threatexchange is named in
-`VIGIE_PYTX_PYTHON` (a test virtual environment: `pip install threatexchange`), its local-file exchange also
-reads Vigie's own export and its signal types validate every line; otherwise that part is skipped.
+Vigie must read that file and write it back byte for byte. python-threatexchange's local-file exchange also reads
+Vigie's own export and its signal types validate every line: it runs in the test venv that tests/parity_venv.py
+builds (`.cache/parity-venv`, pip install threatexchange), or in the Python named by `VIGIE_PYTX_PYTHON`; that
+part is skipped only when pip cannot install the package (the reason is pip's own).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import os
 import random
 import subprocess
 from pathlib import Path
-
-import pytest
 
 from vigie.banks.formats import detect_format, get_format
 from vigie.banks.records import BankMeta, EntryData
@@ -75,12 +74,18 @@ print(json.dumps(got))
 """
 
 
-@pytest.mark.skipif(not os.environ.get("VIGIE_PYTX_PYTHON"), reason="no python-threatexchange test environment "
-                    "(set VIGIE_PYTX_PYTHON)")
+def _pytx_python() -> str:
+    if os.environ.get("VIGIE_PYTX_PYTHON"):
+        return os.environ["VIGIE_PYTX_PYTHON"]
+    from parity_venv import parity_python
+
+    return str(parity_python("threatexchange", "threatexchange.exchanges.impl.file_api"))
+
+
 def test_python_threatexchange_reads_vigies_export(tmp_path):
     out = tmp_path / "vigie.txt"
     out.write_bytes(_vigie_export())
-    r = subprocess.run([os.environ["VIGIE_PYTX_PYTHON"], "-c", PARSE, str(out)], capture_output=True, text=True,
+    r = subprocess.run([_pytx_python(), "-c", PARSE, str(out)], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout)

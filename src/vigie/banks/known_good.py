@@ -7,6 +7,9 @@ a few numpy arrays, pickled at the pool's start), so the check costs one binary 
 no store round trip. Per digest it holds the digest plus 17 bytes (`vigie.index.exact`), not a Python
 object: a million SHA-1s take about 37 MB.
 
+`bulk_import` is how a known-good bank is filled (`service.import_entries` hands such banks to it): the
+full NSRL is hundreds of millions of rows, too many for one ORM object or RETURNING row each.
+
 Only live entries count: a removed, disabled or quarantined entry, or a disabled bank, skips nothing.
 A known-good entry is never a match (`vigie.matching`), so a digest that is both known-good and in a
 match bank still matches: the scan's matcher sees the file's digests whatever this check says.
@@ -14,6 +17,7 @@ match bank still matches: the scan's matcher sees the file's digests whatever th
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -73,22 +77,161 @@ class KnownGood:
 
 
 def load(store: Store) -> KnownGood:
-    """The live digests of the store's enabled known-good banks, read in batches."""
+    """The live digests of the store's enabled known-good banks, read in batches.
+
+    Each (bank, signal) is walked in value order along the unique index (bank_id, signal, value), a batch
+    after the last value seen: no sort of the whole bank per batch (ordering by id made the database sort
+    every remaining row of a multi-million-digest bank for each batch)."""
     kg = KnownGood()
     with store.sessions() as s:
         bank_ids = list(s.scalars(select(Bank.id).where(Bank.kind == "known_good", Bank.enabled.is_(True))))
-        if not bank_ids:
-            return kg
-        last = 0
-        while True:
-            rows = s.execute(select(Entry.id, Entry.signal, Entry.value)
-                             .where(Entry.bank_id.in_(bank_ids), Entry.id > last, Entry.signal.in_(SIGNALS),
-                                    Entry.removed_at.is_(None), Entry.disabled.is_(False),
-                                    Entry.quarantined_at.is_(None))
-                             .order_by(Entry.id).limit(BATCH)).all()
-            if not rows:
-                break
+        for bank_id in bank_ids:
             for sig in SIGNALS:
-                kg.add(sig, [v for _, sg, v in rows if sg == sig])
-            last = rows[-1][0]
+                last = ""
+                while True:
+                    values = list(s.scalars(
+                        select(Entry.value)
+                        .where(Entry.bank_id == bank_id, Entry.signal == sig, Entry.value > last,
+                               Entry.removed_at.is_(None), Entry.disabled.is_(False),
+                               Entry.quarantined_at.is_(None))
+                        .order_by(Entry.value).limit(BATCH)))
+                    if not values:
+                        break
+                    kg.add(sig, values)
+                    last = values[-1]
     return kg.seal()
+
+
+# -- bulk import ---------------------------------------------------------------------------------------------
+
+#: Rows per INSERT batch of a known-good import. Each batch is sorted by (signal, value) so that its inserts
+#: walk the unique index in order (neighbouring leaf pages) rather than at random over the whole B-tree.
+BULK_BATCH = 50_000
+#: SQLite page cache for the import's connection (KiB, negative as SQLite spells it): the index pages of a
+#: bank of tens of millions of digests stay in memory while it is filled.
+BULK_CACHE_KIB = 1 << 20
+#: The PostgreSQL staging table of a bulk import (temporary, dropped at commit) and its column types.
+STAGE = "vigie_known_good_stage"
+_PG_STAGE = {"bank_id": "integer", "signal": "text", "value": "text", "payload": "text", "verdict": "text",
+             "tags": "text", "external_id": "text", "note": "text", "media_key": "text", "extra": "text",
+             "added_by": "text", "added_at": "timestamptz", "updated_at": "timestamptz", "disabled": "boolean",
+             "removed_at": "timestamptz", "removed_by": "text"}
+
+
+def bulk_import(store: Store, bank: str, rows, *, skip_invalid: bool = False, added_by: str | None = None,
+                progress=None):
+    """Import a known-good list (NIST NSRL and the like: tens or hundreds of millions of bare digests) into
+    `bank`, atomically, without one ORM object or one RETURNING row per entry.
+
+    Same contract as `service.import_entries` (one transaction; bad rows refuse the file unless
+    `skip_invalid`; a digest already in the bank is left as it is, so a tombstone is never revived and the
+    import can be run again; a new entry keeps all the file gives), with one difference that suits known-good
+    lists: a digest already in the bank is left as it is, not merged with what the file says this time.
+    Rows go in with `INSERT ... ON CONFLICT DO NOTHING` a sorted batch at a time (SQLite: the driver's
+    executemany; PostgreSQL: COPY into a temporary staging table, then one INSERT ... SELECT); the count of
+    rows the database really inserted is the `added` figure, the rest (repeats included) is `merged`.
+    """
+    from vigie.banks import changes
+    from vigie.banks.records import EntryData
+    from vigie.banks.service import MAX_LISTED_ERRORS, ImportReport, _bank, _rematch, validate_entry
+    from vigie.errors import FormatError, InvalidHash, RowError
+    from vigie.store.models import utcnow
+
+    report = ImportReport(bank=bank)
+    table = Entry.__table__
+    with store.session() as s:
+        b = _bank(s, bank)
+        bank_id = b.id
+        conn = s.connection()
+        dialect = conn.dialect
+        dt_proc = table.c.added_at.type.bind_processor(dialect)
+        now = js_dt = dt_proc(utcnow()) if dt_proc else utcnow()
+        json_proc = table.c.tags.type.bind_processor(dialect)
+        empty_tags = json_proc([]) if json_proc else "[]"
+        extra_proc = table.c.extra.type.bind_processor(dialect)
+        verdict_proc = table.c.verdict.type.bind_processor(dialect)
+        cols = ("bank_id", "signal", "value", "payload", "verdict", "tags", "external_id", "note", "media_key", "extra",
+                "added_by", "added_at", "updated_at", "disabled", "removed_at", "removed_by")
+
+        def js(proc, v):
+            if v is None:
+                return None
+            return proc(v) if proc else (v if isinstance(v, str) else json.dumps(v))
+
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        verb = "INSERT OR IGNORE INTO" if dialect.name == "sqlite" else "INSERT INTO"
+        tail = "" if dialect.name == "sqlite" else " ON CONFLICT DO NOTHING"
+        sql = f"{verb} entries ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))}){tail}"
+        if dialect.name == "sqlite":
+            conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+        false = False if dialect.name != "sqlite" else 0
+        by = added_by
+        pending: list[tuple] = []
+
+        copy = dialect.name == "postgresql" and hasattr(conn.connection.dbapi_connection, "cursor")
+        if copy:  # PostgreSQL: COPY into a staging table, then one INSERT ... SELECT per batch
+            conn.exec_driver_sql(f"CREATE TEMP TABLE {STAGE} ({', '.join(f'{c} {_PG_STAGE[c]}' for c in cols)}) "
+                                 "ON COMMIT DROP")
+            json_cols = {"verdict", "tags", "extra"}
+            select_ = ", ".join(f"CAST({c} AS json)" if c in json_cols else c for c in cols)
+            move = (f"INSERT INTO entries ({', '.join(cols)}) SELECT {select_} FROM {STAGE} ORDER BY signal, value "
+                    "ON CONFLICT DO NOTHING")
+
+        def flush() -> None:
+            if not pending:
+                return
+            pending.sort(key=lambda r: (r[1], r[2]))
+            if copy:
+                with conn.connection.dbapi_connection.cursor() as cur, \
+                        cur.copy(f"COPY {STAGE} ({', '.join(cols)}) FROM STDIN") as cp:
+                    for r in pending:
+                        cp.write_row(r)
+                res = conn.exec_driver_sql(move)
+                conn.exec_driver_sql(f"TRUNCATE {STAGE}")
+            else:
+                res = conn.exec_driver_sql(sql, pending)
+            report.added += max(res.rowcount, 0)
+            pending.clear()
+
+        try:
+            for line, item in rows:
+                if isinstance(item, EntryData):
+                    try:
+                        validate_entry(item)
+                    except InvalidHash as exc:
+                        item = RowError(line, exc.code, exc.message)
+                if isinstance(item, RowError):
+                    report.skipped_count += 1
+                    if len(report.skipped) < MAX_LISTED_ERRORS:
+                        report.skipped.append(item)
+                    continue
+                report.read += 1
+                sig = get_signal(item.signal)
+                key = sig.key(item.value)
+                extra = item.extra or None
+                verdict = (item.verdict.as_dict() or None) if item.verdict else None
+                who = item.added_by or by
+                pending.append((bank_id, item.signal, key, item.value if key != item.value else None,
+                                js(verdict_proc, verdict), js(json_proc, list(item.tags)) if item.tags else empty_tags,
+                                item.external_id, item.note, item.media_key, js(extra_proc, extra), who,
+                                (dt_proc(item.added_at) if dt_proc else item.added_at) if item.added_at else js_dt, now,
+                                false, now if item.removed else None, who if item.removed else None))
+                if len(pending) >= BULK_BATCH:
+                    flush()
+                if progress:
+                    progress(line)
+            flush()
+            # Whatever the file held that the bank had already (or held twice) was left as it was.
+            report.merged = report.read - report.added
+            if report.added:
+                changes.note(s, "import", bank)
+            if report.skipped_count and not skip_invalid:
+                raise FormatError(
+                    f"{report.skipped_count} bad row(s): nothing was imported (use --skip-invalid to import "
+                    f"the {report.read} good rows)", rows=report.skipped)
+        finally:
+            if dialect.name == "sqlite":  # the store's own cache size again
+                conn.exec_driver_sql("PRAGMA cache_size=-262144")
+    if report.added:
+        _rematch(store)
+    return report

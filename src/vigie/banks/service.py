@@ -248,7 +248,15 @@ def _upsert(session, rows: list[dict]) -> tuple[int, int, int]:
 def import_entries(store: Store, bank: str, rows: Iterable[tuple[int, EntryData | RowError]], *,
                    skip_invalid: bool = False, added_by: str | None = None,
                    progress=None) -> ImportReport:
-    """Import rows (from a format reader) into `bank`, atomically; see the module docstring."""
+    """Import rows (from a format reader) into `bank`, atomically; see the module docstring. A known-good bank
+    (NIST NSRL: hundreds of millions of bare digests) takes the bulk path of `vigie.banks.known_good`."""
+    with store.sessions() as s:
+        kind = _bank(s, bank).kind
+    if kind == "known_good":
+        from vigie.banks import known_good
+
+        return known_good.bulk_import(store, bank, rows, skip_invalid=skip_invalid, added_by=added_by,
+                                      progress=progress)
     report = ImportReport(bank=bank)
     with store.session() as s:
         bank_id = _bank(s, bank).id

@@ -17,7 +17,7 @@ import traceback
 import typer
 
 from vigie import __version__
-from vigie.cli import admin, audit, bank, demo, intake, review, scan, share
+from vigie.cli import admin, audit, bank, demo, exchange, intake, review, scan, share
 from vigie.cli import hash as hash_cmds
 from vigie.cli.common import emit_json, err, out, report_error
 from vigie.errors import VigieError
@@ -45,6 +45,7 @@ app.add_typer(admin.user_app, name="user")
 app.add_typer(admin.apikey_app, name="apikey")
 app.add_typer(review.review_app, name="review")
 app.add_typer(share.share_app, name="share")
+app.add_typer(exchange.exchange_app, name="exchange")
 app.command("sync")(share.sync_cmd)
 app.command("stats")(admin.stats_cmd)
 app.add_typer(intake.provider_app, name="provider")

@@ -6,6 +6,8 @@ everywhere. See docs/sharing.md.
 * `vigie.sharing.keys`: this instance's signing key, canonical JSON, sign and verify.
 * `vigie.sharing.feed`: `publish`, `unpublish`, `changes` (the publisher's side).
 * `vigie.sharing.subscriber`: `subscribe`, `sync`, `sync_all` (the subscriber's side).
+* `vigie.sharing.exchanges`: hash exchanges (NCMEC, StopNCII, TAT, ThreatExchange) read through
+  python-threatexchange's own clients (`pytx_driver.py`, run in its environment), with their checkpoints.
 """
 
 from vigie.errors import VigieError

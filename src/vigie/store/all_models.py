@@ -1,5 +1,6 @@
 """Imports every module that defines tables, so Alembic and create-all see them all."""
 
+import vigie.sharing.exchange_models  # noqa: F401
 import vigie.store.account_models  # noqa: F401
 import vigie.store.audit_models  # noqa: F401
 import vigie.store.crawl_models  # noqa: F401

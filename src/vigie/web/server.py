@@ -83,7 +83,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, stre
 
 def _start_housekeeping(store, settings, every_s: float = 3600.0, *, intake: bool = True):
     """The app's own workers: purge review media past their retention (hourly), pull partners' shared banks
-    (every `sharing_sync_minutes`), and the intake worker (crawl reported URLs,
+    and the hash exchanges (every `sharing_sync_minutes`), and the intake worker (crawl reported URLs,
     re-check known material, send takedown notices; every `crawl_interval_seconds`), in a child process.
 
     A failure is logged, never fatal: the next round tries again. Setting the returned event stops all."""
@@ -124,6 +124,22 @@ def _start_housekeeping(store, settings, every_s: float = 3600.0, *, intake: boo
             stop.wait(min(every_s, sync_every))
 
     threading.Thread(target=loop, name="vigie-housekeeping", daemon=True).start()
+
+    def exchanges_loop() -> None:
+        """Hash exchanges (NCMEC, StopNCII, ...) on the same rhythm as partners' banks, in a thread of their own:
+        a slow exchange (its fetch may take up to an hour) never holds up the purge of review media."""
+        from vigie.sharing import exchanges
+
+        while not stop.wait(5.0):
+            try:
+                if exchanges.list_exchanges(store):
+                    exchanges.fetch_all(store)  # each outcome is kept on its subscription
+            except Exception:  # noqa: BLE001
+                logging.getLogger("vigie").exception("fetch of hash exchanges failed")
+            if stop.wait(sync_every):
+                return
+
+    threading.Thread(target=exchanges_loop, name="vigie-exchanges", daemon=True).start()
     if intake:
         from vigie.ingest.worker import start_worker
 

@@ -1,5 +1,5 @@
 """Bank exchange formats, registered by name: csv, text, te (ThreatExchange / HMA), vics, iped
-(IPED's hash-database CSV) and nsrl (NIST's RDS, read only, for known-good banks).
+(IPED's hash-database CSV), nsrl (NIST's RDS, for known-good banks) and xways (X-Ways Forensics hash sets).
 
 Add a format by subclassing :class:`vigie.banks.formats.base.BankFormat` and calling
 :func:`register`; importers find it by `name`. :func:`detect_format` tells which format a
@@ -19,6 +19,7 @@ from vigie.banks.formats.nsrl import NsrlFormat, is_rds_v3
 from vigie.banks.formats.te import TeFormat, is_te_signal_name
 from vigie.banks.formats.text import TextFormat
 from vigie.banks.formats.vics import VicsFormat
+from vigie.banks.formats.xways import XwaysFormat, looks_like_xways
 from vigie.errors import FormatError, UsageError
 
 FORMATS: dict[str, type[BankFormat]] = {}
@@ -31,7 +32,7 @@ def register(fmt: type[BankFormat]) -> type[BankFormat]:
     return fmt
 
 
-for _f in (CsvFormat, TextFormat, TeFormat, VicsFormat, IpedFormat, NsrlFormat):
+for _f in (CsvFormat, TextFormat, TeFormat, VicsFormat, IpedFormat, NsrlFormat, XwaysFormat):
     register(_f)
 
 
@@ -53,6 +54,8 @@ def _sniff_text(text: str) -> str | None:
     lines = [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")][:50]
     if not lines:
         return None
+    if looks_like_xways(lines[0]) and len(lines[0].split()) <= 2:
+        return "xways"  # X-Ways' first line names the hash type (MD5, SHA-1, SHA-256, ...)
     delim = max(",;\t", key=lines[0].count)
     header = [c.strip().lower() for c in next(_csv.reader([lines[0]], delimiter=delim))]
     if len(header) > 1:
@@ -109,4 +112,4 @@ def detect_format(first_bytes: bytes, filename: str = "") -> str:
 
 
 __all__ = ["FORMATS", "BankFormat", "Row", "CsvFormat", "TextFormat", "TeFormat", "VicsFormat", "IpedFormat",
-           "NsrlFormat", "detect_format", "get_format", "register"]
+           "NsrlFormat", "XwaysFormat", "detect_format", "get_format", "register"]
