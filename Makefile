@@ -15,12 +15,12 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 # System tools some tests use, from Debian's packages: Chromium for the browser tests (never a downloaded
-# browser), e2fsprogs, ntfs-3g, dosfstools and mtools to build disk images, ewf-tools (ewfacquire) and qemu-utils
-# to build E01 and virtual-disk evidence, and FFmpeg's headers with cmake so the vPDQ parity test can build Meta's
-# vpdq in its own venv. Each one is installed when missing and running as root; elsewhere the tests that need
+# browser), e2fsprogs, ntfs-3g, dosfstools, mtools, exfatprogs, exfat-fuse and xorriso (HFS+) to build disk
+# images, ewf-tools (ewfacquire) and qemu-utils to build E01 and virtual-disk evidence, and FFmpeg's headers with
+# cmake so the vPDQ parity test can build Meta's vpdq in its own venv. Each one is installed when missing and running as root; elsewhere the tests that need
 # it say why they are skipped.
-DEBS := chromium e2fsprogs ntfs-3g dosfstools mtools ewf-tools qemu-utils cmake pkg-config libavcodec-dev \
-	libavformat-dev libavutil-dev libswscale-dev libavdevice-dev libavfilter-dev libswresample-dev
+DEBS := chromium e2fsprogs ntfs-3g dosfstools mtools ewf-tools qemu-utils exfatprogs exfat-fuse xorriso cmake pkg-config \
+	libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavdevice-dev libavfilter-dev libswresample-dev
 # axe-core for the accessibility test (tests/test_a11y_axe.py), from npm into .cache/axe/ (ignored by git).
 AXE := 4.14.1
 browser:

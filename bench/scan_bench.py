@@ -7,19 +7,34 @@ short H.264 videos. Run back to back, in one process tree, on the same files:
 - **baseline**: what a simple script does: one process, for every file read, MD5 + SHA-256, Pillow
   full decode, `pdqhash` (archives and videos are not opened: it does less than the scan);
 - **Vigie 1 worker**, **Vigie 2 workers**: `run_scan` with every feature on (dihedral variants,
-  de-bordered and region variants, HMA-compatible hash, provenance, carving, EXIF thumbnails);
-- **Vigie --fast**: 1 worker with the query variants off (`dihedral`, `variant_unbordered`,
-  `variant_region`, `variant_hma_compat` false): digests, plain PDQ, provenance, matching;
-- **Dask local:2**: `run_scan(cluster="local:2")`, the cluster's start-up counted.
+  de-bordered and region variants, HMA-compatible hash, provenance, carving, EXIF thumbnails); the
+  2-worker pool's start-up (forkserver, imports, kernels loaded) is counted;
+- **Vigie --fast**: 1 worker with the settings of `vigie scan --fast` (`vigie.cli.scan.FAST`: query
+  variants off, JPEGs of 1024 px a side or more decoded at reduced scale, flagged `pdq_reduced`);
+- **Dask local:2**: `run_scan(cluster="local:2")`, the cluster's start-up and close counted
+  (`dask_cluster_start_close_s`; `dask_vs_2w_after_start` leaves them out: on a case of hours they vanish).
 
-Then **stages**: one process, the same pictures, each stage timed on its own (walk and sniff, read,
-digests, decode, plain PDQ, variants, thumbnail, provenance), so the share of each is visible; what the
-scan spends beyond their sum is the pool, matching, the store and the report.
+Each Vigie run gets a store created and migrated before its clock starts (a real scan opens an existing
+store); the numba kernels are compiled into their on-disk cache by a small warm-up scan first.
+Then **stages**: one process, the same pictures, each stage timed on its own (`vigie.hashing.stage_times`
+where it exists: digests, decode, plain PDQ, HMA-compatible hash, dihedral, border, region; plus
+walk, read and provenance), so the share of each is visible. `<run>_outside_hashing_s` is the time a run spends
+outside its hashing (matching, writing rows, the report); `2w_main_cpu_s` is the CPU the scan's own
+process used during the 2-worker run (walking, matching, writing rows): the part that does not scale.
+`<run>_hash_cpu_s` adds up the CPU each item took where it was hashed (in-process, pool or Dask worker):
+independent of the machine's load, equal across runs when no work is repeated. On a machine shared with
+others (Linux's autogroup gives each session one share), a second worker gains little wall time: the
+2-worker and Dask ratios need a quiet machine; `2w_cpu_bound_vs_1w` is what the CPU figures allow with
+two idle cores (the pool's start-up left out).
+**fast_pdq_bits**: distance between the PDQ of each large JPEG decoded at reduced scale (what --fast
+hashes) and at full scale (bit-exact with Meta's tools), median and max.
 
-    python bench/scan_bench.py [--camera 12] [--web 400] [--videos 3] [--json] [--skip-dask]
+    python bench/scan_bench.py [--camera 8] [--web 300] [--videos 2] [--json] [--skip-dask]
 
-Figures are files/s (locations/s for Vigie, which also lists archive members) and MB/s of the files on
-disk. Times on a shared machine vary by ±15 %: compare ratios from one run.
+Figures are files/s and MB/s of the files on disk (the same for every run; Vigie also lists archive members
+and EXIF thumbnails: `<run>_locations_per_s`), and each run's speed against the baseline's on the same files.
+The load average is printed at the start and the end: on a shared machine times vary by more than ±15 %:
+compare ratios from one run on a quiet machine.
 """
 
 from __future__ import annotations
@@ -30,6 +45,7 @@ import io
 import json
 import os
 import random
+import statistics
 import sys
 import tarfile
 import tempfile
@@ -42,9 +58,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from vigie.cli.scan import FAST  # noqa: E402 - what `vigie scan --fast` runs
 from vigie.demo import encode, photo_like  # noqa: E402
-
-FAST = {"dihedral": False, "variant_unbordered": False, "variant_region": False, "variant_hma_compat": False}
 
 
 def _camera(seed: int) -> bytes:
@@ -136,20 +151,83 @@ def naive(root: Path) -> int:
     return n
 
 
-def vigie_scan(root: Path, work: Path, tag: str, workers: int, cluster: str | None = None, **settings) -> dict:
+def vigie_scan(root: Path, work: Path, tag: str, workers: int, cluster: str | None = None, **settings
+               ) -> tuple[dict, float, float]:
+    """The summary, the seconds `run_scan` took (store already created) and this process's CPU seconds."""
     from vigie.ingest.scan import run_scan
     from vigie.settings import Settings
     from vigie.store import Store
 
     st = Settings(data_dir=work / f"data-{tag}", workers=workers, **settings)
     store = Store.open(st)
-    return run_scan(store, st, [str(root)], str(work / f"out-{tag}"), workers=workers, cluster=cluster)
+    try:
+        t, c = time.perf_counter(), time.process_time()
+        summary = run_scan(store, st, [str(root)], str(work / f"out-{tag}"), workers=workers, cluster=cluster)
+        return summary, time.perf_counter() - t, time.process_time() - c
+    finally:
+        store.close()
+
+
+class ClusterClock:
+    """Seconds spent starting and closing the Dask cluster (`open_client`, `close_client`): fixed per scan."""
+
+    def __init__(self) -> None:
+        from vigie.ingest import distributed
+
+        self.mod, self.saved, self.seconds = distributed, (distributed.open_client, distributed.close_client), 0.0
+
+    def _timed(self, fn):
+        def run(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - t
+
+        return run
+
+    def __enter__(self) -> ClusterClock:
+        self.mod.open_client, self.mod.close_client = (self._timed(f) for f in self.saved)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.mod.open_client, self.mod.close_client = self.saved
+
+
+class HashClock:
+    """Seconds `run_scan` waits on its hashing (walking the sources, hashing, on workers or in-process): the
+    rest of a run's time is the scan's own work (matching, writing rows, the report)."""
+
+    def __init__(self) -> None:
+        import vigie.ingest.scan as scan
+
+        self.scan, self.original, self.seconds, self.cpu = scan, scan._hashed, 0.0, 0.0
+
+    def __enter__(self) -> HashClock:
+        def timed(*args, **kwargs):
+            gen = self.original(*args, **kwargs)
+            while True:
+                t = time.perf_counter()
+                try:
+                    x = next(gen)
+                except StopIteration:
+                    self.seconds += time.perf_counter() - t
+                    return
+                self.seconds += time.perf_counter() - t
+                self.cpu += getattr(x[1], "cpu", 0.0)  # CPU the item took where it was hashed
+                yield x
+
+        self.scan._hashed = timed
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.scan._hashed = self.original
 
 
 def stages(root: Path) -> dict:
     """Seconds per stage over every picture of the corpus, one process."""
+    from vigie import hashing
     from vigie.ingest.containers import iter_items
-    from vigie.ingest.process import _thumb
     from vigie.media.decode import decode_image
     from vigie.media.provenance import read_provenance
     from vigie.media.sniff import sniff
@@ -159,10 +237,9 @@ def stages(root: Path) -> dict:
 
     s = Settings()
     warm = np.asarray(photo_like(1, 320, 240))
-    compute_variants(warm, s)  # compile the numba kernels before timing
-    _thumb(warm)
-    t: dict[str, float] = dict.fromkeys(("walk", "read", "digests", "decode", "pdq", "variants", "thumbnail",
-                                         "provenance"), 0.0)
+    compute_variants(warm, s)  # the numba kernels loaded before timing
+    stage_times = getattr(hashing, "stage_times", None)  # per-stage timer of the hashing code, where it exists
+    t: dict[str, float] = dict.fromkeys(("walk", "read", "provenance"), 0.0)
     t0 = time.perf_counter()
     items = list(iter_items([str(root)], s))
     t["walk"] = time.perf_counter() - t0
@@ -180,51 +257,81 @@ def stages(root: Path) -> dict:
         if not mt or not mt.startswith("image/"):
             continue
         n += 1
-        t0 = time.perf_counter()
-        for name in ("md5", "sha1", "sha256"):
-            hashlib.new(name, data).hexdigest()
-        t["digests"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        rgb = decode_image(data, max_pixels=s.max_pixels)
-        t["decode"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        hash_rgb(rgb, s.pdq_engine)
-        t["pdq"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        compute_variants(rgb, s, data=data)
-        t["variants"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        _thumb(rgb)
-        t["thumbnail"] += time.perf_counter() - t0
+        if stage_times is not None:
+            for k, ms in stage_times(data, s).items():
+                if k != "total":
+                    t[k] = t.get(k, 0.0) + ms / 1000.0
+        else:
+            t0 = time.perf_counter()
+            for name in ("md5", "sha1", "sha256"):
+                hashlib.new(name, data).hexdigest()
+            t["digests"] = t.get("digests", 0.0) + time.perf_counter() - t0
+            t0 = time.perf_counter()
+            rgb = decode_image(data, max_pixels=s.max_pixels)
+            t["decode"] = t.get("decode", 0.0) + time.perf_counter() - t0
+            t0 = time.perf_counter()
+            hash_rgb(rgb, s.pdq_engine)
+            plain = time.perf_counter() - t0
+            t["pdq"] = t.get("pdq", 0.0) + plain
+            t0 = time.perf_counter()
+            compute_variants(rgb, s, data=data)  # hashes the plain picture too
+            t["variants"] = t.get("variants", 0.0) + max(0.0, time.perf_counter() - t0 - plain)
         t0 = time.perf_counter()
         read_provenance(data, mt)
         t["provenance"] += time.perf_counter() - t0
-    t["variants"] = max(0.0, t["variants"] - t["pdq"])  # compute_variants hashes the plain picture too
     out = {f"stage_{k}_s": round(v, 2) for k, v in t.items()}
     out["stage_pictures"] = n
     total = sum(t.values())
+    out["stage_total_s"] = round(total, 2)
     out.update({f"stage_{k}_share": round(v / total, 3) for k, v in t.items()})
     return out
 
 
+def reduced_pdq_bits(root: Path) -> dict:
+    """Bits between the PDQ of each JPEG that --fast decodes at reduced scale and the full decode's."""
+    from vigie.media.decode import decode_image
+    from vigie.signals.pdq import hash_rgb
+
+    dists = []
+    for p in sorted(root.rglob("*")):
+        if not p.is_file() or p.suffix.lower() not in (".jpg", ".jpeg"):
+            continue
+        data = p.read_bytes()
+        small = decode_image(data, fast=True)
+        full = decode_image(data)
+        if small.shape == full.shape:
+            continue  # under 1024 px a side: decoded in full by --fast too
+        a, b = hash_rgb(full, "numba").hex, hash_rgb(small, "numba").hex
+        dists.append(bin(int(a, 16) ^ int(b, 16)).count("1"))
+    if not dists:
+        return {"fast_reduced_jpegs": 0}
+    return {"fast_reduced_jpegs": len(dists), "fast_pdq_bits_median": statistics.median(dists),
+            "fast_pdq_bits_max": max(dists)}
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--camera", type=int, default=12, help="camera photos, 8-12 MP")
-    ap.add_argument("--web", type=int, default=400, help="web pictures, 0.05-0.5 MP")
-    ap.add_argument("--videos", type=int, default=3)
+    ap.add_argument("--camera", type=int, default=8, help="camera photos, 8-12 MP")
+    ap.add_argument("--web", type=int, default=300, help="web pictures, 0.05-0.5 MP")
+    ap.add_argument("--videos", type=int, default=2)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--skip-dask", action="store_true")
     a = ap.parse_args()
+    res: dict = {"load_start": _load(), "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         root = d / "seized"
         t = time.perf_counter()
         files, nbytes = make_tree(root, a.camera, a.web, a.videos)
-        res: dict = {"files_on_disk": files, "mb_on_disk": round(nbytes / 1e6, 1),
-                     "generate_s": round(time.perf_counter() - t, 1), "cpus": os.cpu_count()}
+        res.update({"files_on_disk": files, "mb_on_disk": round(nbytes / 1e6, 1),
+                    "generate_s": round(time.perf_counter() - t, 1)})
         warm = d / "warm"
         make_tree(warm, 0, 4, 0)
-        vigie_scan(warm, d, "warm", 1)  # numba kernels compiled and cached once, before any timing
+        vigie_scan(warm, d, "warm", 1)  # numba kernels compiled into their on-disk cache once, before any timing
         t = time.perf_counter()
         base_files = naive(root)
         base_s = time.perf_counter() - t
@@ -235,17 +342,28 @@ def main() -> None:
         if not a.skip_dask:
             runs.append(("dask", 2, "local:2", {}))
         for tag, workers, cluster, extra in runs:
-            t = time.perf_counter()
-            summary = vigie_scan(root, d, tag, workers, cluster, **extra)
-            s = time.perf_counter() - t
+            with HashClock() as clock, ClusterClock() as cc:
+                summary, s, cpu = vigie_scan(root, d, tag, workers, cluster, **extra)
+            res[f"{tag}_outside_hashing_s"] = round(s - clock.seconds, 2)
+            res[f"{tag}_hash_cpu_s"] = round(clock.cpu, 2)
+            if cluster:
+                res[f"{tag}_cluster_start_close_s"] = round(cc.seconds, 2)
             locs = summary["counts"]["locations"]
             res.update({f"{tag}_s": round(s, 2), f"{tag}_locations": locs,
-                        f"{tag}_files_per_s": round(locs / s, 2), f"{tag}_mb_per_s": round(nbytes / 1e6 / s, 2),
-                        f"{tag}_vs_baseline": round((locs / s) / base_rate, 2)})
+                        f"{tag}_files_per_s": round(files / s, 2), f"{tag}_locations_per_s": round(locs / s, 2),
+                        f"{tag}_mb_per_s": round(nbytes / 1e6 / s, 2),
+                        f"{tag}_vs_baseline": round(base_s / s, 2)})
+            if tag == "2w":
+                res["2w_main_cpu_s"] = round(cpu, 2)
         res["2w_vs_1w"] = round(res["2w_files_per_s"] / res["1w_files_per_s"], 2)
+        res["2w_cpu_bound_vs_1w"] = round((res["1w_hash_cpu_s"] + res["1w_outside_hashing_s"])
+                                          / (res["2w_hash_cpu_s"] / 2 + res["2w_outside_hashing_s"]), 2)
         if "dask_s" in res:
             res["dask_vs_2w"] = round(res["dask_files_per_s"] / res["2w_files_per_s"], 2)
+            res["dask_vs_2w_after_start"] = round(res["2w_s"] / (res["dask_s"] - res["dask_cluster_start_close_s"]), 2)
+        res.update(reduced_pdq_bits(root))
         res.update(stages(root))
+    res["load_end"] = _load()
     if a.json:
         print(json.dumps(res))
     else:

@@ -117,6 +117,7 @@ def test_a_known_picture_in_a_stream_matches_and_an_unknown_one_reaches_review(s
     assert hidden.klass == "exact" and hidden.sha256 == sha(want["/file.txt:hidden.jpg"])
     assert hidden.md5 == hashlib.md5(want["/file.txt:hidden.jpg"]).hexdigest()
     assert hidden.detail["source"]["stream"] == "hidden.jpg" and hidden.detail["source"]["ads"] is True
+    assert "ads" in (hidden.flags or [])
     other = rows[f"{d}!/file.txt:other.png"]
     assert other.klass == "unknown" and other.sha256 == sha(want["/file.txt:other.png"])
     with open(out / "files.csv", newline="") as f:

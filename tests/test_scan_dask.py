@@ -68,7 +68,7 @@ def test_hash_on_cluster_keeps_order_and_turns_failures_into_errors(settings):
     items.insert(3, Item("broken", meta=None))  # process_item raises on it: the task fails
     client = open_client("local:1")
     try:
-        out = list(hash_on_cluster(client, iter(items), settings, window=2))
+        out = list(hash_on_cluster(client, iter(items), settings, window=2, batch=3))  # 3 tasks, one broken
     finally:
         close_client(client)
     assert [i.location for i, _ in out] == [i.location for i in items]

@@ -40,8 +40,9 @@ def scan_cmd(
     cluster: str = typer.Option(None, "--cluster", help="Hash on Dask: tcp://HOST:8786, or local:N to start N "
                                 "local workers (docs/scale.md)."),
     fast: bool = typer.Option(False, "--fast", help="Digests and the plain PDQ only: no rotations, mirrors, "
-                              "borders, regions or HMA variant (finds exact and near copies, not altered ones; "
-                              "about 5 times faster)."),
+                              "borders, regions or HMA variant (finds exact and near copies, not altered ones), "
+                              "and JPEGs of 1024 px a side or more decoded at reduced scale: their PDQ is a "
+                              "few bits off Meta's (flag pdq_reduced). Several times faster."),
     data_dir: Path = DataDirOpt, json_out: bool = JsonOpt,
 ) -> None:
     """Triage seized media: hash everything once, match against the banks, write a report.
@@ -84,8 +85,13 @@ def scan_cmd(
               f"({e['share']:.1%}). Report: {out_dir / 'report.html'}")
 
 
+#: What `vigie scan --fast` changes (bench/scan_bench.py runs the same): every query variant off, and large
+#: JPEGs decoded at reduced scale (DCT scaling; each such row is flagged `pdq_reduced`).
+FAST = {"dihedral": False, "variant_unbordered": False, "variant_region": False, "variant_hma_compat": False,
+        "variant_derived_dihedral": False, "fast_decode": True}
+
+
 def fast_settings(settings):
-    """The settings of `vigie scan --fast`: every query variant off (what bench/scan_bench.py calls fast)."""
-    return settings.model_copy(update={"dihedral": False, "variant_unbordered": False, "variant_region": False,
-                                       "variant_hma_compat": False, "variant_derived_dihedral": False})
+    """The settings of `vigie scan --fast` (`FAST`)."""
+    return settings.model_copy(update=FAST)
 

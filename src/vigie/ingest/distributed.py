@@ -8,11 +8,16 @@ only `process_item` runs on the workers. Each task carries one `Item`:
 * archive members and disk-image files travel as bytes inside the task: archives and
   disk images are read centrally, by the process that runs the scan.
 
-The settings are sent once to every worker (`Client.scatter(..., broadcast=True)`), not
-with each task. A bounded window of tasks is in flight (4 per worker thread by default),
-so memory stays flat however large the source. A task that fails (the worker running it
-died more than the scheduler allows, or an exception escaped) becomes an `ItemResult`
-with the error `decoder_crash` or `internal_error`: the scan goes on.
+A task carries a batch of items (up to `BATCH_ITEMS`, or `BATCH_BYTES` of content): one
+task per file cost more in scheduling, serialisation and round trips than a small web
+picture costs to hash. The settings are sent once to every worker (`Client.scatter(...,
+broadcast=True)`), not with each task. A bounded window of batches is in flight (3 per
+worker thread by default), so memory stays flat however large the source. An item whose
+hashing raises becomes an `ItemResult` with the error `internal_error`; a batch whose
+worker died (more than the scheduler allows) is run again one item per task, so the
+crash is pinned on its file (`decoder_crash`) and the others are hashed: the scan goes on.
+Workers import the hashing code and load its kernels when they start (`vigie.ingest.preload`),
+while the scan walks its first folders.
 
 Limitation: the per-file time limit (`file_timeout`) relies on SIGALRM in the main
 thread; Dask runs tasks on worker threads, so on a cluster it is not enforced.
@@ -37,6 +42,9 @@ WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_TH
 _SEEN: OrderedDict[str, OrderedDict[str, ItemResult]] = OrderedDict()
 _SEEN_PER_SCAN = 10_000
 _SEEN_SCANS = 4
+#: Most items, and most bytes of content, in one task.
+BATCH_ITEMS = 16
+BATCH_BYTES = 8 * 1024 * 1024
 
 
 def parse_cluster(spec: str) -> tuple[str, int] | tuple[str, str]:
@@ -77,7 +85,8 @@ def open_client(spec: str):
             with dask.config.set({"temporary-directory": scratch}):  # the nannies make their own too
                 cluster = LocalCluster(n_workers=arg, threads_per_worker=1, processes=True, dashboard_address=None,
                                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                                       env=dict(WORKER_ENV), local_directory=scratch)
+                                       env=dict(WORKER_ENV), local_directory=scratch,
+                                       preload=["vigie.ingest.preload"])
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
@@ -110,19 +119,43 @@ def close_client_cluster(cluster) -> None:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _task(item: Item, settings: Settings, token: str) -> ItemResult:
+def _task(item: Item, settings: Settings, token: str, miniatures: bool = False) -> ItemResult:
     """Runs on a worker: `process_item` with this worker's cache of content hashed earlier in the same scan."""
     seen = _SEEN.get(token)
     if seen is None:
         seen = _SEEN[token] = OrderedDict()
         while len(_SEEN) > _SEEN_SCANS:
             _SEEN.popitem(last=False)
-    r = process_item(item, settings, seen.get)
+    r = process_item(item, settings, seen.get, miniatures=miniatures)
     if r.sha256 and not r.reused and r.media_type:
         seen[r.sha256] = r
         if len(seen) > _SEEN_PER_SCAN:
             seen.popitem(last=False)
     return r
+
+
+def _batch(items: list[Item], settings: Settings, token: str, miniatures: bool = False) -> list[ItemResult]:
+    """Runs on a worker: `_task` for each item of a batch; one item that raises does not fail the others."""
+    out = []
+    for item in items:
+        try:
+            out.append(_task(item, settings, token, miniatures))
+        except Exception as exc:  # noqa: BLE001 - one bad file never stops a scan
+            out.append(_failed(item, exc))
+    return out
+
+
+def _batches(items: Iterable[Item], size: int = BATCH_ITEMS, nbytes: int = BATCH_BYTES) -> Iterator[list[Item]]:
+    batch: list[Item] = []
+    total = 0
+    for item in items:
+        batch.append(item)
+        total += len(item.data) if item.data is not None else (item.size or 0)
+        if len(batch) >= size or total >= nbytes:
+            yield batch
+            batch, total = [], 0
+    if batch:
+        yield batch
 
 
 def _threads(client) -> int:
@@ -145,37 +178,46 @@ def _failed(item: Item, exc: BaseException) -> ItemResult:
     return r
 
 
-def hash_on_cluster(client, items: Iterable[Item], settings: Settings, window: int | None = None
-                    ) -> Iterator[tuple[Item, ItemResult]]:
-    """`(item, result)` in input order, with at most `window` tasks in flight (default 4 per worker thread)."""
+def hash_on_cluster(client, items: Iterable[Item], settings: Settings, window: int | None = None,
+                    miniatures: bool = False, batch: int = BATCH_ITEMS) -> Iterator[tuple[Item, ItemResult]]:
+    """`(item, result)` in input order, with at most `window` tasks of up to `batch` items in flight (default
+    3 per worker thread)."""
     if window is None:
-        window = 4 * _threads(client)
+        window = 3 * _threads(client)
     window = max(1, window)
     token = uuid.uuid4().hex
     settings_f = client.scatter(settings, broadcast=True, hash=False)
     inflight: deque = deque()
-    it = iter(items)
+    it = _batches(items, max(1, batch))
     exhausted = False
+
+    def submit(group: list[Item]):
+        return client.submit(_batch, group, settings_f, token, miniatures, pure=False)
+
     try:
         while True:
             while not exhausted and len(inflight) < window:
-                item = next(it, None)
-                if item is None:
+                group = next(it, None)
+                if group is None:
                     exhausted = True
                     break
-                inflight.append((item, client.submit(_task, item, settings_f, token, pure=False)))
+                inflight.append((group, submit(group)))
             if not inflight:
                 return
-            item, fut = inflight.popleft()
+            group, fut = inflight.popleft()
             try:
-                r = fut.result()
+                results = fut.result()
             except Exception as exc:
                 if fut.status != "error":  # cancelled, or the cluster is gone: stop (the scan is resumable)
                     raise
-                r = _failed(item, exc)  # the task itself failed: one bad file never stops a scan
+                if len(group) == 1:
+                    results = [_failed(group[0], exc)]  # the task itself failed: one bad file never stops a scan
+                else:  # a worker died on one of them: again one by one, so the crash is pinned on its file
+                    results = [r for one in group for _, r in hash_on_cluster(client, [one], settings, 1,
+                                                                              miniatures, 1)]
             finally:
                 fut.release()
-            yield item, r
+            yield from zip(group, results)
     finally:
         for _, fut in inflight:
             fut.cancel()

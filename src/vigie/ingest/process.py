@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,7 +26,9 @@ THUMB_SIDE = 160
 NOT_ERRORS = frozenset({"special_file", "link", "symlink_loop", "duplicate_folder", "fs_metadata"})
 #: Item meta keys that become flags of the row.
 META_FLAGS = ("unsafe_name", "encrypted", "name_not_utf8", "link_dangling", "link_outside_evidence", "carved",
-              "exif_thumbnail", "embedded")
+              "exif_thumbnail", "embedded", "ads")
+#: Flag of a row whose PDQ was computed on a JPEG decoded at reduced scale (`fast_decode`, `vigie scan --fast`).
+PDQ_REDUCED = "pdq_reduced"
 
 
 @dataclass
@@ -48,6 +51,8 @@ class ItemResult:
     keyframes: list[bytes] = field(default_factory=list)
     video_frames: list[tuple[float, str, int]] = field(default_factory=list)
     reused: bool = False
+    #: CPU seconds this item took on the thread that hashed it (benches add them up: load-independent).
+    cpu: float = 0.0
 
 
 def _thumb(rgb) -> bytes:
@@ -72,11 +77,24 @@ def _read(item: Item, settings: Settings) -> tuple[bytes | None, dict, int]:
 
 
 def process_item(item: Item, settings: Settings, known: Callable[[str], ItemResult | None] | None = None,
-                 known_good: Callable[[dict], str | None] | None = None) -> ItemResult:
+                 known_good: Callable[[dict], str | None] | None = None, *, miniatures: bool = False
+                 ) -> ItemResult:
     """Hash one item; never raises (a failure is the result's error).
 
     `known_good(digests)` names the digest of a known-good bank (NIST NSRL) that the item has, if any:
-    such an item is flagged `known_good` and never decoded (`vigie.banks.known_good`)."""
+    such an item is flagged `known_good` and never decoded (`vigie.banks.known_good`).
+
+    `miniatures`: also make the 160-px thumbnail of a picture and the keyframes of a video (`thumb`,
+    `keyframes`), which only `vigie scan --thumbnails` keeps. Off by default: a thumbnail for every
+    picture cost ~5 % of a scan and travelled back from every worker for nothing (the review queue
+    reads its media again from the evidence, by location)."""
+    t0 = time.thread_time()
+    r = _process_item(item, settings, known, known_good, miniatures)
+    r.cpu = time.thread_time() - t0
+    return r
+
+
+def _process_item(item: Item, settings: Settings, known, known_good, miniatures: bool) -> ItemResult:
     r = ItemResult(item.location, size=item.size)
     if item.deleted:
         r.flags.append("deleted")
@@ -97,7 +115,7 @@ def process_item(item: Item, settings: Settings, known: Callable[[str], ItemResu
         return r
     try:
         with time_limit(settings.file_timeout):
-            _process(item, settings, r, known, known_good)
+            _process(item, settings, r, known, known_good, miniatures)
     except FileTimeout:
         r.error = ("timeout", f"gave up after {settings.file_timeout:g} s")
     except OSError as exc:
@@ -111,7 +129,8 @@ def process_item(item: Item, settings: Settings, known: Callable[[str], ItemResu
     return r
 
 
-def _process(item: Item, settings: Settings, r: ItemResult, known, known_good=None) -> None:
+def _process(item: Item, settings: Settings, r: ItemResult, known, known_good=None, miniatures: bool = False
+             ) -> None:
     data, digests, size = _read(item, settings)
     r.size = size
     r.md5, r.sha1, r.sha256 = digests["md5"], digests["sha1"], digests["sha256"]
@@ -134,6 +153,8 @@ def _process(item: Item, settings: Settings, r: ItemResult, known, known_good=No
         for k in ("media_type", "pdq", "pdq_quality", "pdq_variants", "error", "detail", "thumb", "keyframes",
                   "video_frames"):
             setattr(r, k, getattr(prev, k))
+        if PDQ_REDUCED in prev.flags:  # the PDQ it carries over was made on a reduced decode
+            r.flags.append(PDQ_REDUCED)
         r.reused = True
         return
     if data is None:
@@ -142,24 +163,42 @@ def _process(item: Item, settings: Settings, r: ItemResult, known, known_good=No
     if r.media_type is None:
         return  # not media: digests only, class skipped
     if r.media_type.startswith("image/"):
-        _image(data, settings, r)
+        _image(data, settings, r, miniatures)
     elif r.media_type.startswith("video/"):
-        _video(data, settings, r)
+        _video(data, settings, r, miniatures)
 
 
-def _image(data: bytes, settings: Settings, r: ItemResult) -> None:
+def _image(data: bytes, settings: Settings, r: ItemResult, miniatures: bool = False) -> None:
+    reduce = settings.fast_decode and r.media_type == "image/jpeg"
     try:
         rgb = decode_image(data, max_pixels=settings.max_pixels, alpha=settings.alpha,
-                           background=settings.alpha_background)
+                           background=settings.alpha_background, fast=reduce)
     except MediaError as exc:
         r.error = (exc.code, exc.message)
         return
+    if reduce and min(rgb.shape[:2]) >= 512 and _reduced(data, rgb):  # a reduced decode keeps >= 512 px a side
+        r.flags.append(PDQ_REDUCED)
     from vigie.signals.variants import compute_variants
 
     h, variants = compute_variants(rgb, settings, data=data)  # hma_compat too
     r.pdq, r.pdq_quality, r.pdq_variants = h.hex, h.quality, variants
-    r.thumb = _thumb(rgb)
+    if miniatures:
+        r.thumb = _thumb(rgb)
     _provenance(data, r)
+
+
+def _reduced(data: bytes, rgb) -> bool:
+    """Whether a JPEG was decoded at a reduced scale (Pillow's `draft`, DCT scaling: `fast_decode`, which
+    `vigie scan --fast` turns on); only pictures of at least 1024 px a side are, and their PDQ is then a few
+    bits off the full decode's, not bit-exact with Meta's tools (flag `pdq_reduced`)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            w, h = img.size
+    except Exception:  # noqa: BLE001 - it decoded a moment ago; a header that fails now is no reduction
+        return False
+    return (h, w) != tuple(rgb.shape[:2])
 
 
 def _provenance(data: bytes, r: ItemResult) -> None:
@@ -177,7 +216,7 @@ def _provenance(data: bytes, r: ItemResult) -> None:
         r.flags.append("gps")
 
 
-def _video(data: bytes, settings: Settings, r: ItemResult) -> None:
+def _video(data: bytes, settings: Settings, r: ItemResult, miniatures: bool = False) -> None:
     try:
         from vigie.signals import vpdq
     except ImportError:
@@ -191,6 +230,8 @@ def _video(data: bytes, settings: Settings, r: ItemResult) -> None:
         return
     r.video_frames = [(f.timestamp, f.pdq_hex, f.quality) for f in vh.features]
     r.detail["video"] = {"duration": vh.duration, "frames_hashed": len(vh.features)}
+    if not miniatures:
+        return
     try:
         r.keyframes = [_thumb(fr) for fr in vpdq.keyframes(data, count=4)]
     except Exception:  # noqa: BLE001 - keyframes are a convenience for review

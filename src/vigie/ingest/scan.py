@@ -35,6 +35,7 @@ from vigie.ingest.containers import Item, iter_items
 from vigie.ingest.names import clean, escape
 from vigie.ingest.process import (  # noqa: F401 - known by these names here
     NOT_ERRORS,
+    PDQ_REDUCED,
     THUMB_SIDE,
     ItemResult,
     process_item,
@@ -53,12 +54,18 @@ _worker_settings: Settings | None = None
 _worker_store: Store | None = None
 _worker_scan: int | None = None
 _worker_known_good: KnownGood | None = None
+_worker_miniatures = False
+#: Items in flight per worker process, and the most bytes of archive members among them: enough that a
+#: slow camera photo at the head of the window does not leave the other workers idle.
+WINDOW_PER_WORKER = 16
+WINDOW_BYTES = 256 * 1024 * 1024
 
 
-def _init(settings: Settings, scan_id: int, parent: int | None = None, known_good: KnownGood | None = None
-          ) -> None:
-    global _worker_settings, _worker_scan, _worker_known_good
+def _init(settings: Settings, scan_id: int, parent: int | None = None, known_good: KnownGood | None = None,
+          miniatures: bool = False) -> None:
+    global _worker_settings, _worker_scan, _worker_known_good, _worker_miniatures
     _worker_settings, _worker_scan, _worker_known_good = settings, scan_id, known_good
+    _worker_miniatures = miniatures
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     if parent is not None:
         _watch_parent(parent)
@@ -98,6 +105,7 @@ def _known_in_store(sha256: str) -> ItemResult | None:
     d = row.detail or {}
     return ItemResult(row.location, media_type=row.media_type, pdq=row.pdq, pdq_quality=row.pdq_quality,
                       pdq_variants=d.get("pdq_variants", []),
+                      flags=[f for f in (row.flags or []) if f == PDQ_REDUCED],
                       error=(row.error_code, row.error_message) if row.error_code else None,
                       detail={k: v for k, v in d.items() if k != "pdq_variants"},
                       video_frames=[tuple(x) for x in d.get("video_frames", [])])
@@ -105,7 +113,8 @@ def _known_in_store(sha256: str) -> ItemResult | None:
 
 def _work(item: Item) -> ItemResult:
     kg = _worker_known_good
-    return process_item(item, _worker_settings, _known_in_store, kg.hit if kg else None)
+    return process_item(item, _worker_settings, _known_in_store, kg.hit if kg else None,
+                        miniatures=_worker_miniatures)
 
 
 # ---------------------------------------------------------------------------------------------- main side
@@ -180,15 +189,21 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
             scan.meta = {**(scan.meta or {}), "source_locations": [escape(x)[0] for x in sources]}
         scan_id = scan.id
         done = s.scalar(select(func.count()).select_from(ScanFile).where(ScanFile.scan_id == scan_id)) or 0
-    matcher = Matcher(store, settings)
-    matcher.refresh()
-    kg = _known_good.load(store)  # known-good digests (NSRL), checked on the workers before decoding
-    prog = ScanProgress(skipped_resume=done, total_bytes=disk_bytes(sources) if on_item else 0)
-    t0 = time.perf_counter()
+    kg = _known_good.load(store) or None  # known-good digests (NSRL), checked on the workers before decoding
     n_workers = workers if workers is not None else settings.effective_workers
-    items = iter_items(sources, settings)
-    for _ in range(done):  # resume: these locations are in the store already
-        next(items, None)
+    t0 = time.perf_counter()
+    ready = start_pool(n_workers, settings, scan_id, kg, thumbnails) if n_workers > 1 and not cluster else None
+    try:
+        matcher = Matcher(store, settings)  # while the workers start
+        matcher.refresh()
+        prog = ScanProgress(skipped_resume=done, total_bytes=disk_bytes(sources) if on_item else 0)
+        items = iter_items(sources, settings)
+        for _ in range(done):  # resume: these locations are in the store already
+            next(items, None)
+    except BaseException:
+        if ready is not None:
+            ready.shutdown(wait=False, cancel_futures=True)
+        raise
     pending: list[tuple[Item, ItemResult]] = []
     seq = done
 
@@ -207,7 +222,7 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
 
     try:
         for new, (item, r) in enumerate(_hashed(items, settings, scan_id, n_workers, cluster=cluster,
-                                                             known_good=kg or None), start=1):
+                                                known_good=kg, miniatures=thumbnails, ready=ready), start=1):
             pending.append((item, r))
             prog.files += 1
             prog.bytes += r.size or 0
@@ -238,15 +253,16 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
 
 
 def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, cluster: str | None = None,
-            known_good: KnownGood | None = None) -> Iterator[tuple[Item, ItemResult]]:
+            known_good: KnownGood | None = None, miniatures: bool = False, ready=None
+            ) -> Iterator[tuple[Item, ItemResult]]:
     """Results in input order; on a Dask cluster when `cluster` is given, in-process for one worker, else a
-    process pool with a bounded window."""
+    process pool (`ready`, from `start_pool`, or a new one) with a window bounded in items and bytes."""
     if cluster:
         from vigie.ingest.distributed import close_client, hash_on_cluster, open_client
 
         client = open_client(cluster)
         try:
-            for item, r in hash_on_cluster(client, items, settings):
+            for item, r in hash_on_cluster(client, items, settings, miniatures=miniatures):
                 # Dask workers decode before this check; the row is still known-good, never queued.
                 if known_good and not item.container and known_good.hit(vars(r)):
                     r.flags.append("known_good")
@@ -259,37 +275,38 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
 
         seen: OrderedDict[str, ItemResult] = OrderedDict()  # recent content, bounded
         for item in items:
-            r = process_item(item, settings, seen.get, known_good.hit if known_good else None)
+            r = process_item(item, settings, seen.get, known_good.hit if known_good else None,
+                             miniatures=miniatures)
             if r.sha256 and not r.reused and r.media_type:
                 seen[r.sha256] = r
                 if len(seen) > 10_000:
                     seen.popitem(last=False)
             yield item, r
         return
-    import multiprocessing as mp
     from collections import deque
-    from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    def pool():
-        return ProcessPoolExecutor(n, mp_context=mp.get_context("forkserver"), initializer=_init,
-                                   initargs=(settings, scan_id, os.getpid(), known_good))
+    def pool(size: int = n):
+        return start_pool(size, settings, scan_id, known_good, miniatures)
 
-    ex = pool()
+    ex = ready if ready is not None else pool()
     window: deque = deque()
+    inflight_bytes = 0
     try:
         it = iter(items)
         exhausted = False
         while True:
-            while not exhausted and len(window) < n * 4:
+            while not exhausted and len(window) < n * WINDOW_PER_WORKER and inflight_bytes < WINDOW_BYTES:
                 item = next(it, None)
                 if item is None:
                     exhausted = True
                     break
+                inflight_bytes += len(item.data) if item.data is not None else 0
                 window.append((item, ex.submit(_work, item)))
             if not window:
                 return
             item, fut = window.popleft()
+            inflight_bytes -= len(item.data) if item.data is not None else 0
             try:
                 yield item, fut.result()
             except BrokenProcessPool:
@@ -298,21 +315,49 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
                 ex.shutdown(wait=False, cancel_futures=True)
                 suspects = [item] + [i for i, _ in window]
                 window.clear()
-                solo = ProcessPoolExecutor(1, mp_context=mp.get_context("forkserver"), initializer=_init,
-                                           initargs=(settings, scan_id, os.getpid(), known_good))
+                inflight_bytes = 0
+                solo = pool(1)
                 for i in suspects:
                     try:
                         yield i, solo.submit(_work, i).result()
                     except BrokenProcessPool:
                         solo.shutdown(wait=False, cancel_futures=True)
-                        solo = ProcessPoolExecutor(1, mp_context=mp.get_context("forkserver"), initializer=_init,
-                                                   initargs=(settings, scan_id, os.getpid(), known_good))
+                        solo = pool(1)
                         yield i, ItemResult(i.location, error=("decoder_crash",
                                                                "the decoder crashed on this file"))
                 solo.shutdown(wait=True)
                 ex = pool()
     finally:
         ex.shutdown(wait=True, cancel_futures=True)
+
+
+def start_pool(n: int, settings: Settings, scan_id: int, known_good: KnownGood | None = None,
+               miniatures: bool = False):
+    """A process pool of `n` hashing workers, started now (not at the first item) from a thread, so that their
+    start-up overlaps the scan's own (banks loaded, the sources' sizes walked, resumed items skipped).
+
+    The workers come from a forkserver that has imported the hashing code and loaded the numba kernels
+    once (`vigie.ingest.preload`): each worker forks ready instead of importing and loading them itself
+    (seconds per worker, and a JIT compile per worker after the code changed)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["__main__", "vigie.ingest.preload"])  # ignored once the forkserver runs
+    ex = ProcessPoolExecutor(n, mp_context=ctx, initializer=_init,
+                             initargs=(settings, scan_id, os.getpid(), known_good, miniatures))
+
+    def spawn() -> None:  # the workers start on demand otherwise; starting one waits for the forkserver
+        try:
+            for _ in range(n):
+                ex.submit(os.getpid)
+        except Exception:  # noqa: BLE001 - the pool was shut down meanwhile: the scan reports why
+            pass
+
+    import threading
+
+    threading.Thread(target=spawn, name="vigie-pool-start", daemon=True).start()
+    return ex
 
 
 def _match(matcher: Matcher, results: list[ItemResult], banks: list[str] | None, settings: Settings
