@@ -210,6 +210,7 @@ def run(n: int, derived_dihedral: bool = False) -> dict:
     queries: list[Query] = []
     t_entry = t_query = 0.0
     n_query = 0
+    stages: dict[str, float] = {}  # seconds per stage of compute_variants, summed over the queries
     for i in range(n):
         img = original(i)
         rgb = np.asarray(img)
@@ -221,7 +222,8 @@ def run(n: int, derived_dihedral: bool = False) -> dict:
         entries_all.append([p] + [v["pdq"] for v in ev])
         for name, alt in alterations(img, i).items():
             t = time.perf_counter()
-            plain, qv = compute_variants(np.asarray(alt), settings, derived_dihedral=derived_dihedral)
+            plain, qv = compute_variants(np.asarray(alt), settings, derived_dihedral=derived_dihedral,
+                                         timings=stages)
             t_query += time.perf_counter() - t
             n_query += 1
             queries.append(Query(i, name, plain.hex, [plain.hex] + [v["pdq"] for v in qv],
@@ -279,6 +281,7 @@ def run(n: int, derived_dihedral: bool = False) -> dict:
         "entry_variants_mean": float(np.mean([len(v) - 1 for v in entries_all])),
         "matched_by_kind": dict(sorted(kind_hits.items())),
         "ms_per_query": 1000 * t_query / max(1, n_query),
+        "ms_per_query_by_stage": {k: 1000 * v / max(1, n_query) for k, v in stages.items()},
         "ms_per_entry": 1000 * t_entry / max(1, n),
         "seconds": time.perf_counter() - t0,
     }
@@ -298,6 +301,7 @@ def print_table(res: dict) -> None:
     print(f"variants per query {res['query_variants_mean']:.1f}, per entry {res['entry_variants_mean']:.1f}; "
           f"{res['ms_per_query']:.1f} ms per query, {res['ms_per_entry']:.1f} ms per entry "
           f"(reference engine where numba is missing); {res['seconds']:.0f} s")
+    print("ms per query by stage:", {k: round(v, 2) for k, v in res["ms_per_query_by_stage"].items()})
     print("matches won by each kind (where plain missed):", res["matched_by_kind"])
 
 

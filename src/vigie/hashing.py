@@ -14,6 +14,7 @@ import io
 import os
 import signal
 import stat
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -203,3 +204,42 @@ def _head(path: str) -> bytes:
     """The first bytes of a file, enough to tell its type."""
     with open(path, "rb") as f:
         return f.read(SNIFF_BYTES)
+
+
+#: The stages `stage_times` reports, in the order a picture goes through them.
+STAGES = ("digests", "decode", "pdq", "hma_compat", "dihedral", "border", "region")
+
+
+def stage_times(data: bytes, settings: Settings, *, variants: bool = True) -> dict[str, float]:
+    """Hash one picture's bytes as `hash_bytes` does and say where the time went: milliseconds per stage
+    (`STAGES`: MD5+SHA-1+SHA-256, decode, plain PDQ, hma_compat, the seven dihedral variants, border
+    detection with its `unbordered` hashes, region detection with its `region*` hashes) and `total`.
+
+    For the scan and crawl benches: one call per picture, summed over a run, shows what to speed up.
+    Stages that did not run (no variants, a picture whose quality is too low for them) are 0. The first call
+    in a process also loads the compiled kernels (a second or so): time from the second call, or call
+    `vigie.signals.variants.warm_up()` first. Raises MediaError when the bytes do not decode."""
+    out = dict.fromkeys(STAGES, 0.0)
+    t0 = t = time.perf_counter()
+    for name in DIGESTS:
+        hashlib.new(name, data).hexdigest()
+    out["digests"] = time.perf_counter() - t
+    t = time.perf_counter()
+    rgb = decode_image(data, max_pixels=settings.max_pixels, fast=settings.fast_decode,
+                       alpha=settings.alpha, background=settings.alpha_background)
+    out["decode"] = time.perf_counter() - t
+    if variants:
+        from vigie.signals.variants import compute_variants
+
+        compute_variants(rgb, settings, data=data, timings=out)
+    else:
+        from vigie.signals.variants import hma_variant
+
+        t = time.perf_counter()
+        pdq_signal.hash_rgb(rgb, engine=settings.pdq_engine)
+        out["pdq"] = time.perf_counter() - t
+        t = time.perf_counter()
+        hma_variant(data, settings)
+        out["hma_compat"] = time.perf_counter() - t
+    out["total"] = time.perf_counter() - t0
+    return {k: 1000.0 * v for k, v in out.items()}

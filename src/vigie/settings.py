@@ -68,6 +68,10 @@ class Settings(BaseSettings):
                                     "(docs/sources.md).")
     video_max_seconds: float = Field(4 * 3600.0, gt=0, description="Longest video decoded for vPDQ; longer "
                                      "videos are hashed on their first video_max_seconds.")
+    variant_one_pass: bool = Field(True, description="Hash the rotations, mirrors and crops of a query picture "
+                                   "in one pass over its pixels (PDQ's filter sampled where the turned or cropped "
+                                   "picture puts it; the same bits in practice, docs/variants.md) instead of "
+                                   "turning or cropping the pixels and running PDQ again (off: 5-30 times slower).")
     variant_derived_dihedral: bool = Field(False, description="Also try rotations and mirrors of the de-bordered "
                                            "and region variants (finds a mirrored copy inside a screenshot; "
                                            "2.6 times the look-ups per query).")

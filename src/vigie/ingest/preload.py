@@ -32,6 +32,9 @@ def warm() -> None:
     for n, (img, fmt) in enumerate(((photo, "JPEG"), (framed, "PNG"), (shot, "JPEG"))):
         data = encode(img, fmt)
         process_item(Item(f"<warm-{n}>", size=len(data), data=data), settings)
+    from vigie.signals.variants import warm_up
+
+    warm_up()  # the kernels past the region gate and the crop hashes, which the pictures above may not reach
 
 
 try:

@@ -25,18 +25,26 @@ central crops `crop95`, `crop90` and `crop80` (fraction of each side kept).
 A derived variant is added only when it differs from the plain picture (no border found:
 no `unbordered`) and when its PDQ quality is at least 50; the dihedral variants are not
 computed for derived variants (see docs/variants.md for the measurements behind both).
-Detection runs on a downscaled copy; hashes are computed on the full-resolution crop.
+Detection runs on one shared downscaled copy (`Shrunk`); the turned, mirrored and cropped hashes come
+from the full-resolution pixels in one pass each (`vigie.signals.pdq_grid`: the same bits as PDQ of the
+turned or cropped picture in practice), unless `settings.variant_one_pass` is off (docs/variants.md, "Cost").
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
 from vigie.signals.pdq import DIHEDRAL_KINDS, PdqHash, dihedral_rgb, hash_rgb
+
+try:  # compiled scans and one-pass hashing of turned and cropped copies; numpy/pixel fallbacks without numba
+    from vigie.signals import layout_numba, pdq_grid
+except ImportError:  # pragma: no cover - numba is a dependency
+    layout_numba = pdq_grid = None
 
 #: Central crops of a bank entry: kind -> fraction of each side kept.
 ENTRY_CROPS: dict[str, float] = {"crop95": 0.95, "crop90": 0.90, "crop80": 0.80}
@@ -122,13 +130,60 @@ def _engine(settings) -> str:
 
 
 def _downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float, float]:
-    """A box-filtered copy at most `max_side` a side, and the factors back to full resolution."""
+    """A box-filtered copy at most `max_side` a side (int16), and the factors back to `rgb`'s resolution."""
     h, w = rgb.shape[:2]
     factor = math.ceil(max(h, w) / max_side)
     if factor <= 1:
         return rgb.astype(np.int16), 1.0, 1.0
-    small = np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).reduce(factor)).astype(np.int16)
+    if layout_numba is not None:
+        small = layout_numba.shrink(rgb, factor)
+    else:
+        small = np.asarray(Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).reduce(factor)).astype(np.int16)
     return small, h / small.shape[0], w / small.shape[1]
+
+
+@dataclass
+class Shrunk:
+    """One downscaled copy of a picture shared by border and region detection (the full picture is read
+    once): `img` at most `_BORDER_SIDE` a side, `sy`/`sx` the factors back to full resolution, and the
+    region detector's copy (at most `_REGION_SIDE`), made on first use."""
+
+    img: np.ndarray
+    sy: float
+    sx: float
+    full: tuple[int, int]
+    _region: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, rgb: np.ndarray, small: np.ndarray | None = None) -> Shrunk:
+        """The shared copy of `rgb`; `small`: that copy when the caller already made it (`border_factor`)."""
+        h, w = rgb.shape[:2]
+        if small is None:
+            small, sy, sx = _downscale(rgb, _BORDER_SIDE)
+        else:
+            sy, sx = h / small.shape[0], w / small.shape[1]
+        return cls(small, sy, sx, (h, w))
+
+    def region_copy(self, rgb: np.ndarray) -> np.ndarray:
+        """The copy region detection works on, at most `_REGION_SIDE` a side: the same factor from the full
+        picture as ever (the XY-cut's thresholds are in its pixels), made from `img` when that factor is a
+        multiple of `img`'s (no second pass over the full picture), else from `rgb`."""
+        if self._region is None:
+            h, w = self.full
+            factor = math.ceil(max(h, w) / _REGION_SIDE)
+            f1 = math.ceil(max(h, w) / _BORDER_SIDE)
+            if factor <= 1:
+                self._region = self.img
+            elif factor % f1 == 0 and layout_numba is not None:
+                self._region = self.img if factor == f1 else layout_numba.shrink(self.img, factor // f1)
+            else:
+                self._region = _downscale(rgb, _REGION_SIDE)[0]
+        return self._region
+
+
+def border_factor(shape: tuple[int, ...]) -> int:
+    """The box-average factor of the shared copy (1: the picture is small enough to be its own copy)."""
+    return max(1, math.ceil(max(shape[0], shape[1]) / _BORDER_SIDE))
 
 
 def _scale_box(box: Box, sy: float, sx: float, h: int, w: int) -> Box:
@@ -157,6 +212,17 @@ def _border_depth(a: np.ndarray, span: slice, limit: int) -> int:
     return limit
 
 
+_SIDES = {"top": 0, "bottom": 1, "left": 2, "right": 3}
+
+
+def _depth(a: np.ndarray, side: str, view: np.ndarray, span: slice, limit: int) -> int:
+    """`_border_depth` of one side, compiled when it can be (values 0..255, as the shared copy holds)."""
+    if layout_numba is not None and a.dtype == np.int16:
+        s0, s1, _ = span.indices(view.shape[1])
+        return int(layout_numba.border_depth(a, _SIDES[side], s0, max(s0, s1), limit, _BORDER_TOL, _BORDER_FILL))
+    return _border_depth(view, span, limit)
+
+
 def _side_views(a: np.ndarray) -> dict[str, np.ndarray]:
     """Each side of `a` turned to be the top (row 0 the outermost line)."""
     return {"top": a, "bottom": a[::-1], "left": a.transpose(1, 0, 2), "right": a.transpose(1, 0, 2)[::-1]}
@@ -170,12 +236,12 @@ def _trim_once(a: np.ndarray) -> tuple[int, int, int, int]:
     # first guess on the middle 60 % of each side (the corners may belong to another bar)
     mid = {k: slice(int(0.2 * (w if k in ("top", "bottom") else h)),
                     max(1, int(0.8 * (w if k in ("top", "bottom") else h)))) for k in views}
-    d = {k: _border_depth(v, mid[k], lim[k]) for k, v in views.items()}
+    d = {k: _depth(a, k, v, mid[k], lim[k]) for k, v in views.items()}
     # confirm over the whole span between the other sides' borders
     for _ in range(2):
         span = {"top": slice(d["left"], w - d["right"]), "bottom": slice(d["left"], w - d["right"]),
                 "left": slice(d["top"], h - d["bottom"]), "right": slice(d["top"], h - d["bottom"])}
-        d = {k: _border_depth(v, span[k], lim[k]) if d[k] else 0 for k, v in views.items()}
+        d = {k: _depth(a, k, v, span[k], lim[k]) if d[k] else 0 for k, v in views.items()}
     return d["top"], d["bottom"], d["left"], d["right"]
 
 
@@ -190,16 +256,23 @@ def find_border(rgb: np.ndarray) -> Box | None:
     return boxes[-1] if boxes else None
 
 
-def find_borders(rgb: np.ndarray) -> list[Box]:
+def find_borders(rgb: np.ndarray, *, shrunk: Shrunk | None = None) -> list[Box]:
     """The box after each frame peeled, outermost first (the last is `find_border`'s).
 
     Why all of them: after a white frame is peeled, the next "frame" may be the photo's own dark
     edge (a night sky, a shadow). The outermost box is then the photo, the innermost a crop of it;
-    nested real frames (a mat inside a frame) are the other way round. Both are worth a hash."""
+    nested real frames (a mat inside a frame) are the other way round. Both are worth a hash.
+    `shrunk`: the picture's shared downscaled copy, when the caller has one."""
     h, w = rgb.shape[:2]
     if h < 8 or w < 8:
         return []
-    small, sy, sx = _downscale(rgb, _BORDER_SIDE)
+    if shrunk is None:
+        shrunk = Shrunk.of(rgb)
+    return _peel(shrunk.img, shrunk.sy, shrunk.sx, h, w)
+
+
+def _peel(small: np.ndarray, sy: float, sx: float, h: int, w: int) -> list[Box]:
+    """`find_borders` on a downscaled copy; boxes in pixels of the h x w picture it was made from."""
     sh, sw = small.shape[:2]
     y0, y1, x0, x1 = 0, sh, 0, sw
     passes: list[tuple[int, int, int, int]] = []
@@ -234,6 +307,11 @@ def _chan_max(x: np.ndarray) -> np.ndarray:
     return np.maximum(np.maximum(x[..., 0], x[..., 1]), x[..., 2])
 
 
+def _transposed(a: np.ndarray) -> bool:
+    """Is `a` a transposed view (its lines are the columns of the array in memory)?"""
+    return a.ndim == 3 and a.shape[0] > 1 and a.shape[1] > 1 and abs(a.strides[0]) < abs(a.strides[1])
+
+
 def _flat_lines_colour(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row of `a`: is it one colour (within JPEG noise), and that colour (its median; 0 where not flat).
 
@@ -241,6 +319,15 @@ def _flat_lines_colour(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     exactly: in a flat row at most a share (1 - _FLAT_FILL) of pixels stray from the median, each
     spoils at most two neighbour pairs, and the other pairs differ by at most 2 x _FLAT_TOL. A row
     with more rough pairs than that is not flat, and its median is never computed."""
+    if layout_numba is not None:  # the same test, compiled: one pass, no sort, in memory order
+        if _transposed(a):
+            return layout_numba.flat_cols(a.transpose(1, 0, 2), _FLAT_TOL, _FLAT_FILL)
+        return layout_numba.flat_lines(a, _FLAT_TOL, _FLAT_FILL)
+    return _flat_lines_colour_np(a)
+
+
+def _flat_lines_colour_np(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_flat_lines_colour` in numpy (without numba, and the reference the compiled one is tested against)."""
     n = a.shape[1]
     out = np.zeros(a.shape[0], dtype=bool)
     colours = np.zeros((a.shape[0], 3), dtype=np.float64)
@@ -258,10 +345,18 @@ def _flat_lines_colour(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _jumps(a: np.ndarray) -> np.ndarray:
     """Per row i+1 of `a`: share of its length where the colour jumps between rows i and i+2."""
+    if layout_numba is not None:
+        if _transposed(a):
+            return layout_numba.jumps_cols(a.transpose(1, 0, 2), _SEAM_DIFF)
+        return layout_numba.jumps(a, _SEAM_DIFF)
+    return _jumps_np(a)
+
+
+def _jumps_np(a: np.ndarray) -> np.ndarray:
     return (_chan_max(np.abs(a[2:] - a[:-2])) > _SEAM_DIFF).mean(axis=1)
 
 
-def _seam(a: np.ndarray, glob: np.ndarray) -> tuple[float, int]:
+def _seam(a: np.ndarray, glob: np.ndarray, jump: np.ndarray | None = None) -> tuple[float, int]:
     """The strongest straight seam across the rows of `a`: (score, row), score 0 when none.
 
     A seam is a row where the colour jumps across (almost) the whole width, much more
@@ -273,7 +368,8 @@ def _seam(a: np.ndarray, glob: np.ndarray) -> tuple[float, int]:
     h = a.shape[0]
     if h < 2 * _MIN_SEG:
         return 0.0, 0
-    jump = _jumps(a)  # jump[i]: row i+1
+    if jump is None:
+        jump = _jumps(a)  # jump[i]: row i+1
     n = jump.size
     pad = np.pad(jump, 7, mode="edge")
     around = (pad[1:n + 1] + pad[2:n + 2] + pad[3:n + 3] + pad[11:n + 11] + pad[12:n + 12] + pad[13:n + 13]) / 6
@@ -293,8 +389,33 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
+class _Maps:
+    """Running counts of rough pairs and jumps over the region copy (`layout_numba.line_maps`): every box of
+    the XY-cut then gets its flat lines and its jumps without being read again (only lines that may be flat
+    are). The same decisions as `_flat_lines_colour` and `_jumps` on the box (tests/test_variants_fast.py)."""
+
+    def __init__(self, img: np.ndarray) -> None:
+        self.img = img
+        self.rr, self.rc, self.lr, self.lc, self.jr, self.jc = layout_numba.line_maps(img, 2 * _FLAT_TOL, _SEAM_DIFF)
+
+    def flat(self, box: Box, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        return layout_numba.flat_box(self.img, self.rr, self.rc, self.lr, self.lc, layout_numba.LONG_STEP,
+                                     box.y0, box.y1, box.x0, box.x1, axis, _FLAT_TOL, _FLAT_FILL)
+
+    def jumps(self, box: Box, axis: int) -> np.ndarray:
+        if axis == 0:
+            ys = np.arange(box.y0, max(box.y0, box.y1 - 2))
+            return (self.jr[ys, box.x1] - self.jr[ys, box.x0]) / box.width
+        xs = np.arange(box.x0, max(box.x0, box.x1 - 2))
+        return (self.jc[box.y1, xs] - self.jc[box.y0, xs]) / box.height
+
+    def glob(self) -> tuple[np.ndarray, np.ndarray]:
+        root = Box(0, self.img.shape[0], 0, self.img.shape[1])
+        return np.pad(self.jumps(root, 0), 1), np.pad(self.jumps(root, 1), 1)
+
+
 def _xy_cut(img: np.ndarray, glob: tuple[np.ndarray, np.ndarray], box: Box, depth: int, seams: int,
-            out: list[tuple[int, Box]], gap: np.ndarray | None = None) -> None:
+            out: list[tuple[int, Box]], gap: np.ndarray | None = None, maps: _Maps | None = None) -> None:
     """Split `box` of `img` along flat gaps, then along seams; collect the candidate photos.
 
     Candidates are the leaves and the boxes split by a seam (a photo with a straight edge
@@ -310,8 +431,10 @@ def _xy_cut(img: np.ndarray, glob: tuple[np.ndarray, np.ndarray], box: Box, dept
     # flat gaps: rows or columns that are one colour across the whole box (also trims the edges)
     found = []
     for axis in (0, 1):
-        lines = a if axis == 0 else a.transpose(1, 0, 2)
-        flat, colours = _flat_lines_colour(lines)
+        if maps is not None:
+            flat, colours = maps.flat(box, axis)
+        else:
+            flat, colours = _flat_lines_colour(a if axis == 0 else a.transpose(1, 0, 2))
         if flat.any():
             found.append((axis, flat, colours))
     if gap is not None:  # gaps of the page around this box come first: the layout, not the content
@@ -328,12 +451,12 @@ def _xy_cut(img: np.ndarray, glob: tuple[np.ndarray, np.ndarray], box: Box, dept
         for s, e in _runs(flat):
             sub = Box(box.y0 + s, box.y0 + e, box.x0, box.x1) if axis == 0 else \
                 Box(box.y0, box.y1, box.x0 + s, box.x0 + e)
-            _xy_cut(img, glob, sub, depth + 1, seams, out, colour)
+            _xy_cut(img, glob, sub, depth + 1, seams, out, colour, maps)
         return
     out.append((seams, box))
     # seams: straight colour edges across the whole box
-    row_score, row = _seam(a, glob[0][box.y0 + 1:box.y1 - 1])
-    col_score, col = _seam(a.transpose(1, 0, 2), glob[1][box.x0 + 1:box.x1 - 1])
+    row_score, row = _seam(a, glob[0][box.y0 + 1:box.y1 - 1], maps.jumps(box, 0) if maps else None)
+    col_score, col = _seam(a.transpose(1, 0, 2), glob[1][box.x0 + 1:box.x1 - 1], maps.jumps(box, 1) if maps else None)
     if row_score == 0 and col_score == 0:
         return
     if row_score >= col_score:
@@ -341,11 +464,19 @@ def _xy_cut(img: np.ndarray, glob: tuple[np.ndarray, np.ndarray], box: Box, dept
     else:
         parts = (Box(box.y0, box.y1, box.x0, box.x0 + col), Box(box.y0, box.y1, box.x0 + col + 1, box.x1))
     for p in parts:
-        _xy_cut(img, glob, p, depth + 1, seams + 1, out)
+        _xy_cut(img, glob, p, depth + 1, seams + 1, out, None, maps)
 
 
 def _photo_like(a: np.ndarray) -> bool:
     """Does this leaf look like a photograph rather than text, an icon or a flat panel?"""
+    if layout_numba is not None and a.shape[0] > 1 and a.shape[1] > 1 and a.min() >= 0 and a.max() <= 255:
+        dominant, busy = layout_numba.photo_stats(a)
+        return bool(dominant <= _REGION_MAX_DOMINANT and busy >= _REGION_MIN_BUSY)
+    return _photo_like_np(a)
+
+
+def _photo_like_np(a: np.ndarray) -> bool:
+    """`_photo_like` in numpy (without numba, and the reference the compiled one is tested against)."""
     q = (a // 16).astype(np.int32)
     codes = (q[..., 0] * 256 + q[..., 1] * 16 + q[..., 2]).ravel()
     counts = np.bincount(codes)
@@ -365,7 +496,7 @@ def _photo_like(a: np.ndarray) -> bool:
     return bool(busy >= _REGION_MIN_BUSY)
 
 
-def find_regions(rgb: np.ndarray, max_regions: int = MAX_REGIONS) -> list[Box]:
+def find_regions(rgb: np.ndarray, max_regions: int = MAX_REGIONS, *, shrunk: Shrunk | None = None) -> list[Box]:
     """The photographs inside a screenshot, page or collage, largest first (full-resolution boxes).
 
     The layout is split recursively (XY-cut) along rows/columns of one colour and along
@@ -373,15 +504,23 @@ def find_regions(rgb: np.ndarray, max_regions: int = MAX_REGIONS) -> list[Box]:
     colours, texture) of at least 4 % and at most 90 % of the frame are returned, at most
     `max_regions`, near-duplicates (IoU > 0.97) dropped; boxes of the layout come
     before the pieces of seam-split boxes (collage tiles), then larger before smaller. Empty when none is found.
+    `shrunk`: the picture's shared downscaled copy, when the caller has one.
     """
     h, w = rgb.shape[:2]
     if h < 2 * _MIN_SEG or w < 2 * _MIN_SEG:
         return []
-    small, sy, sx = _downscale(rgb, _REGION_SIDE)
+    if shrunk is None:
+        shrunk = Shrunk.of(rgb)
+    small = shrunk.region_copy(rgb)
     sh, sw = small.shape[:2]
-    nodes: list[tuple[int, Box]] = []
+    sy, sx = h / sh, w / sw
     glob = (np.pad(_jumps(small), 1), np.pad(_jumps(small.transpose(1, 0, 2)), 1))
-    _xy_cut(small, glob, Box(0, sh, 0, sw), 0, 0, nodes)
+    if not may_hold_regions(small, glob):
+        return []
+    # running counts for the XY-cut's boxes, built only past the gate
+    maps = _Maps(small) if layout_numba is not None and small.min() >= 0 and small.max() <= 255 else None
+    nodes: list[tuple[int, Box]] = []
+    _xy_cut(small, glob, Box(0, sh, 0, sw), 0, 0, nodes, None, maps)
     frame = sh * sw
     found: list[Box] = []
     # boxes of the layout first, then the pieces of seam-split ones (collage tiles), largest first
@@ -396,15 +535,36 @@ def find_regions(rgb: np.ndarray, max_regions: int = MAX_REGIONS) -> list[Box]:
             found.append(b)
             if len(found) >= max_regions:
                 break
-    boxes = []
-    for b in found:
-        full = _scale_box(b, sy, sx, h, w)
-        # snap to the photo's own edge: trim what is left of the flat surroundings
-        inner = find_border(full.crop(rgb))
-        if inner is not None:
-            full = Box(full.y0 + inner.y0, full.y0 + inner.y1, full.x0 + inner.x0, full.x0 + inner.x1)
-        boxes.append(full)
-    return boxes
+    return [_snap(rgb, _scale_box(b, sy, sx, h, w)) for b in found]
+
+
+def may_hold_regions(small: np.ndarray, glob: tuple[np.ndarray, np.ndarray] | None = None,
+                     maps: _Maps | None = None) -> bool:
+    """The gate of region detection: can this (downscaled) picture hold a photo smaller than itself?
+
+    Only where some row or column is one colour (a gap, a margin) or some straight seam crosses it: the
+    XY-cut starts exactly there, and without either the whole picture is its only leaf, too large to be a
+    region. Most plain photos stop here, at the cost of one pass over the small copy."""
+    if small.shape[0] < 2 * _MIN_SEG or small.shape[1] < 2 * _MIN_SEG:
+        return False
+    if glob is None:
+        glob = (np.pad(_jumps(small), 1), np.pad(_jumps(small.transpose(1, 0, 2)), 1))
+    root = Box(0, small.shape[0], 0, small.shape[1])
+    for axis, lines, gl in ((0, small, glob[0]), (1, small.transpose(1, 0, 2), glob[1])):
+        if (maps.flat(root, axis) if maps is not None else _flat_lines_colour(lines))[0].any():
+            return True
+        if _seam(lines, gl[1:-1], gl[1:-1])[0] > 0:  # at the root the jumps are the whole picture's
+            return True
+    return False
+
+
+def _snap(rgb: np.ndarray, full: Box) -> Box:
+    """Snap a region to the photo's own edge: trim what is left of its flat surroundings (on the
+    full-resolution crop: a few pixels off would move its hash)."""
+    inner = find_border(full.crop(rgb))
+    if inner is None:
+        return full
+    return Box(full.y0 + inner.y0, full.y0 + inner.y1, full.x0 + inner.x0, full.x0 + inner.x1)
 
 
 def central_crop(rgb: np.ndarray, fraction: float) -> np.ndarray:
@@ -426,10 +586,22 @@ def _add(out: list[dict], seen: set[str], kind: str, h: PdqHash, *, min_quality:
     out.append({"kind": kind, "pdq": h.hex, "quality": h.quality})
 
 
-def _add_derived(out: list[dict], seen: set[str], kind: str, crop: np.ndarray, engine: str,
-                 derived_dihedral: bool) -> None:
-    if crop.shape[0] < 1 or crop.shape[1] < 1:
+def _add_derived(out: list[dict], seen: set[str], kind: str, rgb: np.ndarray, box: Box, engine: str,
+                 derived_dihedral: bool, one_pass: bool) -> None:
+    if box.height < 1 or box.width < 1:
         return
+    if one_pass:  # sampled from the picture itself: no crop copied, no filter run over it
+        b = (box.y0, box.y1, box.x0, box.x1)
+        if derived_dihedral:
+            hashes = pdq_grid.dihedral_hashes(rgb, b)
+            if hashes["original"].quality < MIN_VARIANT_QUALITY:
+                return
+            for k in DIHEDRAL_KINDS:
+                _add(out, seen, kind if k == "original" else f"{kind}-{k}", hashes[k])
+        else:
+            _add(out, seen, kind, pdq_grid.crop_hash(rgb, b), min_quality=MIN_VARIANT_QUALITY)
+        return
+    crop = box.crop(rgb)
     if derived_dihedral:
         hexes, quality = dihedral_rgb(crop, engine)
         if quality < MIN_VARIANT_QUALITY:
@@ -475,8 +647,29 @@ def hma_variant(data: bytes | None, settings) -> dict | None:
     return {"kind": KIND, "pdq": h.hex, "quality": h.quality}
 
 
+class _Clock:
+    """Adds the seconds since the last call to `timings[stage]` (nothing when `timings` is None)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.t = time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        if self.timings is not None:
+            now = time.perf_counter()
+            self.timings[stage] = self.timings.get(stage, 0.0) + now - self.t
+            self.t = now
+
+
+def one_pass_enabled(settings) -> bool:
+    """Whether variants are hashed in one pass over the picture (`vigie.signals.pdq_grid`, the default) rather
+    than by turning or cropping the pixels and running PDQ again (`settings.variant_one_pass` off)."""
+    return pdq_grid is not None and bool(getattr(settings, "variant_one_pass", True))
+
+
 def compute_variants(rgb: np.ndarray, settings, *, derived_dihedral: bool | None = None,
-                     data: bytes | None = None) -> tuple[PdqHash, list[dict]]:
+                     data: bytes | None = None, timings: dict[str, float] | None = None
+                     ) -> tuple[PdqHash, list[dict]]:
     """The plain PDQ of a query picture and its variants, [{"kind", "pdq", "quality"}, ...].
 
     Kinds: `hma_compat` (HMA's hash of the file, when `data`, the file's bytes, is given and HMA hashes
@@ -486,21 +679,39 @@ def compute_variants(rgb: np.ndarray, settings, *, derived_dihedral: bool | None
     `derived_dihedral` also adds the dihedral transforms of `unbordered` and `region*`
     (kinds like `unbordered-rot90`); default `settings.variant_derived_dihedral`, else off
     (2.6 times the hashes per query, for mirrored-and-framed copies: docs/variants.md).
+    `timings`, when given, receives the seconds spent per stage (`pdq`, `hma_compat`, `dihedral`,
+    `border`, `region`), added to what it holds.
+
+    The plain hash is Meta's PDQ bit for bit (`settings.pdq_engine`). The variants are hashed in one pass
+    over the picture each (`vigie.signals.pdq_grid`: PDQ's filter sampled where the turned or cropped
+    picture would put it; the same bits in practice, docs/variants.md) unless `settings.variant_one_pass`
+    is off; border and region detection share one downscaled copy (`Shrunk`).
     """
     engine = _engine(settings)
+    clock = _Clock(timings)
     if derived_dihedral is None:
         derived_dihedral = bool(getattr(settings, "variant_derived_dihedral", False))
+    one_pass = one_pass_enabled(settings)
+    want_border = getattr(settings, "variant_unbordered", True)
+    want_region = getattr(settings, "variant_region", True)
     out: list[dict] = []
     plain = hash_rgb(rgb, engine)
     seen = {plain.hex}
+    clock("pdq")
     hma = hma_variant(data, settings)
     if hma is not None:
         _add(out, seen, hma["kind"], PdqHash(hma["pdq"], hma["quality"]))
-    # Hash the turned and mirrored pixels themselves. Meta's dihedral hashes derived from the plain
-    # hash's DCT land 32-86 bits from the real thing on finely textured photos (brick, grass, stars):
-    # on 145 real photographs that lost 10-20 % of mirrors and rotations (bench/robustness.py).
+    clock("hma_compat")
+    # Hash the turned and mirrored pixels themselves (or, one pass, sample PDQ's filter exactly where the
+    # turned picture puts it). Meta's dihedral hashes derived from the plain hash's DCT land 32-86 bits from
+    # the real thing on finely textured photos (brick, grass, stars): on 145 real photographs that lost
+    # 10-20 % of mirrors and rotations (bench/robustness.py).
     if getattr(settings, "dihedral", True) and plain.quality >= MIN_VARIANT_QUALITY:
-        if engine == "numba":  # turn the luma plane, not the colour picture: same hashes, less copying
+        if one_pass:
+            turned = pdq_grid.dihedral_hashes(rgb)
+            for k in DIHEDRAL_KINDS[1:]:
+                _add(out, seen, k, turned[k], min_quality=MIN_VARIANT_QUALITY)
+        elif engine == "numba":  # turn the luma plane, not the colour picture: same hashes, less copying
             from vigie.signals import pdq_numba
 
             y = pdq_numba.luma(rgb)
@@ -510,24 +721,50 @@ def compute_variants(rgb: np.ndarray, settings, *, derived_dihedral: bool | None
             for k in DIHEDRAL_KINDS[1:]:
                 _add(out, seen, k, hash_rgb(np.ascontiguousarray(PIXEL_DIHEDRAL[k](rgb)), engine),
                      min_quality=MIN_VARIANT_QUALITY)
+    clock("dihedral")
+    shrunk = Shrunk.of(rgb) if (want_border or want_region) and min(rgb.shape[:2]) >= 8 else None
     border = None
-    if getattr(settings, "variant_unbordered", True):
-        borders = find_borders(rgb)
+    if want_border and shrunk is not None:
+        borders = find_borders(rgb, shrunk=shrunk)
         if borders:
             border = borders[-1]
-            _add_derived(out, seen, "unbordered", border.crop(rgb), engine, derived_dihedral)
+            _add_derived(out, seen, "unbordered", rgb, border, engine, derived_dihedral, one_pass)
             if len(borders) > 1:  # peeled more than one frame: the outermost may be the photo itself
-                _add_derived(out, seen, "unbordered-outer", borders[0].crop(rgb), engine, derived_dihedral)
-    if getattr(settings, "variant_region", True):
+                _add_derived(out, seen, "unbordered-outer", rgb, borders[0], engine, derived_dihedral, one_pass)
+    clock("border")
+    if want_region and shrunk is not None:
         h, w = rgb.shape[:2]
-        for i, box in enumerate(find_regions(rgb)):
+        for i, box in enumerate(find_regions(rgb, shrunk=shrunk)):
             if border is not None and box.iou(border) > 0.95:
                 continue  # the same picture as `unbordered`
             if box.area > _REGION_MAX_AREA * h * w:
                 continue
-            _add_derived(out, seen, "region" if i == 0 else f"region{i + 1}", box.crop(rgb), engine,
-                         derived_dihedral)
+            _add_derived(out, seen, "region" if i == 0 else f"region{i + 1}", rgb, box, engine,
+                         derived_dihedral, one_pass)
+    clock("region")
     return plain, out
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel `compute_variants` may call, on small generated
+    pictures, so that the first real picture of a worker does not pay for it: the one-pass grids with and
+    without the shared copy, the layout scans past the region gate, the crop hashes."""
+    if pdq_grid is None or layout_numba is None:
+        return
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    page = np.full((120, 160, 3), 240, dtype=np.uint8)
+    page[40:88, 80:144] = photo  # a photo on a flat page: passes the gate, runs the XY-cut
+    settings = type("S", (), {})()
+    compute_variants(page, settings)
+    compute_variants(photo, settings, derived_dihedral=True)
+    layout_numba.shrink(page, 2)
+    from vigie.signals import pdq_numba
+
+    pdq_grid.dihedral_hashes(pdq_numba.luma(photo))
+    _flat_lines_colour(page.astype(np.int16))
+    _flat_lines_colour(page.astype(np.int16).transpose(1, 0, 2))
+    _jumps(page.astype(np.int16)[:, :100])
 
 
 def entry_variants(rgb: np.ndarray, settings, *, plain: str | None = None) -> list[dict]:
