@@ -16,6 +16,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from vigie.demo import encode, photo_like
+from vigie.signals import layout as G
 from vigie.signals import layout_numba, pdq_grid, pdq_numba
 from vigie.signals import variants as V
 from vigie.signals.pdq import PdqSignal, hash_rgb
@@ -190,26 +191,26 @@ def test_screenshot_with_a_pasted_photo_yields_a_matching_region(size):
 @pytest.mark.parametrize("seed", range(4))
 def test_gate_skips_region_detection_on_a_plain_photo(seed, monkeypatch):
     rgb = jpeg(smooth_photo(seed))
-    small = V.Shrunk.of(rgb).region_copy(rgb)
-    assert not V.may_hold_regions(small)
+    small = G.Shrunk.of(rgb).region_copy(rgb)
+    assert not G.may_hold_regions(small)
 
     def no_cut(*args, **kw):
         raise AssertionError("the XY-cut ran on a plain photo")
 
-    monkeypatch.setattr(V, "_xy_cut", no_cut)
-    assert V.find_regions(rgb) == []
+    monkeypatch.setattr(G, "_xy_cut", no_cut)
+    assert G.find_regions(rgb) == []
     _, variants = V.compute_variants(rgb, settings())
     assert not any(v["kind"].startswith("region") for v in variants)
 
 
 def test_gate_lets_screenshots_and_collages_through():
     shot = screenshot(photo_like(27, 400, 300), 2)
-    assert V.may_hold_regions(V.Shrunk.of(shot).region_copy(shot))
+    assert G.may_hold_regions(G.Shrunk.of(shot).region_copy(shot))
     tiles = [smooth_photo(30 + k, 240, 180) for k in range(4)]
     collage = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])  # no gutter: only the seams
     collage = jpeg(collage)
-    assert V.may_hold_regions(V.Shrunk.of(collage).region_copy(collage))
-    assert V.find_regions(collage)
+    assert G.may_hold_regions(G.Shrunk.of(collage).region_copy(collage))
+    assert G.find_regions(collage)
 
 
 # --- compiled scans decide as the numpy ones ------------------------------------------------------
@@ -234,8 +235,8 @@ def layout_pictures() -> list[np.ndarray]:
 def test_compiled_flat_lines_decide_as_numpy():
     for a in layout_pictures():
         for lines in (a, a.transpose(1, 0, 2)):
-            want_flat, want_col = V._flat_lines_colour_np(lines)
-            got_flat, got_col = V._flat_lines_colour(lines)
+            want_flat, want_col = G._flat_lines_colour_np(lines)
+            got_flat, got_col = G._flat_lines_colour(lines)
             assert np.array_equal(got_flat, want_flat)
             assert np.array_equal(got_col[want_flat], want_col[want_flat])
 
@@ -243,8 +244,8 @@ def test_compiled_flat_lines_decide_as_numpy():
 def test_compiled_jumps_and_photo_test_decide_as_numpy():
     for a in layout_pictures():
         for lines in (a, a.transpose(1, 0, 2)):
-            assert np.allclose(V._jumps(lines), V._jumps_np(lines))
-        assert V._photo_like(a) == V._photo_like_np(a)
+            assert np.allclose(G._jumps(lines), G._jumps_np(lines))
+        assert G._photo_like(a) == G._photo_like_np(a)
 
 
 def test_shrink_is_a_box_average():
@@ -299,20 +300,20 @@ def test_running_counts_answer_every_box_as_numpy():
     rng = np.random.default_rng(0)
     for a in layout_pictures():
         a = np.ascontiguousarray(a)
-        maps = V._Maps(a)
+        maps = G._Maps(a)
         h, w = a.shape[:2]
-        boxes = [V.Box(0, h, 0, w), V.Box(20, 30, 0, w), V.Box(3, h - 2, 50, 53)]
+        boxes = [G.Box(0, h, 0, w), G.Box(20, 30, 0, w), G.Box(3, h - 2, 50, 53)]
         for _ in range(12):
             y0, x0 = int(rng.integers(0, h - 5)), int(rng.integers(0, w - 5))
-            boxes.append(V.Box(y0, int(rng.integers(y0 + 3, h + 1)), x0, int(rng.integers(x0 + 3, w + 1))))
+            boxes.append(G.Box(y0, int(rng.integers(y0 + 3, h + 1)), x0, int(rng.integers(x0 + 3, w + 1))))
         for box in boxes:
             crop = box.crop(a)
             for axis, lines in ((0, crop), (1, crop.transpose(1, 0, 2))):
-                want_flat, want_col = V._flat_lines_colour_np(lines)
+                want_flat, want_col = G._flat_lines_colour_np(lines)
                 got_flat, got_col = maps.flat(box, axis)
                 assert np.array_equal(got_flat, want_flat), (box, axis)
                 assert np.array_equal(got_col[want_flat], want_col[want_flat])
-                assert np.allclose(maps.jumps(box, axis), V._jumps_np(lines)), (box, axis)
+                assert np.allclose(maps.jumps(box, axis), G._jumps_np(lines)), (box, axis)
 
 
 def test_shared_copy_is_made_once_and_given_to_both_detectors(monkeypatch):
@@ -333,7 +334,7 @@ def test_shared_copy_is_made_once_and_given_to_both_detectors(monkeypatch):
     _, variants = V.compute_variants(rgb, settings())
     assert sum(1 for shape, _ in calls if shape[:2] == rgb.shape[:2]) == 1
     assert "unbordered" in {v["kind"] for v in variants}
-    assert V.border_factor(rgb.shape) == 2 and V.border_factor((1024, 700, 3)) == 1
+    assert G.border_factor(rgb.shape) == 2 and G.border_factor((1024, 700, 3)) == 1
 
 
 def test_warm_up_runs_and_leaves_results_unchanged():
@@ -350,11 +351,11 @@ def test_compiled_border_depth_decides_as_numpy():
     pictures.append(smooth_photo(51, 200, 150))
     for rgb in pictures:
         a = rgb.astype(np.int16)
-        views = V._side_views(a)
+        views = G._side_views(a)
         for side, view in views.items():
             n = view.shape[1]
             spans = [slice(0, n), slice(int(0.2 * n), int(0.8 * n)), slice(9, 4)]
             spans += [slice(int(x), int(x) + int(y)) for x, y in rng.integers(0, n // 2, (4, 2))]
             for span in spans:
                 limit = view.shape[0] - 1
-                assert V._depth(a, side, view, span, limit) == V._border_depth(view, span, limit), (side, span)
+                assert G._depth(a, side, view, span, limit) == G._border_depth(view, span, limit), (side, span)

@@ -259,7 +259,7 @@ def flat_cols(a, tol, fill):  # pragma: no cover - jitted
 
 @_jit
 def photo_stats(a):  # pragma: no cover - jitted
-    """For `variants._photo_like`: (share of the most common colour quantised to 16 levels a channel, near-black
+    """For `layout._photo_like`: (share of the most common colour quantised to 16 levels a channel, near-black
     left out while at least 20 % of the box is something else; share of pixels with a visible gradient)."""
     h, w = a.shape[0], a.shape[1]
     counts = np.zeros(4096, dtype=np.int64)
@@ -413,7 +413,7 @@ def _side_px(a, side, r, x, c):  # pragma: no cover - jitted
 def border_depth(a, side, s0, s1, limit, tol, fill):  # pragma: no cover - jitted
     """How many lines from one side of `a` (0 top, 1 bottom, 2 left, 3 right), restricted to positions
     [s0, s1) along the line, are the colour of the outermost line (its per-channel median): at least `fill`
-    of their pixels within `tol` of it in every channel. `variants._border_depth` in one pass."""
+    of their pixels within `tol` of it in every channel. `layout._border_depth` in one pass."""
     n = s1 - s0
     if limit <= 0 or n <= 0:
         return 0
