@@ -10,17 +10,30 @@ pictures are planted in a bank as known, as most of what a hotline crawls is.
 * **naive 8 threads**: the same, eight pages at once in eight threads sharing one client.
 * **vigie**: every page reported, then one round of `vigie.ingest.worker.crawl_pending`: concurrent
   downloads, hashing (MD5, SHA-1, SHA-256, PDQ and its variants) and matching while the next downloads
-  run, and everything recorded in the store (sightings, audit). Twice: hashing in worker processes (the
-  default, a decoder crash costs one file; the processes' start is counted) and in threads.
+  run, and everything recorded in the store (sightings, audit). Three times: hashing in worker processes (the
+  default, a decoder crash costs one file; the processes' start is counted), in threads, and in
+  processes already started and warmed before the round (`vigie_started`: the worker of `vigie serve`
+  keeps its hashing processes from round to round; their start is not counted).
 
-For each: media/s, CPU milliseconds per media (this process, plus the hashing processes for vigie; the
-site's own process is not counted) and media lost (pictures on the site that the crawler did not bring
-back hashed: must be 0).
+For each: media/s, CPU milliseconds per media (this process, plus the hashing processes and their
+forkserver for vigie; the site's own process is not counted) and media lost (pictures on the site that the
+crawler did not bring back hashed: must be 0).
+
+For vigie, the CPU milliseconds per media of each stage, so the next saving is visible:
+
+* measured in the crawl itself (`vigie.ingest.stages.CLOCK`, thread CPU time where each stage runs):
+  fetch (the crawler's event loop: scheduling, downloads, decoding of transfer encodings, page parsing,
+  hand-offs), hash (in the hashing processes or threads, timed there), match, queue (the review queue,
+  for unknown media; none here: all are known), record (sightings, crawl log, statuses);
+  pool (the hashing processes' CPU beyond the hashing itself: start, imports, transfers) and other (the
+  rest of the crawler's process: claims, loading the index, threads);
+* the hashing split (digests, decode, PDQ, variants) timed apart in this process on the same pictures
+  (`vigie.hashing.stage_times`, `--stage-sample` of them), since the pool hashes in other processes.
 
 The crawler's politeness is set for one host here (no delay, `--concurrency` at once): on the open web the
 per-host delay (0.5 s by default) bounds each host, and concurrency comes from many hosts.
 
-    python bench/crawl_bench.py [--images 300] [--latencies 0,0.05] [--concurrency 8] [--json]
+    python bench/crawl_bench.py [--pictures 300] [--latencies 0,0.05] [--concurrency 8] [--json]
 """
 
 from __future__ import annotations
@@ -131,11 +144,19 @@ def naive(base: str, pages: int, threads: int) -> dict:
     return {"media": n, "seconds": dt, "per_s": n / dt, "cpu_ms_per_media": 1000 * cpu / max(n, 1)}
 
 
-def vigie_crawl(base: str, pages: int, n: int, data_dir: Path, concurrency: int, processes: bool) -> dict:
+def forkserver_pid() -> int | None:
+    from multiprocessing import forkserver
+
+    return getattr(forkserver._forkserver, "_forkserver_pid", None)
+
+
+def vigie_crawl(base: str, pages: int, n: int, data_dir: Path, concurrency: int, processes: bool,
+                warm: bool = False) -> dict:
     from vigie.banks import service
     from vigie.demo import encode, photo_like
     from vigie.hashing import hash_bytes
     from vigie.ingest import reports, worker
+    from vigie.ingest.stages import CLOCK
     from vigie.settings import Settings
     from vigie.store import Store
 
@@ -151,53 +172,131 @@ def vigie_crawl(base: str, pages: int, n: int, data_dir: Path, concurrency: int,
     for i in range(0, len(urls), st.report_max_urls):
         reports.submit(store, urls[i:i + st.report_max_urls])
     hasher = worker.make_hasher(st)
+    workers_cpu0 = 0.0
+    if warm:  # started and warmed before the round, as the worker of `vigie serve` keeps them: not counted
+        from vigie.ingest import crawl_hash
+
+        pool = hasher._get()
+        for f in [pool.submit(crawl_hash.warm, i) for i in range(hasher.workers)]:
+            f.result()
+        workers_cpu0 = cpu_of(list(pool._processes))
+    fs = forkserver_pid()
+    fs_cpu0 = cpu_of([fs]) if fs else 0.0
+    CLOCK.reset()
     t0, c0 = time.perf_counter(), cpu_self()
     try:
         got = worker.crawl_pending(store, st, limit=len(urls), hasher=hasher)
         dt = time.perf_counter() - t0
+        main_cpu = cpu_self() - c0
         pool = hasher._pool
-        workers_cpu = cpu_of(list(getattr(pool, "_processes", None) or {})) if processes and pool else 0.0
+        workers_cpu = cpu_of(list(getattr(pool, "_processes", None) or {})) - workers_cpu0 \
+            if processes and pool else 0.0
+        fs = forkserver_pid()
+        workers_cpu += (cpu_of([fs]) - fs_cpu0) if processes and fs else 0.0
     finally:
         hasher.close()
-    cpu = cpu_self() - c0 + workers_cpu
+    stages = {k: v["cpu_s"] for k, v in CLOCK.snapshot().items()}
+    cpu = main_cpu + workers_cpu
     store.close()
+    k = max(got["known"], 1)
+    per = {name: 1000 * stages.get(name, 0.0) / k for name in ("fetch", "hash", "match", "queue", "record")}
+    in_main = sum(v for name, v in per.items() if processes is False or name != "hash")
+    per["pool"] = 1000 * workers_cpu / k - per["hash"] if processes else 0.0
+    per["other"] = 1000 * main_cpu / k - in_main
     return {"media": got["media"], "known": got["known"], "seconds": dt, "per_s": got["known"] / dt,
-            "cpu_ms_per_media": 1000 * cpu / max(got["known"], 1)}
+            "cpu_ms_per_media": 1000 * cpu / k, "stages_ms": per}
 
 
-def run_latency(images: int, latency: float, concurrency: int) -> dict:
+def hash_stages(n: int, sample: int) -> dict:
+    """Milliseconds per picture of each hashing stage, timed apart in this process on `sample` of the site's
+    pictures (the crawl hashes them in other processes): digests, decode, PDQ (the plain hash), variants
+    (hma_compat, dihedral, border, regions)."""
+    import tempfile
+
+    from vigie.demo import encode, photo_like
+    from vigie.settings import Settings
+
+    try:
+        from vigie.hashing import stage_times
+    except ImportError:
+        return {}
+    st = Settings(data_dir=Path(tempfile.gettempdir()))
+    idx = range(0, n, max(1, n // sample))[:sample]
+    pics = [encode(photo_like(i, 480, 360), "JPEG", quality=90) for i in idx]
+    stage_times(pics[0], st)  # JIT and imports out of the way
+    tot: dict[str, float] = {}
+    for d in pics:
+        for k, v in stage_times(d, st).items():
+            tot[k] = tot.get(k, 0.0) + v
+    m = {k: v / len(pics) for k, v in tot.items()}
+    variants = sum(v for k, v in m.items() if k not in ("digests", "decode", "pdq", "total"))
+    return {"pictures": len(pics), "digests": m.get("digests", 0.0), "decode": m.get("decode", 0.0),
+            "pdq": m.get("pdq", 0.0), "variants": variants, "total": m.get("total", 0.0)}
+
+
+def run_latency(images: int, latency: float, concurrency: int, sample: int) -> dict:
     pages = -(-images // 10)
     proc, base = start_site(images, latency)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             res = {"naive_sequential": naive(base, pages, 1), "naive_8_threads": naive(base, pages, 8),
                    "vigie_processes": vigie_crawl(base, pages, images, Path(tmp) / "v", concurrency, True),
-                   "vigie_threads": vigie_crawl(base, pages, images, Path(tmp) / "t", concurrency, False)}
+                   "vigie_threads": vigie_crawl(base, pages, images, Path(tmp) / "t", concurrency, False),
+                   "vigie_started": vigie_crawl(base, pages, images, Path(tmp) / "s", concurrency, True,
+                                                warm=True)}
     finally:
         proc.terminate()
         proc.wait(10)
     for r in res.values():
         r["lost"] = images - r.get("known", r["media"])
-    return {"latency_s": latency, "images": images, "pages": pages, "crawlers": res}
+    return {"latency_s": latency, "images": images, "pages": pages, "crawlers": res,
+            "hash_stages_ms": hash_stages(images, sample)}
+
+
+STAGE_NOTES = {
+    "fetch": "event loop: scheduling, downloads, pages, hand-offs",
+    "hash": "hashing, timed where it runs (processes or threads)",
+    "pool": "hashing processes beyond hashing: start, imports, transfers",
+    "match": "matching (batched)",
+    "queue": "review queue (unknown media)",
+    "record": "sightings, crawl log, statuses",
+    "other": "rest of the crawler's process",
+}
+
+
+def print_run(run: dict) -> None:
+    print(f"site: {run['images']} generated JPEGs (480x360) on {run['pages']} pages, "
+          f"{run['latency_s'] * 1000:.0f} ms per answer, 127.0.0.1, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    for name, r in run["crawlers"].items():
+        print(f"  {name:17}: {r['per_s']:6.1f} media/s, {r['cpu_ms_per_media']:6.1f} CPU ms/media, "
+              f"{r['lost']:3d} lost ({r['seconds']:.1f} s)")
+    c = run["crawlers"]
+    p, t, w = (c[k]["stages_ms"] for k in ("vigie_processes", "vigie_threads", "vigie_started"))
+    print("  vigie, CPU ms per media by stage:     processes   threads   started")
+    for k, note in STAGE_NOTES.items():
+        print(f"    {k:8} {p[k]:27.2f} {t[k]:9.2f} {w[k]:9.2f}   {note}")
+    h = run["hash_stages_ms"]
+    if h:
+        print(f"  hashing split, one process, {h['pictures']} of the same pictures (ms per picture): "
+              + ", ".join(f"{k} {h[k]:.2f}" for k in ("digests", "decode", "pdq", "variants", "total")))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--images", type=int, default=300)
+    ap.add_argument("--pictures", "--images", dest="images", type=int, default=300)
     ap.add_argument("--latencies", default="0,0.05", help="Seconds each answer of the site waits, comma-separated.")
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--stage-sample", type=int, default=40, help="Pictures the hashing split is timed on.")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    runs = [run_latency(a.images, float(x), a.concurrency) for x in a.latencies.split(",") if x.strip()]
+    runs = [run_latency(a.images, float(x), a.concurrency, a.stage_sample) for x in a.latencies.split(",")
+            if x.strip()]
     if a.json:
         print(json.dumps(runs))
         return
     for run in runs:
-        print(f"site: {run['images']} generated JPEGs (480x360) on {run['pages']} pages, "
-              f"{run['latency_s'] * 1000:.0f} ms per answer, 127.0.0.1, {os.cpu_count()} cores")
-        for name, r in run["crawlers"].items():
-            print(f"  {name:17}: {r['per_s']:6.1f} media/s, {r['cpu_ms_per_media']:6.1f} CPU ms/media, "
-                  f"{r['lost']:3d} lost ({r['seconds']:.1f} s)")
+        print_run(run)
 
 
 if __name__ == "__main__":

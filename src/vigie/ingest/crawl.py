@@ -53,7 +53,7 @@ from vigie.ingest.extract import (
     parse_srcset,
     parse_stylesheet,
 )
-from vigie.ingest.fetch import Fetched, Fetcher, Gate, looks_like_markup
+from vigie.ingest.fetch import Fetched, Fetcher, Gate, Hold, looks_like_markup
 from vigie.ingest.fetch_errors import TRANSIENT_CODES, TRANSIENT_STATUS, FetchError
 from vigie.ingest.render import BrowserRequest, Renderer
 
@@ -196,8 +196,9 @@ class _Crawl:
 
     async def get(self, kind: str, url: str, max_bytes: int, page_bytes: int | None, page_url: str | None,
                   counter: MediaFound | None = None, *, method: str = "GET", body: bytes | None = None,
-                  headers: dict[str, str] | None = None) -> Fetched:
-        """Fetch with retries; `_Carried` when the report's time budget is spent before it could be sent."""
+                  headers: dict[str, str] | None = None, hold: Hold | None = None) -> Fetched:
+        """Fetch with retries; `_Carried` when the report's time budget is spent before it could be sent.
+        `hold` (a place among the media in hand) is given back while waiting to try again."""
         attempt = 0
         hdrs = self.headers | (headers or {})
         agent = hdrs.get("User-Agent")
@@ -211,7 +212,7 @@ class _Crawl:
                 raise _Carried(url)
             try:
                 f = await self.fetcher.fetch(url, max_bytes, page_bytes=page_bytes, trace=trace, method=method,
-                                             body=body, headers=hdrs, deadline=self.deadline)
+                                             body=body, headers=hdrs, deadline=self.deadline, hold=hold)
             except FetchError as exc:
                 if exc.code == "carried":
                     self.record(kind, url, 0, "carried", trace, page_url=page_url, agent=agent)
@@ -221,6 +222,8 @@ class _Crawl:
                             agent=agent)
                 if wait is None:
                     raise
+                if hold is not None:
+                    hold.release()
                 await asyncio.sleep(wait)
                 continue
             code = "not_media" if kind == "media" and not f.is_media else "ok"
@@ -241,8 +244,19 @@ class _Crawl:
         self.tasks.append(asyncio.create_task(self.get_media(MediaFound(u, page))))
 
     async def get_media(self, m: MediaFound) -> None:
+        """Download one media and hand it to `on_media`, holding a place among the media in hand from its turn
+        until `on_media` is done with it (`Fetcher.media_in_hand`: downloads never run far ahead of hashing)."""
+        hold = self.fetcher.hold()
         try:
-            m.fetched = await self.get("media", m.url, self.st.crawl_max_media_bytes, None, m.page_url, m)
+            await self._get_media(m, hold)
+        finally:
+            if hold is not None:
+                hold.release()
+
+    async def _get_media(self, m: MediaFound, hold: Hold | None) -> None:
+        try:
+            m.fetched = await self.get("media", m.url, self.st.crawl_max_media_bytes, None, m.page_url, m,
+                                       hold=hold)
             m.media_type = m.fetched.sniffed
             if not m.fetched.is_media:
                 m.error = FetchError("not_media", f"{m.url} is not a picture or video "

@@ -21,6 +21,8 @@
   URL's host, never by the address: two sites on one server never see each other's cookies, and one
   site under several addresses keeps its own. A caller that sends its own Cookie header (the rendering
   browser, which keeps its own jar) is not given the jar's.
+* **Connections** (`Pools`): pooled per (scheme, address, port, host name): a connection opened with
+  the TLS name (SNI) and Host of one site is never reused for another site on the same address.
 * **Deadlines**: `fetch(deadline=...)` (a `time.monotonic()` time): a request whose turn comes after it
   is not sent (FetchError `carried`: the report's time budget is spent; the worker carries it over).
 """
@@ -29,6 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import importlib.util
+import ssl
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -48,6 +53,20 @@ CHUNK = 64 * 1024
 SNIFF_AT = 512
 REDIRECTS = (301, 302, 303, 307, 308)
 ACCEPT_ENCODING = "gzip, deflate, br"
+#: Connection pools kept at once (one per scheme, address, port and host name); past it, idle ones are closed.
+MAX_POOLS = 256
+
+
+def _skip_sniffio_lookups() -> None:
+    """httpcore runs `import sniffio` at every request and falls back to asyncio when it is missing; a failed
+    import is not remembered, so without sniffio each request searched the whole of sys.path again (about
+    a millisecond of CPU per request, the largest part of the crawler's own network cost). Marking it
+    missing once makes the same import fail at once: the same behaviour, without the search."""
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
+_skip_sniffio_lookups()
 
 
 def looks_like_markup(data: bytes) -> bool:
@@ -163,6 +182,97 @@ class Jars:
             self.jar(url).extract_cookies(_Headers(headers), urllib.request.Request(url))
 
 
+class _Tracked(httpx.AsyncByteStream):
+    """An answer's body that tells its pool when it is closed (the pool is then idle, and may be closed)."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, done):
+        self.inner, self.done = inner, done
+
+    async def __aiter__(self):
+        async for chunk in self.inner:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self.inner.aclose()
+        finally:
+            self.done()
+
+
+class Pools(httpx.AsyncBaseTransport):
+    """Connections pooled per (scheme, address, port, host name for SNI and Host).
+
+    Requests go to the checked address (`Fetcher._one`), so httpx alone would pool them by address: a
+    connection opened with the TLS name of site A (its certificate checked for A) would then carry
+    requests of site B on the same address, B's page read over A's session. Here each key has a pool
+    of its own; past `MAX_POOLS`, pools with nothing in flight are closed."""
+
+    def __init__(self, limits: httpx.Limits, verify: ssl.SSLContext | bool = True):
+        # One TLS context for every pool: building one costs milliseconds.
+        self.verify = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
+        self.limits = limits
+        self.pools: dict[tuple, httpx.AsyncHTTPTransport] = {}
+        self.active: dict[tuple, int] = {}
+
+    @staticmethod
+    def key(request: httpx.Request) -> tuple:
+        u = request.url
+        name = request.extensions.get("sni_hostname") or u.host
+        return (u.scheme, u.host, u.port, str(name).lower(), request.headers.get("host", "").lower())
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        k = self.key(request)
+        pool = self.pools.get(k)
+        if pool is None:
+            if len(self.pools) >= MAX_POOLS:
+                await self._close_idle()
+            pool = self.pools[k] = httpx.AsyncHTTPTransport(verify=self.verify, limits=self.limits,
+                                                             trust_env=False)
+        self.active[k] = self.active.get(k, 0) + 1
+        try:
+            resp = await pool.handle_async_request(request)
+        except BaseException:
+            self._done(k)
+            raise
+        resp.stream = _Tracked(resp.stream, lambda: self._done(k))
+        return resp
+
+    def _done(self, k: tuple) -> None:
+        self.active[k] -= 1
+
+    async def _close_idle(self) -> None:
+        for k in [k for k, n in self.active.items() if n <= 0]:
+            del self.active[k]
+            await self.pools.pop(k).aclose()
+
+    async def aclose(self) -> None:
+        pools, self.pools, self.active = list(self.pools.values()), {}, {}
+        for p in pools:
+            await p.aclose()
+
+
+class Hold:
+    """A place among the media in hand: being downloaded, or downloaded and not yet hashed and judged.
+
+    Taken at a media's turn (`Gate.turn`, after its address's queue: hosts keep taking turns) and kept until
+    its owner is done with the bytes (`release`); given back while the media waits to be tried again. The
+    places are few (`Fetcher.media_in_hand`), so downloads run ahead of hashing by that many media and no
+    more: memory stays bounded, and hashing always has downloaded media waiting."""
+
+    def __init__(self, sem: asyncio.Semaphore):
+        self.sem, self.held = sem, False
+
+    async def take(self) -> None:
+        if not self.held:
+            await self.sem.acquire()
+            self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.sem.release()
+
+
 class Gate:
     """Turns to send a request: per address (concurrency and spacing), then one of the crawler's slots."""
 
@@ -181,14 +291,15 @@ class Gate:
         s = self._sems.get(key)
         return len(s._waiters or ()) if s is not None else 0
 
-    def turn(self, key: str) -> _Turn:
-        """An async context manager: inside it, this request may go."""
-        return _Turn(self, key)
+    def turn(self, key: str, hold: Hold | None = None) -> _Turn:
+        """An async context manager: inside it, this request may go. `hold` is taken first when given (and
+        kept on leaving: its owner releases it)."""
+        return _Turn(self, key, hold)
 
 
 class _Turn:
-    def __init__(self, gate: Gate, key: str):
-        self.gate, self.key = gate, key
+    def __init__(self, gate: Gate, key: str, hold: Hold | None = None):
+        self.gate, self.key, self.hold = gate, key, hold
         self.sem = gate._sems.setdefault(key, asyncio.Semaphore(gate.per_host))
         self.slots = gate._slots_sem()
 
@@ -201,6 +312,8 @@ class _Turn:
                 self.gate._next[self.key] = start + self.gate.delay
                 if start > now:
                     await asyncio.sleep(start - now)
+            if self.hold is not None:
+                await self.hold.take()
             await self.slots.acquire()
         except BaseException:
             self.sem.release()
@@ -218,13 +331,14 @@ class _Request:
     body: bytes | None
     headers: dict[str, str]
     deadline: float | None
+    hold: Hold | None = None
 
 
 class Fetcher:
     """An httpx client with the address, size, time and scheduling rules of the module docstring."""
 
     def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None,
-                 user_agent: str | None = None):
+                 user_agent: str | None = None, verify: ssl.SSLContext | bool = True):
         self.settings = settings
         self.policy = AddressPolicy(settings.crawl_allowed_networks)
         self.gate = Gate(settings.crawl_per_host_concurrency, settings.crawl_per_host_delay,
@@ -232,14 +346,28 @@ class Fetcher:
         t = settings.crawl_timeout
         self.user_agent = user_agent or settings.crawl_user_agent
         self.jars = Jars()
+        if transport is None:  # `verify`: what TLS certificates are checked against (tests: their own CA)
+            transport = Pools(httpx.Limits(max_connections=settings.crawl_concurrency * 2,
+                                           max_keepalive_connections=settings.crawl_per_host_concurrency * 2),
+                              verify)
+        #: Places among the media in hand (see `Hold`); None: no bound. Set by the caller that hashes.
+        self.media_in_hand: int | None = None
+        self._in_hand: tuple[object, asyncio.Semaphore] | None = None
         self.client = httpx.AsyncClient(
             cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),  # never httpx's jar: it keys by address
             timeout=httpx.Timeout(t, connect=t, read=t, write=t, pool=None), follow_redirects=False,
             headers={"User-Agent": self.user_agent, "Accept": "*/*", "Accept-Encoding": ACCEPT_ENCODING},
-            transport=transport,
-            limits=httpx.Limits(max_connections=settings.crawl_concurrency * 2, max_keepalive_connections=20),
-            trust_env=False)
+            transport=transport, trust_env=False)
         self.requests = 0
+
+    def hold(self) -> Hold | None:
+        """A place among the media in hand to pass to `fetch(hold=...)`, or None when there is no bound."""
+        if self.media_in_hand is None:
+            return None
+        loop = asyncio.get_running_loop()
+        if self._in_hand is None or self._in_hand[0] is not loop:
+            self._in_hand = (loop, asyncio.Semaphore(self.media_in_hand))
+        return Hold(self._in_hand[1])
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -249,16 +377,18 @@ class Fetcher:
 
     async def fetch(self, url: str, max_bytes: int, *, page_bytes: int | None = None,
                     trace: dict | None = None, method: str = "GET", body: bytes | None = None,
-                    headers: dict[str, str] | None = None, deadline: float | None = None) -> Fetched:
+                    headers: dict[str, str] | None = None, deadline: float | None = None,
+                    hold: Hold | None = None) -> Fetched:
         """GET `url` (or `method` with `body`) following redirects by hand; raises FetchError (never anything
         else) on failure. `page_bytes`: read what is not a picture or video only to this many bytes (see the
         module docstring). `headers` are added to the request (a User-Agent there replaces the crawler's).
-        `trace` receives ``seconds``, ``waited``, ``at``, ``ip`` and ``redirects``, failure or not."""
+        `trace` receives ``seconds``, ``waited``, ``at``, ``ip`` and ``redirects``, failure or not. `hold`
+        (`Fetcher.hold`) is taken at the request's turn and left taken."""
         trace = {} if trace is None else trace
         trace.update(seconds=0.0, waited=0.0, at=None, redirects=[], bytes=0)
         seen: list[str] = []
         current = url
-        req = _Request(method.upper(), body, dict(headers or {}), deadline)
+        req = _Request(method.upper(), body, dict(headers or {}), deadline, hold)
         while True:
             if current in seen and req.method == "GET":
                 raise FetchError("redirect_loop", f"redirect loop back to {current}")
@@ -274,7 +404,7 @@ class Fetcher:
             current = urljoin(current, location)
             trace["redirects"].append(current)
             if status not in (307, 308):  # as browsers do: the next request is a GET without a body
-                req = _Request("GET", None, req.headers, req.deadline)
+                req = _Request("GET", None, req.headers, req.deadline, req.hold)
 
     async def _one(self, url: str, max_bytes: int, page_bytes: int | None, trace: dict, req: _Request
                    ) -> tuple[str | None, Fetched | None, int]:
@@ -295,7 +425,7 @@ class Fetcher:
         default_port = p.port is None or p.port == (443 if p.scheme == "https" else 80)
         host_header = (f"[{host}]" if ":" in host else host) + ("" if default_port else f":{port}")
         queued = time.monotonic()
-        async with self.gate.turn(ip):
+        async with self.gate.turn(ip, req.hold):
             if req.deadline is not None and time.monotonic() > req.deadline:
                 raise FetchError("carried", f"{url}: the report's time budget was spent before its turn came; "
                                  "carried over to the next round")
