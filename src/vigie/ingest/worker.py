@@ -41,6 +41,7 @@ from vigie.accounts import aware
 from vigie.errors import VigieError
 from vigie.ingest import crawl_hash, reports
 from vigie.ingest.crawl import CrawlResult, Fetcher, FetchError, MediaFound, crawl
+from vigie.ingest.hash_pool import HashPool, make_hasher  # noqa: F401 - known by these names here
 from vigie.ingest.stages import CLOCK
 from vigie.settings import Settings
 from vigie.store.db import Store
@@ -131,124 +132,6 @@ def _abandon(store: Store, url_ids: list[int], now: datetime) -> None:
 
 #: What the hashing processes run (kept under their former names here).
 _hash_item, _hash_media = crawl_hash.hash_item, crawl_hash.hash_media
-
-
-class HashPool:
-    """Hashing of downloaded media in worker processes: on every core, and a decoder that crashes on a
-    hostile file costs that file (error `decoder_crash`), never the crawl or the server.
-
-    After a crash the pool is replaced and the files that were in flight are tried again one at a time,
-    so only the culprit fails. `workers=0` hashes in threads of this process instead (PDQ releases the GIL).
-
-    At most `workers + 1` files are handed to the pool at once (the rest wait here, holding nothing of the
-    pool), so `crawl_hash_seconds` counts a file's own hashing, not a queue. A file that takes longer gets
-    `hash_timeout`, except while the pool has not yet returned anything (its processes are starting and
-    compiling: a cold start), when it is given the time once more."""
-
-    def __init__(self, settings: Settings, workers: int, fn=None):
-        self.settings, self.workers = settings, workers
-        self.fn = fn or crawl_hash.hash_media  # module level: it travels to the worker processes
-        self._pool = None
-        self._lock = threading.Lock()
-        self._warm = False
-        self._gate: tuple[object, asyncio.Semaphore] | None = None
-
-    def _get(self):
-        with self._lock:
-            if self._pool is None:
-                self._pool = crawl_hash.new_pool(self.settings, self.workers) if self.workers > 0 else \
-                    ThreadPoolExecutor(max(1, self.settings.effective_workers), thread_name_prefix="vigie-hash")
-                self._warm = False
-            return self._pool
-
-    def start(self) -> None:
-        """Start the hashing processes now, in a thread of their own (a process start waits for the forkserver's
-        imports), so they come up while the index loads and the first pages download, not on the first picture."""
-        if self.workers <= 0 or self._pool is not None:
-            return
-        pool = self._get()
-
-        def spawn() -> None:
-            try:
-                for i in range(self.workers):
-                    pool.submit(crawl_hash.warm, i)
-            except RuntimeError:  # shut down meanwhile: the first file starts it again
-                pass
-
-        threading.Thread(target=spawn, name="vigie-hash-start", daemon=True).start()
-
-    def _drop(self, pool) -> None:
-        with self._lock:
-            if self._pool is pool:
-                self._pool = None
-        pool.shutdown(wait=False, cancel_futures=True)
-
-    def _slots(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()  # one per event loop: a kept pool outlives the rounds' loops
-        if self._gate is None or self._gate[0] is not loop:
-            n = (self.workers if self.workers > 0 else max(1, self.settings.effective_workers)) + 1
-            self._gate = (loop, asyncio.Semaphore(n))
-        return self._gate[1]
-
-    async def _wait(self, fut, url: str, data: bytes):
-        """The result of a submitted file, within crawl_hash_seconds (twice that on a cold start)."""
-        limit = self.settings.crawl_hash_seconds
-        w = asyncio.wrap_future(fut)
-        for cold_retry in (False, True):
-            done, _ = await asyncio.wait({w}, timeout=limit)
-            if done:
-                self._warm = True
-                return w.result()
-            if self._warm or cold_retry:
-                break
-            log.warning("hashing %s took over %g s while the hashing processes start; waiting once more", url, limit)
-        from vigie.ingest.scan import ItemResult
-
-        log.warning("hashing %s took over %g s: given up", url, limit)
-        return ItemResult(url, size=len(data), error=("hash_timeout", f"hashing took longer than {limit:g} s "
-                                                      "(crawl_hash_seconds)"))
-
-    async def process(self, url: str, data: bytes):
-        async with self._slots():
-            return await self._process(url, data)
-
-    async def _process(self, url: str, data: bytes):
-        from concurrent.futures.process import BrokenProcessPool
-
-        pool = self._get()
-        if self.workers <= 0:
-            return await self._wait(pool.submit(crawl_hash.hash_item, url, data, self.settings), url, data)
-        try:
-            return await self._wait(pool.submit(self.fn, url, data), url, data)
-        except BrokenProcessPool:
-            self._drop(pool)
-        solo = crawl_hash.new_pool(self.settings, 1)  # alone, so that a crash is pinned on the file that caused it
-        try:
-            return await asyncio.wrap_future(solo.submit(self.fn, url, data))
-        except BrokenProcessPool:
-            from vigie.ingest.scan import ItemResult
-
-            log.warning("the decoder crashed on %s", url)
-            return ItemResult(url, size=len(data), error=("decoder_crash", "the decoder crashed on this file; "
-                                                          "the crawl went on"))
-        finally:
-            solo.shutdown(wait=False, cancel_futures=True)
-
-    def close(self, *, kill: bool = False) -> None:
-        """Shut the pool down: after the files in hand (default), or at once, ending its processes (`kill`:
-        the crawler was told to stop)."""
-        from concurrent.futures import ProcessPoolExecutor
-
-        from vigie.ingest.stopping import kill_pool
-
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        if kill and isinstance(pool, ProcessPoolExecutor):
-            kill_pool(pool)
-        else:
-            pool.shutdown(wait=not kill, cancel_futures=True)
 
 
 class _MatchBatch:
@@ -364,7 +247,8 @@ class _Recorder:
         try:
             with self.lock, CLOCK.stage("queue"):
                 rep = enqueue_media(self.store, self.settings, m.fetched.data, source="crawl", location=m.url,
-                                    ref={"media_url": m.url, "page_url": m.page_url, "reported_url_id": self.url_id})
+                                    ref={"media_url": m.url, "page_url": m.page_url, "reported_url_id": self.url_id},
+                                    result=r)
             return Outcome(m, "unknown", r, review_item_id=rep.get("item"))
         except VigieError as exc:
             if exc.code == "known_material":  # a bank learnt it between our match and the queue's
@@ -414,11 +298,6 @@ def media_in_hand(settings: Settings, hasher: HashPool) -> int:
     return settings.crawl_concurrency + 4 * hashing
 
 
-def make_hasher(settings: Settings) -> HashPool:
-    """Worker processes when `crawl_hash_processes` (the default) and there is more than one core to use;
-    else threads of this process (faster to start; a decoder crash then stops this process)."""
-    n = settings.effective_workers
-    return HashPool(settings, max(1, n) if settings.crawl_hash_processes else 0)
 
 
 def crawl_pending(store: Store, settings: Settings, *, limit: int = 20, now: datetime | None = None,

@@ -153,8 +153,12 @@ def _first_media(c: dict, reader) -> bytes | None:
 
 
 def enqueue_media(store: Store, settings, data: bytes, *, source: str, ref: dict | None = None,
-                  by: str = "system", location: str = "<bytes>") -> dict:
+                  by: str = "system", location: str = "<bytes>", result=None) -> dict:
     """Queue one file that came as bytes (a report, a crawl, an upload); hashed here like a scan would.
+
+    `result`: the file's `ItemResult` when the caller hashed these very bytes already (the crawler, in its
+    hashing processes): used as it is instead of hashing the file a second time, once its SHA-256 is checked
+    against the bytes. Whoever hashed it, the banks are asked again here, at the moment of queueing.
 
     Raises Conflict `known_material` when a bank knows it (nothing is kept), InvalidInput `not_media`
     when it is not a picture or video.
@@ -164,7 +168,9 @@ def enqueue_media(store: Store, settings, data: bytes, *, source: str, ref: dict
 
     if source not in SOURCE_RANK:
         raise UsageError(f"source is one of {', '.join(SOURCES)}", code="bad_value")
-    r = process_item(Item(location, size=len(data), data=data), settings)
+    r = result
+    if r is None or r.error is not None or r.sha256 != hashlib.sha256(data).hexdigest():
+        r = process_item(Item(location, size=len(data), data=data), settings)
     if r.error is not None or not r.media_type or r.media_type.split("/")[0] not in ("image", "video"):
         why = r.error[1] if r.error else "not a picture or video"
         raise InvalidInput(f"cannot queue this file: {why}", code="not_media")
