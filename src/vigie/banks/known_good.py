@@ -132,9 +132,8 @@ def bulk_import(store: Store, bank: str, rows, *, skip_invalid: bool = False, ad
     rows the database really inserted is the `added` figure, the rest (repeats included) is `merged`.
     """
     from vigie.banks import changes
-    from vigie.banks.records import EntryData
-    from vigie.banks.service import MAX_LISTED_ERRORS, ImportReport, _bank, _rematch, validate_entry
-    from vigie.errors import FormatError, InvalidHash, RowError
+    from vigie.banks.service import ImportReport, _bank, _rematch, valid_rows
+    from vigie.errors import FormatError
     from vigie.store.models import utcnow
 
     report = ImportReport(bank=bank)
@@ -194,18 +193,7 @@ def bulk_import(store: Store, bank: str, rows, *, skip_invalid: bool = False, ad
             pending.clear()
 
         try:
-            for line, item in rows:
-                if isinstance(item, EntryData):
-                    try:
-                        validate_entry(item)
-                    except InvalidHash as exc:
-                        item = RowError(line, exc.code, exc.message)
-                if isinstance(item, RowError):
-                    report.skipped_count += 1
-                    if len(report.skipped) < MAX_LISTED_ERRORS:
-                        report.skipped.append(item)
-                    continue
-                report.read += 1
+            for line, item in valid_rows(rows, report):
                 sig = get_signal(item.signal)
                 key = sig.key(item.value)
                 extra = item.extra or None

@@ -191,6 +191,25 @@ def validate_entry(e: EntryData) -> EntryData:
     return e
 
 
+def valid_rows(rows, report):
+    """The (line, entry) rows of an import that are entries with a valid signal and value, normalised; every
+    other row is counted in `report` (the first MAX_LISTED_ERRORS listed with their code) and the import goes
+    on without it. Shared by `import_entries` and the known-good bulk path (`vigie.banks.known_good`)."""
+    for line, item in rows:
+        if isinstance(item, EntryData):
+            try:
+                validate_entry(item)
+            except InvalidHash as exc:
+                item = RowError(line, exc.code, exc.message)
+        if isinstance(item, RowError):
+            report.skipped_count += 1
+            if len(report.skipped) < MAX_LISTED_ERRORS:
+                report.skipped.append(item)
+            continue
+        report.read += 1
+        yield line, item
+
+
 def _row(bank_id: int, e: EntryData, by: str | None, now=None) -> dict:
     now = now or utcnow()
     key = get_signal(e.signal).key(e.value)
@@ -270,18 +289,7 @@ def import_entries(store: Store, bank: str, rows: Iterable[tuple[int, EntryData 
             report.tombstoned += t
             pending.clear()
 
-        for line, item in rows:
-            if isinstance(item, EntryData):
-                try:
-                    validate_entry(item)
-                except InvalidHash as exc:
-                    item = RowError(line, exc.code, exc.message)
-            if isinstance(item, RowError):
-                report.skipped_count += 1
-                if len(report.skipped) < MAX_LISTED_ERRORS:
-                    report.skipped.append(item)
-                continue
-            report.read += 1
+        for line, item in valid_rows(rows, report):
             key = (item.signal, item.value)
             row = _row(bank_id, item, added_by, now)
             if key in pending:  # duplicate inside the file: merge
