@@ -259,13 +259,19 @@ class _Recorder:
 
 
 async def _crawl_many(store, settings, url_rows: list[tuple[int, str]], matcher, transport, pool, hasher,
-                      plans: dict[int, dict] | None = None) -> list[tuple[int, CrawlResult, list[Outcome]]]:
+                      plans: dict[int, dict] | None = None, finish=None) -> list:
     """Crawl these URLs together (one Fetcher: turns shared fairly; one browser, started only when a page is
-    rendered). `plans`: per URL id, rendering asked and the part of an earlier round carried over."""
+    rendered). `plans`: per URL id, rendering asked and the part of an earlier round carried over.
+
+    Returns (uid, result, outcomes) per URL; with `finish`, what `finish(uid, result, outcomes)` returns,
+    called for each URL as soon as its crawl is over, in one thread of its own (one URL written at a time),
+    while the other URLs go on downloading and hashing: a round's recording no longer waits for its last
+    download, and a round stopped half-way has written every URL it finished."""
     from vigie.ingest.render import Renderer
 
     plans = plans or {}
     renderer = Renderer(settings)
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigie-record") if finish else None
     in_hand = media_in_hand(settings, hasher)
     batch = _MatchBatch(matcher, settings, pool, in_hand // 2)  # the other half keeps downloads and hashing busy
     t0 = time.thread_time()
@@ -282,10 +288,14 @@ async def _crawl_many(store, settings, url_rows: list[tuple[int, str]], matcher,
                 except Exception as exc:  # noqa: BLE001 - a crawl bug costs this URL, not the round
                     log.exception("crawl of %s failed", url)
                     res = CrawlResult(url, error=FetchError("internal_error", f"{type(exc).__name__}: {exc}"))
+                if writer is not None:
+                    return await asyncio.get_running_loop().run_in_executor(writer, finish, uid, res, rec.outcomes)
                 return uid, res, rec.outcomes
 
             return await asyncio.gather(*(one(uid, url) for uid, url in url_rows))
     finally:
+        if writer is not None:
+            writer.shutdown(wait=True)  # what was handed over is written before the round goes on or stops
         await renderer.close()
         CLOCK.add("fetch", time.thread_time() - t0, 0)  # this loop: scheduling, downloads, pages, hand-offs
 
@@ -320,24 +330,28 @@ def crawl_pending(store: Store, settings: Settings, *, limit: int = 20, now: dat
     plans = crawl_plans.plans_of(store, ids)
     from vigie.ingest.stopping import stop_on_signals
 
+    def finish(uid: int, res: CrawlResult, outcomes: list[Outcome]):
+        with CLOCK.stage("record", len(outcomes)):
+            counts = record_crawl(store, settings, uid, res, outcomes, now=now)
+            return res, counts, crawl_plans.after_round(store, settings, uid, res, now)
+
     try:
         with stop_on_signals(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="vigie-match") as pool:
-            done = _run(_crawl_many(store, settings, rows, matcher, transport, pool, hasher, plans))
-    except BaseException:  # SIGTERM, Ctrl-C: the hashing processes end with us (the URLs are claimed again)
+            done = _run(_crawl_many(store, settings, rows, matcher, transport, pool, hasher, plans, finish=finish))
+    except BaseException:  # SIGTERM, Ctrl-C: the hashing processes end with us (unfinished URLs are claimed again)
         if own:
             hasher.close(kill=True)
         raise
     if own:
         hasher.close()
-    with CLOCK.stage("record", sum(len(o) for _, _, o in done)):
-        for uid, res, outcomes in done:
-            counts = record_crawl(store, settings, uid, res, outcomes, now=now)
-            summary["carried_urls"] += crawl_plans.after_round(store, settings, uid, res, now)
-            for k in ("known", "unknown", "errors"):
-                summary[k] += counts[k]
-            summary["pages"] += len(res.pages)
-            summary["media"] += counts["media"]
-            summary["failed_urls"] += counts["failed"]
+    for res, counts, carried in done:
+        summary["carried_urls"] += carried
+        for k in ("known", "unknown", "errors"):
+            summary[k] += counts[k]
+        summary["pages"] += len(res.pages)
+        summary["media"] += counts["media"]
+        summary["failed_urls"] += counts["failed"]
+    with CLOCK.stage("record", 0):
         reports.refresh_statuses(store, _report_ids(store, ids), now=now)
     return summary
 
