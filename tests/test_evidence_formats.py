@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from test_containers import by_loc, code, scan
 
 from vigie.demo import encode, photo_like
-from vigie.ingest.containers import Item, iter_items
+from vigie.ingest.containers import Item
 from vigie.ingest.reopen import read_location
 from vigie.settings import Settings
 
@@ -49,18 +50,6 @@ def pic(seed: int, fmt: str = "JPEG", size=(64, 48), **kw) -> bytes:
     return encode(img, fmt, **kw)
 
 
-def scan(paths, settings: Settings | None = None) -> list[Item]:
-    return list(iter_items([str(p) for p in paths], settings or Settings()))
-
-
-def by_loc(items: list[Item]) -> dict[str, Item]:
-    locs = [i.location for i in items]
-    assert len(locs) == len(set(locs)), f"duplicate locations: {locs}"
-    return {i.location: i for i in items}
-
-
-def code(item: Item) -> str | None:
-    return item.error.code if item.error else None
 
 
 def mp4(seed: int, seconds: int = 2) -> bytes:

@@ -31,18 +31,12 @@ def hash_media(url: str, data: bytes):
 
 
 def warm_up(settings=None) -> None:
-    """Load what hashing needs (imports, the JIT's cached machine code) by hashing a small picture with a frame
-    (the border and region paths run too)."""
-    import types
+    """Load what hashing needs (imports, the JIT's cached machine code): `vigie.signals.variants.warm_up`, which
+    reaches every kernel a query picture may call (`settings` is kept for the callers; the kernels are the
+    same whatever the settings)."""
+    from vigie.signals.variants import warm_up as warm_variants
 
-    import numpy as np
-
-    from vigie.signals.variants import compute_variants
-
-    rng = np.random.default_rng(7)
-    rgb = np.full((160, 160, 3), 250, np.uint8)
-    rgb[16:144, 16:144] = rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)
-    compute_variants(rgb, settings if settings is not None else types.SimpleNamespace())
+    warm_variants()
 
 
 def warm(_n: int = 0) -> float:

@@ -135,6 +135,25 @@ def _pairs(row, step, lim):  # pragma: no cover - jitted
 
 
 @_jit
+def _one_colour(line, tol, fill, buf, hist, med):  # pragma: no cover - jitted
+    """Whether `line` (n x 3) is one colour: at least `fill` of its pixels within `tol` of its per-channel
+    median in every channel; the median is left in `med`. Shared by `flat_lines` and `flat_cols`."""
+    n = line.shape[0]
+    for c in range(3):
+        med[c] = _median(line, c, buf, hist)
+    close = 0
+    for j in range(n):
+        d = 0.0
+        for c in range(3):
+            v = abs(line[j, c] - med[c])
+            if v > d:
+                d = v
+        if d <= tol:
+            close += 1
+    return close / n >= fill
+
+
+@_jit
 def flat_lines(a, tol, fill):  # pragma: no cover - jitted
     """Per row of `a` (H x W x 3, int16): is it one colour (at least `fill` of its pixels within `tol` of the
     row's per-channel median, every channel), and that median (0 where not flat).
@@ -157,18 +176,7 @@ def flat_lines(a, tol, fill):  # pragma: no cover - jitted
         # pairs LONG_STEP apart: a smooth gradient has no rough neighbours but many of these
         if _pairs(row, LONG_STEP, 2 * tol) > limit:
             continue
-        for c in range(3):
-            med[c] = _median(row, c, buf, hist)
-        close = 0
-        for j in range(n):
-            d = 0.0
-            for c in range(3):
-                v = abs(row[j, c] - med[c])
-                if v > d:
-                    d = v
-            if d <= tol:
-                close += 1
-        flat[r] = close / n >= fill
+        flat[r] = _one_colour(row, tol, fill, buf, hist, med)
         for c in range(3):
             colours[r, c] = med[c]
     return flat, colours
@@ -240,18 +248,7 @@ def flat_cols(a, tol, fill):  # pragma: no cover - jitted
         for y in range(h):
             for c in range(3):
                 col[y, c] = a[y, x, c]
-        for c in range(3):
-            med[c] = _median(col, c, buf, hist)
-        close = 0
-        for y in range(h):
-            d = 0.0
-            for c in range(3):
-                v = abs(col[y, c] - med[c])
-                if v > d:
-                    d = v
-            if d <= tol:
-                close += 1
-        flat[x] = close / h >= fill
+        flat[x] = _one_colour(col, tol, fill, buf, hist, med)
         for c in range(3):
             colours[x, c] = med[c]
     return flat, colours
