@@ -214,6 +214,22 @@ def test_a_hanging_exchange_is_stopped_at_its_time_limit(store, media_key, pytx)
     assert exchanges.list_exchanges(store)[0]["last_error"]["code"] == "fetch_timeout"
 
 
+def test_one_fetcher_at_a_time_across_servers(store, media_key, pytx):
+    """Two servers on one store (several `vigie serve` on PostgreSQL, or the CLI beside a server): while one
+    holds the exchanges' lock, the other's fetch_all applies nothing and returns at once; once free, it fetches."""
+    fake = FakeStopNcii(function_key="fk", subscription_key="sk")
+    fake.add(hex64(11), 1_700_000_000)
+    with fake.serve() as url:
+        exchanges.add(store, "s", "stop_ncii", "ncii", {"fetch_function_key": "fk", "subscription_key": "sk"},
+                      base_url=url + "/v1")
+        with store.exclusive("exchanges") as mine:
+            assert mine
+            assert exchanges.fetch_all(store, python=pytx) == []
+            assert live(store, "ncii") == {} and exchanges.list_exchanges(store)[0]["checkpoint"] is None
+        got = exchanges.fetch_all(store, python=pytx)
+    assert [r.ok for r in got] == [True] and ("pdq", hex64(11)) in live(store, "ncii")
+
+
 def test_cli_exchange_add_list_fetch_remove(tmp_path, media_key, pytx, capsys, monkeypatch):
     """`vigie exchange add|list|fetch|remove --json` on the SQLite store, credentials on stdin."""
     import io
