@@ -248,6 +248,36 @@ def test_compiled_jumps_and_photo_test_decide_as_numpy():
         assert G._photo_like(a) == G._photo_like_np(a)
 
 
+def test_early_stopping_scans_answer_as_the_full_ones():
+    """The gate's shortcuts (a line given up once it cannot reach the threshold; the gradient count stopped once
+    settled) give the answers of the full counts, at every threshold around the ones the gate uses."""
+    rng = np.random.default_rng(5)
+    pictures = layout_pictures()
+    for k in range(6):  # lines that jump on a chosen share of their length, the rest smooth
+        a = np.full((60, 90, 3), 100, np.int16)
+        a[30, : 15 * k] = 250
+        a[:, 7] = rng.integers(0, 256, (60, 3))
+        pictures += [a, a.transpose(1, 0, 2).copy()]
+    for a in pictures:
+        for lines in (a, a.transpose(1, 0, 2)):
+            full = G._jumps_np(lines)
+            for fill in (0.1, 0.25, 0.5, 0.75, 0.9):
+                want = bool(full.size and (full >= fill).any())
+                if G._transposed(lines):
+                    got = layout_numba.any_jump_col(lines.transpose(1, 0, 2), G._SEAM_DIFF, fill)
+                else:
+                    got = layout_numba.any_jump_line(lines, G._SEAM_DIFF, fill)
+                assert got == want, (lines.shape, fill)
+        for dominant in (0.2, 0.5, 0.9):
+            for busy in (0.05, 0.2, 0.6):
+                G_dom, G_busy = G._REGION_MAX_DOMINANT, G._REGION_MIN_BUSY
+                try:
+                    G._REGION_MAX_DOMINANT, G._REGION_MIN_BUSY = dominant, busy
+                    assert G._photo_like(a) == G._photo_like_np(a)
+                finally:
+                    G._REGION_MAX_DOMINANT, G._REGION_MIN_BUSY = G_dom, G_busy
+
+
 def test_shrink_is_a_box_average():
     rgb = np.asarray(photo_like(44, 301, 203))
     for f in (2, 3, 5):

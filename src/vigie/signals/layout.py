@@ -424,8 +424,7 @@ def _xy_cut(img: np.ndarray, glob: tuple[np.ndarray, np.ndarray], box: Box, dept
 def _photo_like(a: np.ndarray) -> bool:
     """Does this leaf look like a photograph rather than text, an icon or a flat panel?"""
     if layout_numba is not None and a.shape[0] > 1 and a.shape[1] > 1 and a.min() >= 0 and a.max() <= 255:
-        dominant, busy = layout_numba.photo_stats(a)
-        return bool(dominant <= _REGION_MAX_DOMINANT and busy >= _REGION_MIN_BUSY)
+        return bool(layout_numba.photo_like(a, _REGION_MAX_DOMINANT, _REGION_MIN_BUSY))
     return _photo_like_np(a)
 
 
@@ -468,11 +467,12 @@ def find_regions(rgb: np.ndarray, max_regions: int = MAX_REGIONS, *, shrunk: Shr
     small = shrunk.region_copy(rgb)
     sh, sw = small.shape[:2]
     sy, sx = h / sh, w / sw
-    glob = (np.pad(_jumps(small), 1), np.pad(_jumps(small.transpose(1, 0, 2)), 1))
-    if not may_hold_regions(small, glob):
+    if not may_hold_regions(small):
         return []
-    # running counts for the XY-cut's boxes, built only past the gate
+    # running counts for the XY-cut's boxes, built only past the gate; the whole picture's jumps from them
     maps = _Maps(small) if layout_numba is not None and small.min() >= 0 and small.max() <= 255 else None
+    glob = maps.glob() if maps is not None else \
+        (np.pad(_jumps(small), 1), np.pad(_jumps(small.transpose(1, 0, 2)), 1))
     nodes: list[tuple[int, Box]] = []
     _xy_cut(small, glob, Box(0, sh, 0, sw), 0, 0, nodes, None, maps)
     frame = sh * sw
@@ -501,15 +501,30 @@ def may_hold_regions(small: np.ndarray, glob: tuple[np.ndarray, np.ndarray] | No
     region. Most plain photos stop here, at the cost of one pass over the small copy."""
     if small.shape[0] < 2 * _MIN_SEG or small.shape[1] < 2 * _MIN_SEG:
         return False
-    if glob is None:
-        glob = (np.pad(_jumps(small), 1), np.pad(_jumps(small.transpose(1, 0, 2)), 1))
     root = Box(0, small.shape[0], 0, small.shape[1])
-    for axis, lines, gl in ((0, small, glob[0]), (1, small.transpose(1, 0, 2), glob[1])):
+    for axis, lines in ((0, small), (1, small.transpose(1, 0, 2))):
         if (maps.flat(root, axis) if maps is not None else _flat_lines_colour(lines))[0].any():
             return True
-        if _seam(lines, gl[1:-1], gl[1:-1])[0] > 0:  # at the root the jumps are the whole picture's
+        if glob is not None:
+            jump = glob[axis][1:-1]
+        elif not _may_seam(lines):
+            continue  # no line jumps on _SEAM_FILL of its length: no seam, whatever the lines around it
+        else:
+            jump = _jumps(lines)
+        if _seam(lines, jump, jump)[0] > 0:  # at the root the jumps are the whole picture's
             return True
     return False
+
+
+def _may_seam(lines: np.ndarray) -> bool:
+    """Whether some line of `lines` jumps on at least `_SEAM_FILL` of its length (`_jumps`), the first
+    condition of a seam: compiled, each line given up once it cannot get there (most photos: every line,
+    after a quarter of it). True without numba or for values outside 0..255 (the caller then looks)."""
+    if layout_numba is None or lines.dtype != np.int16:
+        return True
+    if _transposed(lines):
+        return bool(layout_numba.any_jump_col(lines.transpose(1, 0, 2), _SEAM_DIFF, _SEAM_FILL))
+    return bool(layout_numba.any_jump_line(lines, _SEAM_DIFF, _SEAM_FILL))
 
 
 def _snap(rgb: np.ndarray, full: Box) -> Box:

@@ -135,6 +135,23 @@ def _pairs(row, step, lim):  # pragma: no cover - jitted
 
 
 @_jit
+def _pairs_over(row, step, lim, limit):  # pragma: no cover - jitted
+    """Whether `_pairs(row, step, lim)` exceeds `limit`: the same answer, counted in chunks of 64 pairs (SIMD)
+    and given as soon as the count is past `limit` (a textured line is ruled out after a few chunks)."""
+    n = 0
+    m = row.shape[0] - step
+    for j0 in range(0, m, 64):
+        for j in range(j0, min(m, j0 + 64)):
+            d = max(abs(np.int32(row[j + step, 0]) - np.int32(row[j, 0])),
+                    abs(np.int32(row[j + step, 1]) - np.int32(row[j, 1])),
+                    abs(np.int32(row[j + step, 2]) - np.int32(row[j, 2])))
+            n += d > lim
+        if n > limit:
+            return True
+    return False
+
+
+@_jit
 def _one_colour(line, tol, fill, buf, hist, med):  # pragma: no cover - jitted
     """Whether `line` (n x 3) is one colour: at least `fill` of its pixels within `tol` of its per-channel
     median in every channel; the median is left in `med`. Shared by `flat_lines` and `flat_cols`."""
@@ -171,10 +188,11 @@ def flat_lines(a, tol, fill):  # pragma: no cover - jitted
     med = np.empty(3)
     for r in range(n_rows):
         row = a[r]
-        if _pairs(row, 1, 2 * tol) > limit:
+        # pairs LONG_STEP apart first: a smooth gradient (most lines of a photo) has no rough neighbours
+        # but many of these, and is ruled out within a chunk or two; then the neighbours (texture)
+        if _pairs_over(row, LONG_STEP, 2 * tol, limit):
             continue
-        # pairs LONG_STEP apart: a smooth gradient has no rough neighbours but many of these
-        if _pairs(row, LONG_STEP, 2 * tol) > limit:
+        if _pairs_over(row, 1, 2 * tol, limit):
             continue
         flat[r] = _one_colour(row, tol, fill, buf, hist, med)
         for c in range(3):
@@ -201,6 +219,62 @@ def jumps(a, diff):  # pragma: no cover - jitted
 
 
 @_jit
+def any_jump_line(a, diff, fill):  # pragma: no cover - jitted
+    """Whether some value of `jumps(a, diff)` is at least `fill`: the same answer, with each row given up as
+    soon as what is left of it cannot bring its share to `fill` (a smooth row after a quarter of its width,
+    for fill 0.75), and the scan ended at the first row that reaches it."""
+    h, w = a.shape[0], a.shape[1]
+    if w == 0:
+        return False
+    for i in range(h - 2):
+        r0 = a[i]
+        r2 = a[i + 2]
+        n = 0
+        for j0 in range(0, w, 64):
+            j1 = min(w, j0 + 64)
+            for j in range(j0, j1):
+                d = max(abs(np.int32(r2[j, 0]) - np.int32(r0[j, 0])), abs(np.int32(r2[j, 1]) - np.int32(r0[j, 1])),
+                        abs(np.int32(r2[j, 2]) - np.int32(r0[j, 2])))
+                n += d > diff
+            if (n + w - j1) / w < fill:
+                break
+        if n / w >= fill:
+            return True
+    return False
+
+
+@_jit
+def any_jump_col(a, diff, fill):  # pragma: no cover - jitted
+    """`any_jump_line` of the columns of `a` (as `any_jump_line(a.transpose(1, 0, 2), ...)`), read row by
+    row: stops once no column can reach `fill` any more (checked every 16 rows)."""
+    h, w = a.shape[0], a.shape[1]
+    if h == 0 or w < 3:
+        return False
+    n = np.zeros(w - 2, dtype=np.int64)
+    y = 0
+    while y < h:
+        y1 = min(h, y + 16)
+        for yy in range(y, y1):
+            r = a[yy]
+            for x in range(w - 2):
+                d = max(abs(np.int32(r[x + 2, 0]) - np.int32(r[x, 0])), abs(np.int32(r[x + 2, 1]) - np.int32(r[x, 1])),
+                        abs(np.int32(r[x + 2, 2]) - np.int32(r[x, 2])))
+                n[x] += d > diff
+        y = y1
+        hopeful = False
+        for x in range(w - 2):
+            if (n[x] + h - y) / h >= fill:
+                hopeful = True
+                break
+        if not hopeful:
+            return False
+    for x in range(w - 2):  # noqa: SIM110 - numba compiles loops, not generators
+        if n[x] / h >= fill:
+            return True
+    return False
+
+
+@_jit
 def jumps_cols(a, diff):  # pragma: no cover - jitted
     """`jumps` of the columns of `a` (as `jumps(a.transpose(1, 0, 2))`), read row by row."""
     h, w = a.shape[0], a.shape[1]
@@ -218,9 +292,18 @@ def jumps_cols(a, diff):  # pragma: no cover - jitted
 
 
 @_jit
+def _any_within_both(a, b, limit):  # pragma: no cover - jitted
+    for x in range(a.shape[0]):  # noqa: SIM110 - numba compiles loops, not generators
+        if a[x] <= limit and b[x] <= limit:
+            return True
+    return False
+
+
+@_jit
 def flat_cols(a, tol, fill):  # pragma: no cover - jitted
     """`flat_lines` of the columns of `a` (as `flat_lines(a.transpose(1, 0, 2), ...)`): the rough pairs are
-    counted row by row; only the columns that may be flat are then read down."""
+    counted row by row, until no column can be flat any more; only the columns that may be flat are then
+    read down."""
     h, w = a.shape[0], a.shape[1]
     flat = np.zeros(w, dtype=np.bool_)
     colours = np.zeros((w, 3))
@@ -228,16 +311,22 @@ def flat_cols(a, tol, fill):  # pragma: no cover - jitted
         return flat, colours
     rough = np.zeros(w, dtype=np.int64)
     far = np.zeros(w, dtype=np.int64)
-    for step, counts in ((1, rough), (LONG_STEP, far)):  # far: pairs LONG_STEP apart (see flat_lines)
-        for y in range(h - step):
-            r0 = a[y]
-            r1 = a[y + step]
-            for x in range(w):
-                d0 = abs(np.int32(r1[x, 0]) - np.int32(r0[x, 0]))
-                d1 = abs(np.int32(r1[x, 1]) - np.int32(r0[x, 1]))
-                d2 = abs(np.int32(r1[x, 2]) - np.int32(r0[x, 2]))
-                counts[x] += (d0 > 2 * tol) | (d1 > 2 * tol) | (d2 > 2 * tol)
     limit = 2 * (1 - fill) * h + 1e-9
+    # far (pairs LONG_STEP apart) first, as in flat_lines: a smooth gradient is ruled out within a few rows
+    for step, counts in ((LONG_STEP, far), (1, rough)):
+        # every 16 rows: stop once no column can still be flat (a count past the limit only grows)
+        open_ = _any_within_both(rough, far, limit)
+        y = 0
+        while open_ and y < h - step:
+            for yy in range(y, min(h - step, y + 16)):
+                r0 = a[yy]
+                r1 = a[yy + step]
+                for x in range(w):
+                    d = max(abs(np.int32(r1[x, 0]) - np.int32(r0[x, 0])), abs(np.int32(r1[x, 1]) - np.int32(r0[x, 1])),
+                            abs(np.int32(r1[x, 2]) - np.int32(r0[x, 2])))
+                    counts[x] += d > 2 * tol
+            y += 16
+            open_ = _any_within_both(rough, far, limit)
     col = np.empty((h, 3), dtype=a.dtype)
     buf = np.empty(h)
     hist = np.empty(256, dtype=np.int64)
@@ -255,9 +344,11 @@ def flat_cols(a, tol, fill):  # pragma: no cover - jitted
 
 
 @_jit
-def photo_stats(a):  # pragma: no cover - jitted
-    """For `layout._photo_like`: (share of the most common colour quantised to 16 levels a channel, near-black
-    left out while at least 20 % of the box is something else; share of pixels with a visible gradient)."""
+def photo_like(a, max_dominant, min_busy):  # pragma: no cover - jitted
+    """For `layout._photo_like`: is the share of the most common colour (quantised to 16 levels a channel,
+    near-black left out while at least 20 % of the box is something else) at most `max_dominant`, and the
+    share of pixels with a visible gradient at least `min_busy`? The gradient count stops as soon as the
+    answer is settled either way (checked once a row): the same answer as counting them all."""
     h, w = a.shape[0], a.shape[1]
     counts = np.zeros(4096, dtype=np.int64)
     for y in range(h):
@@ -271,6 +362,11 @@ def photo_stats(a):  # pragma: no cover - jitted
         dominant = counts.max() / lit
     else:
         dominant = counts.max() / size
+    if not dominant <= max_dominant:
+        return False
+    if h < 2 or w < 2:
+        return min_busy <= 0.0
+    total = (h - 1) * (w - 1)
     busy = 0
     for y in range(h - 1):
         r0 = a[y]
@@ -280,8 +376,12 @@ def photo_stats(a):  # pragma: no cover - jitted
                      abs(np.int32(r1[x, 2]) - np.int32(r0[x, 2])))
             gx = max(abs(np.int32(r0[x + 1, 0]) - np.int32(r0[x, 0])), abs(np.int32(r0[x + 1, 1]) - np.int32(r0[x, 1])),
                      abs(np.int32(r0[x + 1, 2]) - np.int32(r0[x, 2])))
-            busy += (gy > 2) | (gx > 2)
-    return dominant, busy / ((h - 1) * (w - 1)) if h > 1 and w > 1 else 0.0
+            busy += max(gy, gx) > 2
+        if busy / total >= min_busy:
+            return True
+        if (busy + (h - 2 - y) * (w - 1)) / total < min_busy:
+            return False
+    return busy / total >= min_busy
 
 
 def line_maps(a: np.ndarray, rough: int, diff: int) -> tuple[np.ndarray, ...]:
@@ -300,10 +400,10 @@ def line_maps(a: np.ndarray, rough: int, diff: int) -> tuple[np.ndarray, ...]:
 def _far(p, y0, x0, y1, x1, n, lim, out):  # pragma: no cover - jitted
     """out[k] = 1 when pixel (y0, x0 + k) and (y1, x1 + k) differ by more than lim in some channel, k < n."""
     for k in range(n):
-        d0 = abs(np.int32(p[0, y1, x1 + k]) - np.int32(p[0, y0, x0 + k]))
-        d1 = abs(np.int32(p[1, y1, x1 + k]) - np.int32(p[1, y0, x0 + k]))
-        d2 = abs(np.int32(p[2, y1, x1 + k]) - np.int32(p[2, y0, x0 + k]))
-        out[k] = (d0 > lim) | (d1 > lim) | (d2 > lim)
+        d = max(abs(np.int32(p[0, y1, x1 + k]) - np.int32(p[0, y0, x0 + k])),
+                abs(np.int32(p[1, y1, x1 + k]) - np.int32(p[1, y0, x0 + k])),
+                abs(np.int32(p[2, y1, x1 + k]) - np.int32(p[2, y0, x0 + k])))
+        out[k] = d > lim
 
 
 @_jit

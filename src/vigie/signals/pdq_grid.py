@@ -223,10 +223,23 @@ def dihedral_hashes(src: np.ndarray, box: tuple[int, int, int, int] | None = Non
 
 
 def _hashes_of(g: np.ndarray) -> dict[str, PdqHash]:
-    out = {}
-    for k in DIHEDRAL_KINDS:
+    """The eight hashes of the four mirror grids `g` (2, 2, 64, 64), as `hash_grid` of each (transposed where
+    the kind is): the eight DCTs in one stacked product, the medians in one partition, and the quality once
+    per grid (a transpose only swaps the grid's vertical and horizontal differences: the same sum)."""
+    kinds = DIHEDRAL_KINDS
+    stack = np.empty((len(kinds), 64, 64))
+    for i, k in enumerate(kinds):
         fy, fx, tr = _KIND_GRID[k]
-        out[k] = hash_grid(g[fy, fx].T if tr else g[fy, fx])
+        stack[i] = g[fy, fx].T if tr else g[fy, fx]
+    b = np.matmul(np.matmul(_DCT, stack), _DCT.T).reshape(len(kinds), 256)
+    med = np.partition(b, 127, axis=1)[:, 127:128]
+    bits = (b > med).astype(np.uint8).reshape(len(kinds), 32, 8)
+    packed = np.packbits(bits, axis=2, bitorder="little")[:, ::-1, 0]
+    quality = {(fy, fx): _quality(np.asarray(g[fy, fx], dtype=np.float32)) for fy in range(2) for fx in range(2)}
+    out = {}
+    for i, k in enumerate(kinds):
+        fy, fx, _ = _KIND_GRID[k]
+        out[k] = PdqHash(packed[i].tobytes().hex(), quality[fy, fx])
     return out
 
 

@@ -44,6 +44,7 @@ from vigie.signals.layout import (  # noqa: F401 - Box, MAX_REGIONS, find_* are 
     Shrunk,
     _flat_lines_colour,
     _jumps,
+    _may_seam,
     central_crop,
     find_border,
     find_borders,
@@ -268,6 +269,8 @@ def warm_up() -> None:
     _flat_lines_colour(page.astype(np.int16))
     _flat_lines_colour(page.astype(np.int16).transpose(1, 0, 2))
     _jumps(page.astype(np.int16)[:, :100])
+    _may_seam(page.astype(np.int16))
+    _may_seam(page.astype(np.int16).transpose(1, 0, 2))
 
 
 def entry_variants(rgb: np.ndarray, settings, *, plain: str | None = None) -> list[dict]:
