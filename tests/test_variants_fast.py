@@ -278,6 +278,19 @@ def test_early_stopping_scans_answer_as_the_full_ones():
                     G._REGION_MAX_DOMINANT, G._REGION_MIN_BUSY = G_dom, G_busy
 
 
+def test_compiled_seam_scores_as_numpy():
+    rng = np.random.default_rng(9)
+    for n in (22, 23, 40, 97, 300):
+        for _ in range(40):
+            jump = rng.random(n) ** rng.choice([0.2, 1.0, 4.0])   # from mostly-jumping to mostly-smooth lines
+            jump[rng.integers(0, n, 3)] = rng.choice([0.75, 1.0])  # seams, some exactly at the fill threshold
+            glob = rng.random(n) if rng.random() < 0.5 else jump
+            want = G._seam_np(n + 2, jump, glob)
+            got = layout_numba.seam(jump, glob, n + 2, G._SEAM_FILL, G._SEAM_CONTRAST, G._SEAM_BALANCE,
+                                    G._SEAM_GLOBAL, G._MIN_SEG // 2)
+            assert (float(got[0]), int(got[1])) == want
+
+
 def test_shrink_is_a_box_average():
     rgb = np.asarray(photo_like(44, 301, 203))
     for f in (2, 3, 5):

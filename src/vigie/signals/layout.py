@@ -324,6 +324,16 @@ def _seam(a: np.ndarray, glob: np.ndarray, jump: np.ndarray | None = None) -> tu
         return 0.0, 0
     if jump is None:
         jump = _jumps(a)  # jump[i]: row i+1
+    if layout_numba is not None and jump.size and jump.size == glob.size:
+        score, row = layout_numba.seam(np.ascontiguousarray(jump, dtype=np.float64),
+                                       np.ascontiguousarray(glob, dtype=np.float64), h, _SEAM_FILL, _SEAM_CONTRAST,
+                                       _SEAM_BALANCE, _SEAM_GLOBAL, _MIN_SEG // 2)
+        return float(score), int(row)
+    return _seam_np(h, jump, glob)
+
+
+def _seam_np(h: int, jump: np.ndarray, glob: np.ndarray) -> tuple[float, int]:
+    """`_seam`'s scoring in numpy (without numba, and the reference the compiled one is tested against)."""
     n = jump.size
     pad = np.pad(jump, 7, mode="edge")
     around = (pad[1:n + 1] + pad[2:n + 2] + pad[3:n + 3] + pad[11:n + 11] + pad[12:n + 12] + pad[13:n + 13]) / 6

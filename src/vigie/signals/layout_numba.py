@@ -219,6 +219,39 @@ def jumps(a, diff):  # pragma: no cover - jitted
 
 
 @_jit
+def seam(jump, glob, h, fill, contrast, balance, global_bonus, margin):  # pragma: no cover - jitted
+    """`layout._seam`'s scoring of the lines 1..n of a box (jump[i]: line i + 1), compiled: (score, line) of the
+    strongest seam, (0.0, 0) when none. The same arithmetic in the same order as the numpy code (the mean
+    of the six lines 4-6 away on each side, edges repeated; a bonus near the middle and for crossing the
+    whole picture), so the same answer."""
+    n = jump.shape[0]
+    best = -np.inf
+    best_i = 0
+    best_score = 0.0
+    for i in range(n):
+        p1 = jump[min(max(i - 6, 0), n - 1)]
+        p2 = jump[min(max(i - 5, 0), n - 1)]
+        p3 = jump[min(max(i - 4, 0), n - 1)]
+        p11 = jump[min(max(i + 4, 0), n - 1)]
+        p12 = jump[min(max(i + 5, 0), n - 1)]
+        p13 = jump[min(max(i + 6, 0), n - 1)]
+        around = (p1 + p2 + p3 + p11 + p12 + p13) / 6
+        score = jump[i] - around if jump[i] >= fill else 0.0
+        row = i + 1
+        if row < margin or row > h - margin:
+            score = 0.0
+        bonus = balance * min(row, h - row) / (h / 2) + global_bonus * glob[i] if score >= contrast else 0.0
+        total = score + bonus
+        if total > best:
+            best = total
+            best_i = i
+            best_score = score
+    if best_score >= contrast:
+        return best_score, best_i + 1
+    return 0.0, 0
+
+
+@_jit
 def any_jump_line(a, diff, fill):  # pragma: no cover - jitted
     """Whether some value of `jumps(a, diff)` is at least `fill`: the same answer, with each row given up as
     soon as what is left of it cannot bring its share to `fill` (a smooth row after a quarter of its width,
