@@ -187,3 +187,44 @@ def test_idle_pools_are_closed_past_the_limit(tmp_path, monkeypatch, n):
                 return len(f.client._transport.pools)
 
         assert asyncio.run(go()) <= n
+
+
+def test_requests_sent_together_each_get_a_connection_at_the_first_try(tmp_path, monkeypatch):
+    """A host's requests go out together (its turns at once): each is handed its own connection, never one
+    already handed to another (httpcore 1.0's own pool did, and all but one request then failed with
+    ConnectionNotAvailable and asked again); the connections are kept from one burst to the next."""
+    import httpcore
+    from httpcore._async.connection import AsyncHTTPConnection
+
+    refused = []
+    real = AsyncHTTPConnection.handle_async_request
+
+    async def counted(self, request):
+        try:
+            return await real(self, request)
+        except httpcore.ConnectionNotAvailable:
+            refused.append(request.url)
+            raise
+
+    monkeypatch.setattr(AsyncHTTPConnection, "handle_async_request", counted)
+    cert, key = _certificate(NAMES)
+    client_ctx = ssl.create_default_context(cadata=cert.decode())
+    st = Settings(data_dir=tmp_path, crawl_allowed_networks=["127.0.0.1/32"], crawl_per_host_delay=0.0,
+                  crawl_per_host_concurrency=4, crawl_concurrency=4, crawl_retries=0)
+    with tls_server(cert, key, tmp_path) as port:
+        async def go():
+            async with Fetcher(st, verify=client_ctx) as f:
+                _resolve_to_loopback(f)
+                conns = set()
+                for burst in range(4):
+                    got = await asyncio.gather(*(f.fetch(f"https://{NAMES[0]}:{port}/{burst}/{i}", 10_000)
+                                                 for i in range(4)))
+                    for g in got:
+                        sni, host, conn = g.data.decode().split("|")
+                        assert sni == NAMES[0] and host == f"{NAMES[0]}:{port}"
+                        conns.add(conn)
+                return conns
+
+        conns = asyncio.run(go())
+    assert refused == []
+    assert 1 <= len(conns) <= 4  # at most the host's concurrency, kept across the bursts

@@ -61,10 +61,10 @@ def after_round(store: Store, settings: Settings, url_id: int, res: CrawlResult,
     """Keep what the round left (True: the URL waits for the next round) and the strongest outcome so far.
     Called after `record_crawl` wrote the round."""
     with store.session() as s:
-        ru = s.get(ReportedUrl, url_id)
         p = s.get(CrawlPlan, url_id)
-        if p is None and res.carry is None:
+        if p is None and res.carry is None:  # most URLs: nothing to keep (their row is not even read)
             return False
+        ru = s.get(ReportedUrl, url_id)
         if p is None:
             p = CrawlPlan(url_id=url_id, render=False, rounds=0)
             s.add(p)

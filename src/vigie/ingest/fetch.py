@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import importlib.util
+import select
 import ssl
 import sys
 import time
@@ -41,6 +42,7 @@ from datetime import UTC, datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+import httpcore
 import httpx
 
 from vigie.ingest.addresses import AddressPolicy, ascii_host, site_of
@@ -164,22 +166,180 @@ class Jars:
 
     def __init__(self):
         self.jars: dict[str, CookieJar] = {}
+        #: The site of each host met (a gallery's media share one host: its site is worked out once).
+        self._sites: dict[str, str] = {}
 
     def jar(self, url: str) -> CookieJar:
         host = urlsplit(url).hostname or ""
-        key = site_of(host) if host else ""
+        key = self._sites.get(host)
+        if key is None:
+            key = self._sites[host] = site_of(host) if host else ""
         if key not in self.jars:  # host-only cookies stay on their host, as in browsers
             self.jars[key] = CookieJar(DefaultCookiePolicy(strict_ns_domain=DefaultCookiePolicy.DomainStrictNonDomain))
         return self.jars[key]
 
     def header(self, url: str) -> str | None:
+        jar = self.jar(url)
+        if not len(jar):  # nothing kept for this site: no Cookie header (without building a request to ask)
+            return None
         req = urllib.request.Request(url)
-        self.jar(url).add_cookie_header(req)
+        jar.add_cookie_header(req)
         return req.get_header("Cookie")
 
     def keep(self, url: str, headers: httpx.Headers) -> None:
         if "set-cookie" in headers:
             self.jar(url).extract_cookies(_Headers(headers), urllib.request.Request(url))
+
+
+class _NoCookies(httpx.Cookies):
+    """httpx's own cookie store, which the Fetcher never uses (cookies are kept per site in `Jars`; httpx's jar
+    keys them by address): its jar refused every cookie, so reading each answer's cookies into it was work
+    for nothing (a request object built per answer). Now nothing is read into it, and it stays empty."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class _Client(httpx.AsyncClient):
+    """The Fetcher's httpx client: its cookie store is `_NoCookies` (always empty)."""
+
+    _never_cookies: _NoCookies | None = None
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        if self._never_cookies is None:
+            self._never_cookies = _NoCookies()
+        return self._never_cookies
+
+    @cookies.setter
+    def cookies(self, cookies) -> None:  # whatever is given, httpx's store stays unused
+        self._never_cookies = _NoCookies()
+
+
+def _readable(sock) -> bool:
+    """Whether a socket has something to read (httpcore's test of an idle connection the server closed: it then
+    reads b""); a closed socket counts as readable, as in httpcore."""
+    fd = sock.fileno()
+    if fd < 0:
+        return True
+    if getattr(select, "poll", None) is None:  # pragma: no cover - not on Linux
+        return bool(select.select([fd], [], [], 0)[0])
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    return bool(p.poll(0))
+
+
+class _Stream(httpcore.AsyncNetworkStream):
+    """A connection's stream (httpcore's own, wrapped) that keeps its socket once found: the pool asks every
+    idle connection whether its socket is readable (a server that closed it) each time it hands out
+    connections, and httpcore found the socket anew each time through anyio's attributes (a dict of lookups
+    and a getpeername per question). The same socket, the same poll: only found once."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream):
+        self.inner = inner
+        self._sock = None
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self.inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self.inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
+        return _Stream(await self.inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def _socket(self):
+        if self._sock is None:
+            self._sock = self.inner.get_extra_info("socket")
+        return self._sock
+
+    def get_extra_info(self, info: str):
+        if info == "is_readable":
+            sock = self._socket()
+            if sock is not None:
+                return _readable(sock)
+        elif info == "socket":
+            return self._socket()
+        return self.inner.get_extra_info(info)
+
+
+class _Backend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, its streams wrapped in `_Stream`."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend):
+        self.inner = inner
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                          socket_options=None) -> httpcore.AsyncNetworkStream:
+        return _Stream(await self.inner.connect_tcp(host, port, timeout=timeout, local_address=local_address,
+                                                    socket_options=socket_options))
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options=None
+                                  ) -> httpcore.AsyncNetworkStream:
+        return _Stream(await self.inner.connect_unix_socket(path, timeout=timeout, socket_options=socket_options))
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+class _Pool(httpcore.AsyncConnectionPool):
+    """httpcore's pool of HTTP/1.1 connections, handing each idle connection to one waiting request at a time.
+
+    httpcore hands a waiting request the first idle connection, even one already handed to another request
+    that has not started on it yet: when several requests come at once (the Gate lets a host's requests go
+    together), they pile on one connection, all but one find it taken (`ConnectionNotAvailable`) and ask
+    again, each time going over every connection and request of the pool: two to three rounds per request.
+    Here a connection handed to a request is not handed to another until that request is over, so each
+    request gets its own at once: the same connections as after httpcore's retries, without them. (HTTP/2,
+    where one connection serves several requests, is never used by the Fetcher.)"""
+
+    def _assign_requests_to_connections(self) -> list:
+        closing = []
+        # Closed, expired, and surplus idle connections go first (as in httpcore).
+        for connection in list(self._connections):
+            if connection.is_closed():
+                self._connections.remove(connection)
+            elif connection.has_expired() or (connection.is_idle()
+                                              and len(self._connections) > self._max_keepalive_connections):
+                self._connections.remove(connection)
+                closing.append(connection)
+        queued = [r for r in self._requests if r.is_queued()]
+        if not queued:
+            return closing
+        taken = {id(r.connection) for r in self._requests if r.connection is not None}
+        for pool_request in queued:
+            origin = pool_request.request.url.origin
+            connection = next((c for c in self._connections if id(c) not in taken and c.can_handle_request(origin)
+                               and c.is_available()), None)
+            if connection is None:
+                if len(self._connections) >= self._max_connections:
+                    idle = next((c for c in self._connections if id(c) not in taken and c.is_idle()), None)
+                    if idle is None:
+                        continue  # waits for a connection to come free
+                    self._connections.remove(idle)  # another origin's idle connection makes room
+                    closing.append(idle)
+                connection = self.create_connection(origin)
+                self._connections.append(connection)
+            pool_request.assign_to_connection(connection)
+            taken.add(id(connection))
+        return closing
+
+
+def _transport(verify: ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """One pool's httpx transport: HTTP/1.1 over `_Pool`, its connections' streams wrapped in `_Stream`."""
+    t = httpx.AsyncHTTPTransport(verify=verify, limits=limits, trust_env=False)
+    # `_Pool` rewrites a method of httpcore 1.0's pool: on another httpcore, or where httpx keeps its pool
+    # elsewhere, httpcore's own pool stays.
+    if httpcore.__version__.startswith("1.0.") and isinstance(getattr(t, "_pool", None), httpcore.AsyncConnectionPool):
+        t._pool = _Pool(ssl_context=verify, max_connections=limits.max_connections,
+                        max_keepalive_connections=limits.max_keepalive_connections,
+                        keepalive_expiry=limits.keepalive_expiry, http1=True, http2=False,
+                        network_backend=_Backend(httpcore.AnyIOBackend()))
+    return t
 
 
 class _Tracked(httpx.AsyncByteStream):
@@ -226,8 +386,7 @@ class Pools(httpx.AsyncBaseTransport):
         if pool is None:
             if len(self.pools) >= MAX_POOLS:
                 await self._close_idle()
-            pool = self.pools[k] = httpx.AsyncHTTPTransport(verify=self.verify, limits=self.limits,
-                                                             trust_env=False)
+            pool = self.pools[k] = _transport(self.verify, self.limits)
         self.active[k] = self.active.get(k, 0) + 1
         try:
             resp = await pool.handle_async_request(request)
@@ -353,7 +512,7 @@ class Fetcher:
         #: Places among the media in hand (see `Hold`); None: no bound. Set by the caller that hashes.
         self.media_in_hand: int | None = None
         self._in_hand: tuple[object, asyncio.Semaphore] | None = None
-        self.client = httpx.AsyncClient(
+        self.client = _Client(
             cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),  # never httpx's jar: it keys by address
             timeout=httpx.Timeout(t, connect=t, read=t, write=t, pool=None), follow_redirects=False,
             headers={"User-Agent": self.user_agent, "Accept": "*/*", "Accept-Encoding": ACCEPT_ENCODING},

@@ -33,6 +33,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 from sqlalchemy import or_, select, update
 
@@ -390,9 +391,11 @@ def record_crawl(store: Store, settings: Settings, url_id: int, res: CrawlResult
     with store.session() as s:
         ru = s.get(ReportedUrl, url_id)
         have = _Have(s, url_id, kept)
+        after: list[tuple] = []
         for o in kept:
             counts["known" if o.kind == "known" else "unknown" if o.kind == "unknown" else "errors"] += 1
-            _upsert_sighting(s, ru, o, now, providers.get(o.media.url), settings, have)
+            _upsert_sighting(s, ru, o, now, providers.get(o.media.url), settings, have, after)
+        _write_after(s, ru.id, now, have, after)
         transient = res.error is not None and res.error.transient
         if res.error is not None:
             ru.error_code, ru.error = res.error.code, res.error.message
@@ -465,14 +468,42 @@ class _Have:
             s.add(SightingPage(sighting_id=x.id, url_id=url_id, page_url=page_url, seen_at=now))
 
 
+def _write_after(s, url_id: int, now: datetime, have: _Have, after: list[tuple]) -> None:
+    """The history events and pages that `_upsert_sighting` left for later (`after`), written once the crawl's
+    new sightings have their ids: one flush for all of them, instead of one per new sighting. Each event
+    holds the sighting as it was when its media was recorded (the same as written at once)."""
+    from vigie.rematch import record_event
+
+    if not after:
+        return
+    s.flush()  # the new sightings' ids, all at once
+    for x, snap, detail, page_url in after:
+        snap.id = x.id
+        record_event(s, snap, "crawl", detail)
+        have.page(s, x, url_id, page_url, now)
+
+
 def _upsert_sighting(s, ru: ReportedUrl, o: Outcome, now: datetime, provider_id: int | None,
-                     settings: Settings | None = None, have: _Have | None = None) -> Sighting:
+                     settings: Settings | None = None, have: _Have | None = None,
+                     after: list[tuple] | None = None) -> Sighting:
     """Record what a crawl saw at one media URL. A sighting's history is append-only (`SightingEvent`): once
     known, it stays known and under follow-up until a re-check shows it removed; a later crawl that times out
     or finds other bytes there adds an event and never erases the known sighting, its notices or its
-    removal time."""
+    removal time. With `after`, the history event and the page are left there for `_write_after` (the
+    sighting as it is now, for its event), so that a crawl's new sightings are flushed together."""
     from vigie.ingest.reports import host_of, url_key
     from vigie.rematch import apply_match, record_event
+
+    def history(x: Sighting, detail: dict) -> None:
+        if after is not None:
+            snap = SimpleNamespace(id=None, outcome=x.outcome, state=x.state, http_status=x.http_status,
+                                   sha256=x.sha256)
+            after.append((x, snap, detail, m.page_url))
+            return
+        if x.id is None:
+            s.flush()  # its id, for its history and its page
+        record_event(s, x, "crawl", detail)
+        have.page(s, x, ru.id, m.page_url, now)
 
     m = o.media
     key = url_key(m.url)
@@ -484,8 +515,7 @@ def _upsert_sighting(s, ru: ReportedUrl, o: Outcome, now: datetime, provider_id:
         f = m.fetched
         status = (f.status if f else None) or (m.error.status if m.error else None)
         x.last_check_status = status if status is not None else x.last_check_status
-        record_event(s, x, "crawl", {**seen, "kept": "known"})
-        have.page(s, x, ru.id, m.page_url, now)
+        history(x, {**seen, "kept": "known"})
         return x
     if x is None:
         x = Sighting(media_url=m.url, media_url_key=key, url_id=ru.id, page_url=m.page_url, host=host_of(m.url),
@@ -513,10 +543,7 @@ def _upsert_sighting(s, ru: ReportedUrl, o: Outcome, now: datetime, provider_id:
         x.review_item_id = o.review_item_id
     if provider_id is not None and x.provider_id is None:
         x.provider_id = provider_id
-    if x.id is None:
-        s.flush()  # its id, for its history and its page
-    record_event(s, x, "crawl", seen)
-    have.page(s, x, ru.id, m.page_url, now)
+    history(x, seen)
     return x
 
 
