@@ -112,6 +112,43 @@ def test_flood_quarantine(bank_with_entries):
     assert one(m, Query.from_hash(pdqs[9])).matches
 
 
+def test_match_counts_from_threads_at_once_add_up(bank_with_entries):
+    """Matches recorded at once by several matchers (threads here; processes and servers alike: the count is
+    added in the database, never read, incremented and written back) add up, on both stores."""
+    import threading
+
+    from sqlalchemy import select
+
+    from vigie.settings import Settings
+    from vigie.store.models import Entry, MatchCount
+
+    store, pdqs, _ = bank_with_entries
+    st = Settings(data_dir=store.settings.data_dir, flood_min=10_000)
+    queries = [Query.from_hash(pdqs[i % 3]) for i in range(6)]  # three entries, each twice a batch
+    start = threading.Barrier(4)
+    errors = []
+
+    def worker():
+        m = Matcher(store, st)
+        start.wait()
+        try:
+            for _ in range(10):
+                m.match(queries, record=True)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with store.sessions() as s:
+        ids = [s.scalar(select(Entry.id).where(Entry.value == pdqs[i])) for i in range(3)]
+        got = {r.entry_id: r.count for r in s.scalars(select(MatchCount).where(MatchCount.entry_id.in_(ids)))}
+    assert got == dict.fromkeys(ids, 4 * 10 * 2)
+
+
 def test_index_persists_and_grows_incrementally(bank_with_entries, tmp_path):
     store, pdqs, rng = bank_with_entries
     m = Matcher(store)

@@ -407,7 +407,11 @@ class Matcher:
         return out
 
     def _record(self, matches: list[Match]) -> None:
-        """Count today's matches per entry and quarantine floods (see the module docstring)."""
+        """Count today's matches per entry and quarantine floods (see the module docstring).
+
+        One statement adds a batch's counts (an upsert that adds to the stored count in the database, so two
+        processes counting at once add up on both stores: no read-modify-write), and one grouped query reads
+        the 30 days before for every entry of the batch."""
         if not matches:
             return
         today = date.today()
@@ -415,25 +419,34 @@ class Matcher:
         for m in matches:
             per_entry[m.entry_id] = per_entry.get(m.entry_id, 0) + 1
         st = self.settings
+        if self.store.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        since = today - timedelta(days=30)
+        items = sorted(per_entry.items())  # one order for every process: no deadlock between two upserts
         with self.store.session() as s:
-            for eid, n in per_entry.items():
-                mc = s.get(MatchCount, (eid, today))
-                if mc is None:
-                    mc = MatchCount(entry_id=eid, day=today, count=0)
-                    s.add(mc)
-                mc.count += n
-                s.flush()
-                since = today - timedelta(days=30)
-                past = s.scalar(select(func.coalesce(func.sum(MatchCount.count), 0))
-                                .where(MatchCount.entry_id == eid, MatchCount.day >= since,
-                                       MatchCount.day < today)) or 0
-                avg = past / 30.0
-                if mc.count > max(st.flood_min, st.flood_factor * avg):
-                    e = s.get(Entry, eid)
-                    if e is not None and e.quarantined_at is None:
-                        e.quarantined_at = utcnow()
-                        e.quarantine_reason = (f"flood: {mc.count} matches on {today.isoformat()} against an "
-                                               f"average of {avg:.1f} a day over the 30 days before")
+            for i in range(0, len(items), 1000):  # bounded statements (SQLite's variable limit)
+                chunk = items[i:i + 1000]
+                ins = insert(MatchCount).values([{"entry_id": eid, "day": today, "count": n} for eid, n in chunk])
+                stmt = ins.on_conflict_do_update(index_elements=[MatchCount.entry_id, MatchCount.day],
+                                                 set_={"count": MatchCount.count + ins.excluded.count}
+                                                 ).returning(MatchCount.entry_id, MatchCount.count)
+                # no flood at or below flood_min: those are not looked at further
+                high = {eid: n for eid, n in s.execute(stmt) if n > st.flood_min}
+                if not high:
+                    continue
+                past = dict(s.execute(select(MatchCount.entry_id, func.sum(MatchCount.count))
+                                      .where(MatchCount.entry_id.in_(list(high)), MatchCount.day >= since,
+                                             MatchCount.day < today).group_by(MatchCount.entry_id)).all())
+                for eid, n in high.items():
+                    avg = (past.get(eid) or 0) / 30.0
+                    if n > max(st.flood_min, st.flood_factor * avg):
+                        e = s.get(Entry, eid)
+                        if e is not None and e.quarantined_at is None:
+                            e.quarantined_at = utcnow()
+                            e.quarantine_reason = (f"flood: {n} matches on {today.isoformat()} against an "
+                                                   f"average of {avg:.1f} a day over the 30 days before")
 
 
 def _video_frames(payload: str) -> list[str]:
