@@ -9,8 +9,10 @@ short H.264 videos. Run back to back, in one process tree, on the same files:
 - **Vigie 1 worker**, **Vigie 2 workers**: `run_scan` with every feature on (dihedral variants,
   de-bordered and region variants, HMA-compatible hash, provenance, carving, EXIF thumbnails); the
   2-worker pool's start-up (forkserver, imports, kernels loaded) is counted;
-- **Vigie --fast**: 1 worker with the settings of `vigie scan --fast` (`vigie.cli.scan.FAST`: query
+- **Vigie --fast** (`fast`): 1 worker with the settings of `vigie scan --fast` (`vigie.cli.scan.FAST`: query
   variants off, JPEGs of 1024 px a side or more decoded at reduced scale, flagged `pdq_reduced`);
+- **Vigie --fast as typed** (`fast_default`): `vigie scan --fast` with its default worker count (one per
+  core), the pool's start-up counted;
 - **Dask local:2**: `run_scan(cluster="local:2")`, the cluster's start-up and close counted
   (`dask_cluster_start_close_s`; `dask_vs_2w_after_start` leaves them out: on a case of hours they vanish).
 
@@ -158,11 +160,12 @@ def vigie_scan(root: Path, work: Path, tag: str, workers: int, cluster: str | No
     from vigie.settings import Settings
     from vigie.store import Store
 
-    st = Settings(data_dir=work / f"data-{tag}", workers=workers, **settings)
+    st = Settings(data_dir=work / f"data-{tag}", workers=workers, **settings)  # 0: one per core, as by default
     store = Store.open(st)
     try:
         t, c = time.perf_counter(), time.process_time()
-        summary = run_scan(store, st, [str(root)], str(work / f"out-{tag}"), workers=workers, cluster=cluster)
+        summary = run_scan(store, st, [str(root)], str(work / f"out-{tag}"), workers=workers or None,
+                           cluster=cluster)
         return summary, time.perf_counter() - t, time.process_time() - c
     finally:
         store.close()
@@ -338,7 +341,8 @@ def main() -> None:
         base_rate = base_files / base_s
         res.update({"baseline_s": round(base_s, 2), "baseline_files_per_s": round(base_rate, 2),
                     "baseline_mb_per_s": round(nbytes / 1e6 / base_s, 2)})
-        runs = [("1w", 1, None, {}), ("2w", 2, None, {}), ("fast", 1, None, FAST)]
+        # fast: --fast on one worker; fast_default: `vigie scan --fast` as typed (workers 0: one per core)
+        runs = [("1w", 1, None, {}), ("2w", 2, None, {}), ("fast", 1, None, FAST), ("fast_default", 0, None, FAST)]
         if not a.skip_dask:
             runs.append(("dask", 2, "local:2", {}))
         for tag, workers, cluster, extra in runs:
