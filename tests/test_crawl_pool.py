@@ -122,11 +122,18 @@ def _resolve_to_loopback(fetcher: Fetcher) -> None:
     fetcher.policy.resolve = resolve
 
 
-def test_a_connection_opened_for_one_site_is_never_reused_for_another_on_the_same_address(tmp_path):
+def _site_setup(tmp_path, concurrency: int):
+    """The two test sites' certificate and key, a client context trusting it, and settings that let the
+    fetcher reach 127.0.0.1 with `concurrency` requests at once, no delay and no retry."""
     cert, key = _certificate(NAMES)
     client_ctx = ssl.create_default_context(cadata=cert.decode())
     st = Settings(data_dir=tmp_path, crawl_allowed_networks=["127.0.0.1/32"], crawl_per_host_delay=0.0,
-                  crawl_per_host_concurrency=1, crawl_concurrency=1, crawl_retries=0)
+                  crawl_per_host_concurrency=concurrency, crawl_concurrency=concurrency, crawl_retries=0)
+    return cert, key, client_ctx, st
+
+
+def test_a_connection_opened_for_one_site_is_never_reused_for_another_on_the_same_address(tmp_path):
+    cert, key, client_ctx, st = _site_setup(tmp_path, 1)
     with tls_server(cert, key, tmp_path) as port:
         async def go():
             async with Fetcher(st, verify=client_ctx) as f:
@@ -207,10 +214,7 @@ def test_requests_sent_together_each_get_a_connection_at_the_first_try(tmp_path,
             raise
 
     monkeypatch.setattr(AsyncHTTPConnection, "handle_async_request", counted)
-    cert, key = _certificate(NAMES)
-    client_ctx = ssl.create_default_context(cadata=cert.decode())
-    st = Settings(data_dir=tmp_path, crawl_allowed_networks=["127.0.0.1/32"], crawl_per_host_delay=0.0,
-                  crawl_per_host_concurrency=4, crawl_concurrency=4, crawl_retries=0)
+    cert, key, client_ctx, st = _site_setup(tmp_path, 4)
     with tls_server(cert, key, tmp_path) as port:
         async def go():
             async with Fetcher(st, verify=client_ctx) as f:
