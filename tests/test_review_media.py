@@ -60,7 +60,8 @@ def test_encrypted_on_disk_and_audited_views(store, key, monkeypatch):
     path = store.settings.data_dir / orig.path
     assert orig.path == f"media/{sha[:2]}/{sha}.bin"
     ct = path.read_bytes()
-    assert data not in ct and data[:32] not in ct and data[1000:1032] not in ct and len(ct) == len(data) + 16
+    assert data not in ct and data[:32] not in ct and data[1000:1032] not in ct
+    assert ct[:4] == media.FILE_MAGIC and len(ct) == 4 + 12 + len(data) + 16  # the nonce in the file, the tag
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert orig.key_id == media.key_id(base64.b64decode(key))
     # the key is nowhere in the database
@@ -87,6 +88,53 @@ def test_encrypted_on_disk_and_audited_views(store, key, monkeypatch):
         row.nonce = blobs["preview"].nonce
     with pytest.raises(media.MediaKeyError):
         media.load_media(store, store.settings, sha, user="ana", kind="original")
+
+
+def test_a_file_written_before_files_carried_their_nonce_still_opens(store, key):
+    """Files written before the nonce went into the file hold only AES-GCM's output; their nonce is the row's."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    data = jpeg(5, 300, 200)
+    q = queue.enqueue_upload(store, store.settings, data, "ana")
+    sha = q["sha256"]
+    k, _ = media.media_key(store.settings)
+    nonce = os.urandom(12)
+    with store.session() as s:
+        row = s.scalar(select(MediaBlob).where(MediaBlob.sha256 == sha, MediaBlob.kind == "original"))
+        row.nonce = nonce.hex()
+        (store.settings.data_dir / row.path).write_bytes(AESGCM(k).encrypt(nonce, data, f"{sha}:original".encode()))
+    assert media.load_media(store, store.settings, sha, user="ana", kind="original") == data
+
+
+def test_the_same_picture_stored_at_once_by_two_writers_still_opens(store, key):
+    """Two writers storing the same picture at once (two crawlers queueing it): whichever file and row win, the
+    picture decrypts. With the nonce only in the row, the loser's file replaced the winner's for good."""
+    import threading
+
+    data = jpeg(6, 300, 200)
+    sha = hashlib.sha256(data).hexdigest()
+    media.store_media(store, store.settings, sha, data)
+    for _ in range(10):
+        start = threading.Barrier(2)
+        errors = []
+
+        def writer(start=start, errors=errors):
+            start.wait()
+            try:
+                media.store_media(store, store.settings, sha, data)
+            except Exception as exc:  # noqa: BLE001 - a lost race on the row is allowed, a broken file is not
+                errors.append(exc)
+
+        threads = [threading.Thread(target=writer) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with store.sessions() as s:
+            row = s.scalar(select(MediaBlob).where(MediaBlob.sha256 == sha, MediaBlob.kind == "original"))
+            assert media._decrypt(store.settings, row) == data
+    leftovers = [p for p in (store.settings.data_dir / "media").rglob("*.tmp")]
+    assert leftovers == []
 
 
 def test_round_trip_without_store(tmp_path, key):
@@ -174,3 +222,38 @@ def test_video_is_shown_first_as_a_keyframe_strip(store, key, tmp_path):
     assert vid == data and mt.startswith("video/")
     clock.advance(seconds=12)
     assert tr.stop_reveal("ana", clock) == 12.0
+
+
+def test_the_same_picture_queued_at_once_by_two_crawlers_is_one_item_that_opens(store, key):
+    """Two processes queueing the same unknown picture at once (two crawlers, two servers): neither fails, the
+    picture is one item with its media, which decrypts, and both sources are on it."""
+    import threading
+
+    from vigie.store.review_models import ReviewItem
+
+    st = store.settings
+    for n in range(6):
+        data = jpeg(20 + n, 300, 200)
+        start = threading.Barrier(2)
+        results, errors = [], []
+
+        def crawler(k, data=data, start=start, results=results, errors=errors):
+            start.wait()
+            try:
+                results.append(queue.enqueue_media(store, st, data, source="crawl",
+                                                   ref={"kind": "crawl", "crawler": k}))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=crawler, args=(k,)) for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        sha = hashlib.sha256(data).hexdigest()
+        with store.sessions() as s:
+            items = list(s.scalars(select(ReviewItem).where(ReviewItem.sha256 == sha)))
+            assert len(items) == 1
+            assert sorted(r.get("crawler") for r in items[0].source_refs) == [0, 1]
+        assert media.load_media(store, st, sha, user="ana", kind="original") == data

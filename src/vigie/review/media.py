@@ -26,6 +26,7 @@ import base64
 import hashlib
 import io
 import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -37,6 +38,9 @@ from vigie.review.clock import Clock, now_utc
 from vigie.review.wellbeing import PREVIEW_SIDE, WellbeingPolicy
 from vigie.store.db import Store
 from vigie.store.review_models import MediaBlob, ReviewCluster, ReviewItem
+
+#: The start of a media file written since files carry their nonce (then the nonce, then AES-GCM's output).
+FILE_MAGIC = b"VGM1"
 
 KINDS = ("original", "preview", "strip")
 ENV_KEY = "VIGIE_MEDIA_KEY"
@@ -96,11 +100,18 @@ def store_media(store: Store, settings, sha256: str, data: bytes, *, kind: str =
     rel = _rel(sha256, kind)
     path = Path(settings.data_dir) / rel
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(ct)
-    os.replace(tmp, path)
+    # The file carries its own nonce (FILE_MAGIC + nonce + ciphertext) and is written under a name of its own,
+    # then renamed into place: two writers storing the same picture at once (two crawlers, two servers) leave
+    # one whole file that decrypts, whichever row wins; with the nonce only in the row, the loser's file
+    # replaced the winner's and the queued picture no longer decrypted.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")  # 0600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(FILE_MAGIC + nonce + ct)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
     def put(s):
         row = s.scalar(select(MediaBlob).where(MediaBlob.sha256 == sha256, MediaBlob.kind == kind))
@@ -133,8 +144,15 @@ def _decrypt(settings, row: MediaBlob) -> bytes:
         ct = path.read_bytes()
     except FileNotFoundError:
         raise MediaPurged("the media file is missing", code="media_purged") from None
+    aad = _aad(row.sha256, row.kind)
+    if ct[:len(FILE_MAGIC)] == FILE_MAGIC:  # the nonce in the file (any writer's); older files: in the row
+        head = len(FILE_MAGIC) + 12
+        try:
+            return AESGCM(key).decrypt(ct[len(FILE_MAGIC):head], ct[head:], aad)
+        except InvalidTag:
+            pass  # an older file that happens to start like that: the row's nonce below
     try:
-        return AESGCM(key).decrypt(bytes.fromhex(row.nonce), ct, _aad(row.sha256, row.kind))
+        return AESGCM(key).decrypt(bytes.fromhex(row.nonce), ct, aad)
     except InvalidTag:
         raise MediaKeyError("the media file does not decrypt: damaged, swapped or another key",
                             code="media_key_mismatch") from None

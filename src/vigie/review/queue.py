@@ -197,7 +197,13 @@ def enqueue_upload(store: Store, settings, data: bytes, user: str, note: str | N
                          location=f"upload:{user}")
 
 
-def _enqueue(store: Store, settings, cands: list[dict], source: str, ref: dict, by: str, media_of) -> dict:
+def _enqueue(store: Store, settings, cands: list[dict], source: str, ref: dict, by: str, media_of,
+             tries: int = 3) -> dict:
+    """Queue `cands`. Another process may queue the same content between our look and our insert (two
+    crawlers finding one picture): the insert then fails on the unique content key, and the content that
+    was new is queued again, where it is now found and only its location added (`tries` times at most)."""
+    from sqlalchemy.exc import IntegrityError
+
     from vigie.review import media as rmedia
 
     report = {"items_added": 0, "items_existing": 0, "known_now": 0, "clusters_new": 0, "clusters_joined": 0,
@@ -238,6 +244,24 @@ def _enqueue(store: Store, settings, cands: list[dict], source: str, ref: dict, 
     if not fresh:
         return report
     rmedia.media_key(settings)  # no key: refuse before anything is written
+    try:
+        _insert_fresh(store, settings, fresh, source, ref, by, media_of, report)
+    except IntegrityError:
+        if tries <= 1:
+            raise
+        again = _enqueue(store, settings, fresh, source, ref, by, media_of, tries - 1)
+        for k in ("items_added", "items_existing", "known_now", "clusters_new", "clusters_joined", "media_stored",
+                  "media_missing"):
+            report[k] = report[k] + again[k] if k in ("items_existing", "known_now") else again[k]
+        return report
+    if changes.latest(store) != seen_change:  # a bank changed while we matched: check what we just queued
+        report["known_now"] += drop_known(store, settings, by=by, sha256s=[c["sha256"] for c in fresh])
+    return report
+
+
+def _insert_fresh(store: Store, settings, fresh: list[dict], source: str, ref: dict, by: str, media_of,
+                  report: dict) -> None:
+    """Insert the content not queued before, its media and its clusters, in one transaction."""
     with store.session() as s:
         items = []
         for c in fresh:
@@ -261,9 +285,6 @@ def _enqueue(store: Store, settings, cands: list[dict], source: str, ref: dict, 
         report["clusters_new"], report["clusters_joined"] = new, joined
         audit.record(store, by, "review.enqueue", "review_queue", None,
                      {**ref, "source": source, **{k: v for k, v in report.items()}}, session=s)
-    if changes.latest(store) != seen_change:  # a bank changed while we matched: check what we just queued
-        report["known_now"] += drop_known(store, settings, by=by, sha256s=[c["sha256"] for c in fresh])
-    return report
 
 
 def _item_detail(c: dict) -> dict | None:
