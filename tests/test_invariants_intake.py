@@ -130,3 +130,25 @@ def test_a_recrawl_never_erases_a_known_sightings_follow_up(store):
     with store.sessions() as s:
         evs = list(s.scalars(select(SightingEvent).where(SightingEvent.sighting_id == x.id).order_by(SightingEvent.id)))
     assert [e.detail.get("outcome") for e in evs] == ["known", "unknown"] and evs[-1].detail["kept"] == "known"
+
+
+def test_a_round_killed_before_its_statuses_leaves_reports_that_the_repair_pass_derives(store):
+    """A crawl round writes each URL as its crawl ends and derives its reports' statuses when the round ends: a
+    server killed in between left the reports `received` for good. The repair pass (at every start, in every
+    worker round) derives the status of every report whose URLs are all crawled, and only of those."""
+    from vigie import audit, repair
+    from vigie.store.intake_models import Report, ReportedUrl
+
+    st = intake_settings(store)
+    done = reports.submit(store, ["http://127.0.0.1:9/gone.html"])["reference"]
+    waiting = reports.submit(store, ["http://127.0.0.1:9/later.html"])["reference"]
+    with store.session() as s:  # what the crawl of the first wrote before the kill: its URL, no status
+        ru = s.scalar(select(ReportedUrl).where(ReportedUrl.url == "http://127.0.0.1:9/gone.html"))
+        ru.crawl_state, ru.outcome, ru.crawl_attempts = "done", "nothing", 1
+    out = repair.run(store, st)
+    assert out["report_statuses"] == 1
+    with store.sessions() as s:
+        status = {r.reference: r.status for r in s.scalars(select(Report))}
+    assert status[done] == "unfounded" and status[waiting] == "received"
+    assert [r.object_id for r in audit.iter_records(store) if r.action == "report.status"] == [done]
+    assert repair.run(store, st)["report_statuses"] == 0  # idempotent

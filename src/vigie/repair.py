@@ -9,6 +9,8 @@ completes; it runs when `vigie serve` starts, in every round of the intake worke
 * bank changes whose re-match did not run: run now (vigie.rematch);
 * takedown notices left `sending` by a sender that died: failed, so they are sent again
   (vigie.actions.takedown.repair_notices);
+* reports still `received` or `crawling` whose URLs are all crawled (a crawl round killed between writing
+  its URLs and deriving their reports' statuses): derived now (vigie.ingest.reports.refresh_settled);
 * media files: an encrypted file with no live row (written just before a crash, never committed)
   or with a purged row (purged just before a crash, not yet unlinked) is deleted, after a grace
   period that keeps a write still in progress in another process safe;
@@ -79,12 +81,14 @@ def run(store: Store, settings, *, by: str = "system", sweep_media: bool = True)
     `sweep_media=False` (the worker's rounds) walks the media folder only once an hour."""
     from vigie import audit, rematch
     from vigie.actions.takedown import repair_notices
+    from vigie.ingest.reports import refresh_settled
     from vigie.review.decisions import bank_pending
 
     out: dict = {}
     steps = (("clusters", lambda: len(bank_pending(store, settings, by=by))),
              ("rematch", lambda: rematch.run(store, settings, by=by)),  # past scans' rows too
              ("notices", lambda: repair_notices(store, by=by)),
+             ("report_statuses", lambda: refresh_settled(store)),  # a round killed before its statuses
              ("media_files", lambda: _media_files_due(store, settings, sweep_media)),
              ("checkpoint", lambda: (audit.checkpoint_if_due(store, settings) or {}).get("seq")))
     for name, fn in steps:

@@ -302,6 +302,22 @@ def refresh_statuses(store: Store, report_ids: list[int] | None = None, *, now: 
     return changed
 
 
+def refresh_settled(store: Store, *, now: datetime | None = None) -> int:
+    """Derive the status of every report still `received` or `crawling` whose URLs are all crawled (none
+    pending or running); returns how many changed. The worker derives a round's statuses when the round ends;
+    a server killed (or two servers finishing one report's URLs at once) before that leaves them behind: the
+    repair pass (`vigie.repair`) brings them up to date."""
+    busy = (select(ReportUrl.report_id).join(ReportedUrl, ReportedUrl.id == ReportUrl.url_id)
+            .where(ReportedUrl.crawl_state.in_(("pending", "running"))))
+    with store.sessions() as s:
+        ids = list(s.scalars(select(Report.id).where(Report.status.in_(("received", "crawling")),
+                                                     Report.id.not_in(busy))))
+    changed = 0
+    for i in range(0, len(ids), 500):
+        changed += refresh_statuses(store, ids[i:i + 500], now=now)
+    return changed
+
+
 def _derive(s, rep: Report, settings=None) -> tuple[str, str | None]:
     rus = s.scalars(select(ReportedUrl).join(ReportUrl, ReportUrl.url_id == ReportedUrl.id)
                     .where(ReportUrl.report_id == rep.id)).all()

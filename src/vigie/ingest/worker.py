@@ -383,11 +383,30 @@ def _report_ids(store: Store, url_ids: list[int]) -> list[int]:
 
 def record_crawl(store: Store, settings: Settings, url_id: int, res: CrawlResult, outcomes: list[Outcome], *,
                  now: datetime | None = None) -> dict:
-    """Write what one crawl found, in one transaction: sightings, pages, the URL's outcome."""
+    """Write what one crawl found, in one transaction: sightings, pages, the URL's outcome.
+
+    Another server may record a sighting of the same media URL between our look and our insert (two reported
+    pages showing one picture, crawled at once): the insert then fails on the media URL's unique key, the
+    transaction is rolled back whole, and it is written again, where that sighting is now found and updated
+    (three tries). Without this the error ended the round and its URLs waited an hour as `running`."""
+    from sqlalchemy.exc import IntegrityError
+
     now = _now(now)
     kept = [o for o in outcomes if o.kind != "skip"]
-    counts = {"media": len(kept), "known": 0, "unknown": 0, "errors": 0, "failed": 0}
     providers = _providers(store, [o for o in kept if o.kind == "known"])
+    for attempt in range(3):
+        try:
+            return _record_once(store, settings, url_id, res, kept, providers, now)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            log.info("crawl of URL %s met a sighting written by another server meanwhile: written again", url_id)
+    raise AssertionError("unreachable")
+
+
+def _record_once(store: Store, settings: Settings, url_id: int, res: CrawlResult, kept: list[Outcome],
+                 providers: dict[str, int | None], now: datetime) -> dict:
+    counts = {"media": len(kept), "known": 0, "unknown": 0, "errors": 0, "failed": 0}
     with store.session() as s:
         ru = s.get(ReportedUrl, url_id)
         have = _Have(s, url_id, kept)
