@@ -50,7 +50,33 @@ def pg_schema():
         admin.dispose()
 
 
+@contextmanager
+def live_store(kind: str, data: Path, env: dict[str, str]):
+    """The store a live test and its servers share: SQLite in `data`, or a fresh PostgreSQL schema whose URL
+    is put in `env` for the servers (`kind`: "sqlite" or "postgresql"). Closed (and the schema dropped) on exit."""
+    from vigie.settings import Settings
+    from vigie.store.db import Store
+
+    if kind == "postgresql":
+        with pg_schema() as url:
+            env["VIGIE_DATABASE_URL"] = url
+            store = Store.open(Settings(data_dir=data, database_url=url, workers=1))
+            try:
+                yield store
+            finally:
+                store.close()
+        return
+    store = Store.open(Settings(data_dir=data, workers=1))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 class LiveServer:
+    #: Whether `vigie serve` runs its intake worker (crawls, re-checks, notices); off unless a test needs it.
+    intake_worker = False
+
     def __init__(self, data_dir: Path, env: dict[str, str], workers: int = 2):
         self.data_dir, self.env, self.workers = data_dir, env, workers
         self.port = free_port()
@@ -65,7 +91,8 @@ class LiveServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env, "VIGIE_DATA_DIR": str(self.data_dir), "PYTHONUNBUFFERED": "1"}
         with open(self.log, "ab") as log:  # the child keeps its own descriptor
-            self.proc = subprocess.Popen([VIGIE, "serve", "--workers", str(self.workers), "--no-intake-worker",
+            worker = [] if self.intake_worker else ["--no-intake-worker"]
+            self.proc = subprocess.Popen([VIGIE, "serve", "--workers", str(self.workers), *worker,
                                           "--host", "127.0.0.1", "--port", str(self.port)],
                                          env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout

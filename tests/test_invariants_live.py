@@ -14,14 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from live_server import LiveServer, login, pg_schema, session_headers
+from live_server import LiveServer, live_store, login, session_headers
 from sqlalchemy import func, select
 
 from vigie import accounts, audit, repair
 from vigie.demo import encode, photo_like
 from vigie.review import decisions, queue
-from vigie.settings import Settings
-from vigie.store.db import Store
 from vigie.store.intake_models import Report
 from vigie.store.models import Entry
 from vigie.store.review_models import ReviewCluster, ReviewDecision, ReviewItem
@@ -40,18 +38,10 @@ def backend(request, tmp_path, monkeypatch):
     data = tmp_path / "data"
     env = {"VIGIE_REPORT_RATE_LIMIT_PER_HOUR": "100000", "VIGIE_LOGIN_ATTEMPTS_PER_ADDRESS": "100000",
            "VIGIE_API_RATE_LIMIT_PER_MINUTE": "100000"}
-    if request.param == "postgresql":
-        if _PG_REASON:
-            pytest.skip(_PG_REASON)
-        with pg_schema() as url:
-            env["VIGIE_DATABASE_URL"] = url
-            store = Store.open(Settings(data_dir=data, database_url=url, workers=1))
-            yield store, env, data
-            store.close()
-        return
-    store = Store.open(Settings(data_dir=data, workers=1))
-    yield store, env, data
-    store.close()
+    if request.param == "postgresql" and _PG_REASON:
+        pytest.skip(_PG_REASON)
+    with live_store(request.param, data, env) as store:
+        yield store, env, data
 
 
 def jpeg(seed):

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from live_server import LiveServer, pg_schema
+from live_server import LiveServer, live_store
 from sqlalchemy import select, update
 
 from vigie import audit, repair
@@ -33,7 +33,6 @@ from vigie.hashing import hash_bytes
 from vigie.ingest import worker
 from vigie.ingest.reports import url_key
 from vigie.review import media as rmedia
-from vigie.settings import Settings
 from vigie.store.db import Store
 from vigie.store.intake_models import Report, ReportedUrl, ReportUrl, Sighting, SightingEvent, SightingPage
 from vigie.store.review_models import ReviewItem
@@ -62,46 +61,16 @@ def backend(request, tmp_path, monkeypatch):
            "VIGIE_CRAWL_INTERVAL_SECONDS": "0.3", "VIGIE_CRAWL_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
            "VIGIE_CRAWL_PER_HOST_DELAY": "0", "VIGIE_CRAWL_MAX_DEPTH": "0", "VIGIE_CRAWL_RENDER_AUTO": "false",
            "VIGIE_CRAWL_HASH_PROCESSES": "false", "VIGIE_CRAWL_RETRY_BACKOFF": "0.1", "VIGIE_WORKERS": "1"}
-    if request.param == "postgresql":
-        if _PG_REASON:
-            pytest.skip(_PG_REASON)
-        with pg_schema() as url:
-            env["VIGIE_DATABASE_URL"] = url
-            store = Store.open(Settings(data_dir=data, database_url=url, workers=1))
-            yield store, env, data
-            store.close()
-        return
-    store = Store.open(Settings(data_dir=data, workers=1))
-    yield store, env, data
-    store.close()
+    if request.param == "postgresql" and _PG_REASON:
+        pytest.skip(_PG_REASON)
+    with live_store(request.param, data, env) as store:
+        yield store, env, data
 
 
 class CrawlServer(LiveServer):
     """`vigie serve` with its intake worker (LiveServer turns it off)."""
 
-    def start(self, timeout: float = 60.0) -> CrawlServer:
-        import os
-        import subprocess
-
-        from live_server import VIGIE
-
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.env, "VIGIE_DATA_DIR": str(self.data_dir), "PYTHONUNBUFFERED": "1"}
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([VIGIE, "serve", "--workers", str(self.workers), "--host", "127.0.0.1",
-                                          "--port", str(self.port)],
-                                         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"vigie serve exited: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.base + "/login", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"vigie serve did not answer in {timeout} s: {self.log.read_text()[-3000:]}")
+    intake_worker = True
 
 
 # ------------------------------------------------------------------------------------------------- the site
@@ -290,7 +259,9 @@ def check_store(store: Store, site: Site, base: str, urls: dict[str, str], acked
 # ------------------------------------------------------------------------------------------------- the tests
 
 
-def test_two_crawling_servers_crawl_each_reported_url_once(backend):
+def two_servers_and_a_site(backend):
+    """The site served on 127.0.0.1, its reported URLs, its known pictures planted, two crawling servers (not
+    started): (store, env, data, site, httpd, base, urls, a, b)."""
     store, env, data = backend
     site = Site()
     httpd = site.serve()
@@ -298,6 +269,11 @@ def test_two_crawling_servers_crawl_each_reported_url_once(backend):
     urls = reported_urls(base)
     plant_known(store, site)
     a, b = CrawlServer(data, env, workers=1), CrawlServer(data, env, workers=1)
+    return store, env, data, site, httpd, base, urls, a, b
+
+
+def test_two_crawling_servers_crawl_each_reported_url_once(backend):
+    store, _env, _data, site, httpd, base, urls, a, b = two_servers_and_a_site(backend)
     acked: list[tuple[str, str]] = []
     try:
         a.start()
@@ -325,14 +301,8 @@ def test_crawl_survives_sigkill_of_one_server(backend):
     """While two servers crawl, one is SIGKILLed at a random moment (and started again); the URLs it had claimed
     are taken again once their claim is stale (`worker.STALE_CLAIM`, an hour: that hour is skipped here by
     ageing those claims), and everything ends crawled once, with nothing lost or half-written."""
-    store, env, data = backend
+    store, env, data, site, httpd, base, urls, a, b = two_servers_and_a_site(backend)
     st_ = store.settings
-    site = Site()
-    httpd = site.serve()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    urls = reported_urls(base)
-    plant_known(store, site)
-    a, b = CrawlServer(data, env, workers=1), CrawlServer(data, env, workers=1)
     acked: list[tuple[str, str]] = []
     servers = [a, b]
     a2 = None
