@@ -16,6 +16,17 @@ exchange_app = typer.Typer(help="Hash exchanges read through python-threatexchan
                                 "ThreatExchange).", no_args_is_help=True)
 
 
+def _json_object(text: str, message: str, code: str) -> dict:
+    """`text` parsed as a JSON object; UsageError(`message`, `code`) for anything else."""
+    try:
+        d = json.loads(text)
+    except ValueError:
+        raise UsageError(message, code=code) from None
+    if not isinstance(d, dict):
+        raise UsageError(message, code=code)
+    return d
+
+
 def _read_credentials() -> dict:
     """Credentials from stdin (never the command line, which other users of the machine can see): a JSON
     object, or `key=value` lines."""
@@ -24,12 +35,7 @@ def _read_credentials() -> dict:
         raise UsageError("give the exchange's credentials on stdin (a JSON object or key=value lines)",
                          code="missing_credentials")
     if text.startswith("{"):
-        try:
-            d = json.loads(text)
-        except ValueError:
-            raise UsageError("the credentials on stdin are not a JSON object", code="missing_credentials") from None
-        if not isinstance(d, dict):
-            raise UsageError("the credentials on stdin are not a JSON object", code="missing_credentials")
+        d = _json_object(text, "the credentials on stdin are not a JSON object", "missing_credentials")
         return {str(k): str(v) for k, v in d.items()}
     out_: dict = {}
     for line in text.splitlines():
@@ -49,12 +55,7 @@ def exchange_add(name: str, api: str = typer.Option(..., "--api", help="ncmec, s
     """Subscribe to an exchange; its credentials are read from stdin and stored sealed."""
     from vigie.sharing import exchanges
 
-    try:
-        cfg = json.loads(config)
-    except ValueError:
-        raise UsageError("--config is a JSON object", code="bad_config") from None
-    if not isinstance(cfg, dict):
-        raise UsageError("--config is a JSON object", code="bad_config")
+    cfg = _json_object(config, "--config is a JSON object", "bad_config")
     store, _ = open_store(data_dir)
     info = exchanges.add(store, name, api, bank, _read_credentials(), config=cfg, base_url=base_url, by="cli")
     emit_json(info) if json_out else out.print(f"exchange {name}: {api} -> bank {bank}")

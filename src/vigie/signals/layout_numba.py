@@ -123,21 +123,10 @@ def _median(row, c, buf, hist):  # pragma: no cover - jitted
 
 
 @_jit
-def _pairs(row, step, lim):  # pragma: no cover - jitted
-    """Pairs (j, j + step) of `row` (n x 3) whose colours differ by more than `lim` in some channel."""
-    n = 0
-    for j in range(row.shape[0] - step):
-        d0 = abs(np.int32(row[j + step, 0]) - np.int32(row[j, 0]))
-        d1 = abs(np.int32(row[j + step, 1]) - np.int32(row[j, 1]))
-        d2 = abs(np.int32(row[j + step, 2]) - np.int32(row[j, 2]))
-        n += (d0 > lim) | (d1 > lim) | (d2 > lim)
-    return n
-
-
-@_jit
 def _pairs_over(row, step, lim, limit):  # pragma: no cover - jitted
-    """Whether `_pairs(row, step, lim)` exceeds `limit`: the same answer, counted in chunks of 64 pairs (SIMD)
-    and given as soon as the count is past `limit` (a textured line is ruled out after a few chunks)."""
+    """Whether more than `limit` pairs (j, j + step) of `row` (n x 3) differ by more than `lim` in some channel:
+    counted in chunks of 64 pairs (SIMD), the answer given as soon as the count is past `limit` (a textured
+    line is ruled out after a few chunks)."""
     n = 0
     m = row.shape[0] - step
     for j0 in range(0, m, 64):
@@ -154,7 +143,7 @@ def _pairs_over(row, step, lim, limit):  # pragma: no cover - jitted
 @_jit
 def _one_colour(line, tol, fill, buf, hist, med):  # pragma: no cover - jitted
     """Whether `line` (n x 3) is one colour: at least `fill` of its pixels within `tol` of its per-channel
-    median in every channel; the median is left in `med`. Shared by `flat_lines` and `flat_cols`."""
+    median in every channel; the median is left in `med`. Shared by `flat_lines`, `flat_cols` and `flat_box`."""
     n = line.shape[0]
     for c in range(3):
         med[c] = _median(line, c, buf, hist)
@@ -510,18 +499,7 @@ def flat_box(a, rr, rc, lr, lc, step, y0, y1, x0, x1, axis, tol, fill):  # pragm
         for j in range(n):
             for c in range(3):
                 line[j, c] = a[y0 + li, x0 + j, c] if axis == 0 else a[y0 + j, x0 + li, c]
-        for c in range(3):
-            med[c] = _median(line, c, buf, hist)
-        close = 0
-        for j in range(n):
-            d = 0.0
-            for c in range(3):
-                v = abs(line[j, c] - med[c])
-                if v > d:
-                    d = v
-            if d <= tol:
-                close += 1
-        flat[li] = close / n >= fill
+        flat[li] = _one_colour(line, tol, fill, buf, hist, med)
         for c in range(3):
             colours[li, c] = med[c]
     return flat, colours
