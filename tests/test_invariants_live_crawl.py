@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 from live_server import LiveServer, live_store
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from vigie import audit, repair
 from vigie.banks import service
@@ -35,6 +35,7 @@ from vigie.ingest.reports import url_key
 from vigie.review import media as rmedia
 from vigie.store.db import Store
 from vigie.store.intake_models import Report, ReportedUrl, ReportUrl, Sighting, SightingEvent, SightingPage
+from vigie.store.models import MatchCount
 from vigie.store.review_models import ReviewItem
 
 from conftest import _PG_REASON
@@ -294,6 +295,10 @@ def test_two_crawling_servers_crawl_each_reported_url_once(backend):
         assert site.hits[path] == 1, (path, site.hits[path])
     with store.sessions() as s:
         assert {ru.url: ru.crawl_attempts for ru in s.scalars(select(ReportedUrl))} == dict.fromkeys(urls, 1)
+        # Both servers counted matches of the same entries at once (s0 is on every other page): every fetch of
+        # a known picture is one match, and the counts add up (one upsert in the database, no lost update).
+        counted = s.scalar(select(func.coalesce(func.sum(MatchCount.count), 0)))
+    assert counted == sum(site.hits[p] for p in site.known) > 0
     check_store(store, site, base, urls, acked)
 
 
