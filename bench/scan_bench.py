@@ -2,19 +2,24 @@
 
 The corpus (generated, benign): camera photos of 8-12 MP, web pictures of 0.05-0.5 MP (JPEG, some
 PNG), ~5 % exact duplicates, 10 % of the web pictures inside nested archives (zip in tar.gz), a few
-short H.264 videos. Run back to back, in one process tree, on the same files:
+short H.264 videos. Run back to back on the same files, each run in a process of its own (as a command
+runs: its own forkserver, Dask cluster and loaded kernels; nothing left warm by an earlier run):
 
-- **baseline**: what a simple script does: one process, for every file read, MD5 + SHA-256, Pillow
-  full decode, `pdqhash` (archives and videos are not opened: it does less than the scan);
+- **baseline**: what a simple script does: one process of its own, for every file read, MD5 + SHA-256,
+  Pillow full decode, `pdqhash` (archives and videos are not opened: it does less than the scan);
+  `baseline_kept_heap_s` is the same script with glibc's allocator set as Vigie's scanning processes set
+  theirs (`vigie.ingest.heap`): what that setting alone would give a simple script;
 - **Vigie 1 worker**, **Vigie 2 workers**: `run_scan` with every feature on (dihedral variants,
   de-bordered and region variants, HMA-compatible hash, provenance, carving, EXIF thumbnails); the
-  2-worker pool's start-up (forkserver, imports, kernels loaded) is counted;
+  2-worker pool's start-up (forkserver, imports, kernels loaded) is counted (the scan hashes its first
+  pictures itself meanwhile);
 - **Vigie --fast** (`fast`): 1 worker with the settings of `vigie scan --fast` (`vigie.cli.scan.FAST`: query
   variants off, JPEGs of 1024 px a side or more decoded at reduced scale, flagged `pdq_reduced`);
 - **Vigie --fast as typed** (`fast_default`): `vigie scan --fast` with its default worker count (one per
   core), the pool's start-up counted;
 - **Dask local:2**: `run_scan(cluster="local:2")`, the cluster's start-up and close counted
-  (`dask_cluster_start_close_s`; `dask_vs_2w_after_start` leaves them out: on a case of hours they vanish).
+  (`dask_cluster_start_close_s`, which the scan's own hashing overlaps: `dask_vs_2w_after_start`, which leaves
+  them out, is an upper bound of what a case of hours would see).
 
 Each Vigie run gets a store created and migrated before its clock starts (a real scan opens an existing
 store); the numba kernels are compiled into their on-disk cache by a small warm-up scan first.
@@ -153,6 +158,25 @@ def naive(root: Path) -> int:
     return n
 
 
+def naive_process(root: Path, *, kept_heap: bool = False) -> tuple[int, float]:
+    """`naive` in a process of its own, as a simple script runs (glibc's allocator as it comes; this process's
+    may have been tuned by a Vigie run), or with `kept_heap`: the allocator set as Vigie's scanning processes
+    set theirs (`vigie.ingest.heap`), to show how much of Vigie's lead that alone would give the baseline.
+    Files and seconds, timed inside the child (its start-up left out)."""
+    import subprocess
+
+    env = dict(os.environ)
+    if kept_heap:
+        env["MALLOC_MMAP_THRESHOLD_"] = env["MALLOC_TRIM_THRESHOLD_"] = str(512 * 1024 * 1024)
+    else:
+        for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):
+            env.pop(k, None)
+    out = subprocess.run([sys.executable, __file__, "--naive", str(root)], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    files, seconds = json.loads(out.strip().splitlines()[-1])
+    return files, seconds
+
+
 def vigie_scan(root: Path, work: Path, tag: str, workers: int, cluster: str | None = None, **settings
                ) -> tuple[dict, float, float]:
     """The summary, the seconds `run_scan` took (store already created) and this process's CPU seconds."""
@@ -169,6 +193,27 @@ def vigie_scan(root: Path, work: Path, tag: str, workers: int, cluster: str | No
         return summary, time.perf_counter() - t, time.process_time() - c
     finally:
         store.close()
+
+
+def run_process(root: Path, work: Path, tag: str, workers: int, cluster: str | None, extra: dict) -> dict:
+    """One Vigie run in a process of its own, as `vigie scan` runs: its own forkserver and Dask cluster started,
+    its kernels loaded from numba's cache (compiled by the warm-up scan). Timed inside the child from the call
+    of `run_scan` (imports and the store's creation left out, as for every run)."""
+    import subprocess
+
+    arg = json.dumps({"root": str(root), "work": str(work), "tag": tag, "workers": workers, "cluster": cluster,
+                      "extra": extra})
+    out = subprocess.run([sys.executable, __file__, "--run", arg], check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _child_run(arg: str) -> None:
+    a = json.loads(arg)
+    with HashClock() as clock, ClusterClock() as cc:
+        summary, s, cpu = vigie_scan(Path(a["root"]), Path(a["work"]), a["tag"], a["workers"], a["cluster"],
+                                     **a["extra"])
+    print(json.dumps({"s": s, "cpu_s": cpu, "hash_wait_s": clock.seconds, "hash_cpu_s": clock.cpu,
+                      "cluster_s": cc.seconds, "locations": summary["counts"]["locations"]}))
 
 
 class ClusterClock:
@@ -323,7 +368,17 @@ def main() -> None:
     ap.add_argument("--videos", type=int, default=2)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--skip-dask", action="store_true")
+    ap.add_argument("--naive", metavar="ROOT", help=argparse.SUPPRESS)  # naive_process's child
+    ap.add_argument("--run", metavar="JSON", help=argparse.SUPPRESS)  # run_process's child
     a = ap.parse_args()
+    if a.run:
+        _child_run(a.run)
+        return
+    if a.naive:
+        t = time.perf_counter()
+        n = naive(Path(a.naive))
+        print(json.dumps([n, time.perf_counter() - t]))
+        return
     res: dict = {"load_start": _load(), "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
@@ -335,30 +390,30 @@ def main() -> None:
         warm = d / "warm"
         make_tree(warm, 0, 4, 0)
         vigie_scan(warm, d, "warm", 1)  # numba kernels compiled into their on-disk cache once, before any timing
-        t = time.perf_counter()
-        base_files = naive(root)
-        base_s = time.perf_counter() - t
+        base_files, base_s = naive_process(root)
         base_rate = base_files / base_s
         res.update({"baseline_s": round(base_s, 2), "baseline_files_per_s": round(base_rate, 2),
                     "baseline_mb_per_s": round(nbytes / 1e6 / base_s, 2)})
+        _, heap_s = naive_process(root, kept_heap=True)
+        res["baseline_kept_heap_s"] = round(heap_s, 2)
         # fast: --fast on one worker; fast_default: `vigie scan --fast` as typed (workers 0: one per core)
         runs = [("1w", 1, None, {}), ("2w", 2, None, {}), ("fast", 1, None, FAST), ("fast_default", 0, None, FAST)]
         if not a.skip_dask:
             runs.append(("dask", 2, "local:2", {}))
         for tag, workers, cluster, extra in runs:
-            with HashClock() as clock, ClusterClock() as cc:
-                summary, s, cpu = vigie_scan(root, d, tag, workers, cluster, **extra)
-            res[f"{tag}_outside_hashing_s"] = round(s - clock.seconds, 2)
-            res[f"{tag}_hash_cpu_s"] = round(clock.cpu, 2)
+            run = run_process(root, d, tag, workers, cluster, extra)
+            s, locs = run["s"], run["locations"]
+            res[f"{tag}_outside_hashing_s"] = round(s - run["hash_wait_s"], 2)
+            res[f"{tag}_hash_cpu_s"] = round(run["hash_cpu_s"], 2)
             if cluster:
-                res[f"{tag}_cluster_start_close_s"] = round(cc.seconds, 2)
-            locs = summary["counts"]["locations"]
+                res[f"{tag}_cluster_start_close_s"] = round(run["cluster_s"], 2)
             res.update({f"{tag}_s": round(s, 2), f"{tag}_locations": locs,
                         f"{tag}_files_per_s": round(files / s, 2), f"{tag}_locations_per_s": round(locs / s, 2),
                         f"{tag}_mb_per_s": round(nbytes / 1e6 / s, 2),
                         f"{tag}_vs_baseline": round(base_s / s, 2)})
             if tag == "2w":
-                res["2w_main_cpu_s"] = round(cpu, 2)
+                res["2w_main_cpu_s"] = round(run["cpu_s"], 2)
+        res["1w_vs_baseline_kept_heap"] = round(heap_s / res["1w_s"], 2)
         res["2w_vs_1w"] = round(res["2w_files_per_s"] / res["1w_files_per_s"], 2)
         res["2w_cpu_bound_vs_1w"] = round((res["1w_hash_cpu_s"] + res["1w_outside_hashing_s"])
                                           / (res["2w_hash_cpu_s"] / 2 + res["2w_outside_hashing_s"]), 2)

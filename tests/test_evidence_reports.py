@@ -131,18 +131,23 @@ def test_dask_leaves_no_scratch(store, tmp_path, monkeypatch):
         list(scratch_root.iterdir())
 
 
-def test_workers_leave_when_the_scan_is_killed(tmp_path):
+@pytest.mark.parametrize("cluster", [None, "local:2"])
+def test_workers_leave_when_the_scan_is_killed(tmp_path, cluster):
+    """The pool's workers and a local Dask cluster's (both forked from the scan's forkserver) leave with it."""
     psutil = pytest.importorskip("psutil")
+    if cluster:
+        pytest.importorskip("distributed")
     ev = tmp_path / "ev"
     ev.mkdir()
-    for i in range(200):  # enough work to be killed in the middle of it
-        (ev / f"{i:04d}.jpg").write_bytes(encode(photo_like(i, 480, 360), "JPEG"))
+    for i in range(200):  # enough work to be killed in the middle of it, after the scan's own process has
+        # hashed the first pictures while its pool started
+        (ev / f"{i:04d}.jpg").write_bytes(encode(photo_like(i, 480, 360).resize((1600, 1200)), "JPEG"))
     script = textwrap.dedent(f"""
         from vigie.settings import Settings
         from vigie.store import Store
         from vigie.ingest.scan import run_scan
         s = Settings(data_dir={str(tmp_path / 'data')!r})
-        run_scan(Store.open(s), s, [{str(ev)!r}], {str(tmp_path / 'out')!r}, workers=2)
+        run_scan(Store.open(s), s, [{str(ev)!r}], {str(tmp_path / 'out')!r}, workers=2, cluster={cluster!r})
     """)
     proc = subprocess.Popen([sys.executable, "-c", script])
     try:

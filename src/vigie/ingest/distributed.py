@@ -32,6 +32,7 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 
+from vigie.ingest.heap import keep_heap
 from vigie.ingest.members import Item
 from vigie.ingest.process import ItemResult, process_item
 from vigie.settings import Settings
@@ -82,7 +83,13 @@ def open_client(spec: str):
         try:
             import dask
 
-            with dask.config.set({"temporary-directory": scratch}):  # the nannies make their own too
+            from vigie.ingest.scan_worker import forkserver_context
+
+            # Workers forked from this process's forkserver, which imported Dask and the hashing code and
+            # loaded the kernels once, rather than each spawned bare and importing them (seconds each).
+            forkserver_context("distributed")
+            with dask.config.set({"temporary-directory": scratch,  # the nannies make their own too
+                                  "distributed.worker.multiprocessing-method": "forkserver"}):
                 cluster = LocalCluster(n_workers=arg, threads_per_worker=1, processes=True, dashboard_address=None,
                                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                                        env=dict(WORKER_ENV), local_directory=scratch,
@@ -121,6 +128,7 @@ def close_client_cluster(cluster) -> None:
 
 def _task(item: Item, settings: Settings, token: str, miniatures: bool = False) -> ItemResult:
     """Runs on a worker: `process_item` with this worker's cache of content hashed earlier in the same scan."""
+    keep_heap(settings.scan_heap_keep_mb)  # once per worker; also undoes the nanny's MALLOC_TRIM_THRESHOLD_
     seen = _SEEN.get(token)
     if seen is None:
         seen = _SEEN[token] = OrderedDict()

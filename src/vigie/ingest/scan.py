@@ -18,6 +18,7 @@ as NIST's NSRL, checked on the worker before any decoding; an exact match in a m
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -31,7 +32,9 @@ from vigie.banks import known_good as _known_good
 from vigie.banks.known_good import KnownGood
 from vigie.errors import ErrorRecord
 from vigie.hashing import DIGESTS
+from vigie.ingest import scan_worker
 from vigie.ingest.containers import Item, iter_items
+from vigie.ingest.heap import keep_heap
 from vigie.ingest.names import clean, escape
 from vigie.ingest.process import (  # noqa: F401 - known by these names here
     NOT_ERRORS,
@@ -41,6 +44,7 @@ from vigie.ingest.process import (  # noqa: F401 - known by these names here
     process_item,
 )
 from vigie.matching import Matcher, MatchResult, Query
+from vigie.media.sniff import SNIFF_BYTES, sniff
 from vigie.settings import Settings
 from vigie.store.db import Store
 from vigie.store.models import Scan, ScanFile, utcnow
@@ -48,73 +52,10 @@ from vigie.store.models import Scan, ScanFile, utcnow
 CLASSES = ("exact", "near", "unknown", "error", "skipped")
 
 
-# ---------------------------------------------------------------------------------------------- worker side
-
-_worker_settings: Settings | None = None
-_worker_store: Store | None = None
-_worker_scan: int | None = None
-_worker_known_good: KnownGood | None = None
-_worker_miniatures = False
 #: Items in flight per worker process, and the most bytes of archive members among them: enough that a
 #: slow camera photo at the head of the window does not leave the other workers idle.
 WINDOW_PER_WORKER = 16
 WINDOW_BYTES = 256 * 1024 * 1024
-
-
-def _init(settings: Settings, scan_id: int, parent: int | None = None, known_good: KnownGood | None = None,
-          miniatures: bool = False) -> None:
-    global _worker_settings, _worker_scan, _worker_known_good, _worker_miniatures
-    _worker_settings, _worker_scan, _worker_known_good = settings, scan_id, known_good
-    _worker_miniatures = miniatures
-    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-    if parent is not None:
-        _watch_parent(parent)
-
-
-def _watch_parent(parent: int, every: float = 1.0) -> None:
-    """Leave when the scan that started this worker is gone: a SIGKILLed scan cannot shut its pool down, and
-    each worker holds hundreds of MB. (The pool's processes are children of the forkserver, not of the scan,
-    so the scan's pid is polled rather than the parent's.)"""
-    import threading
-
-    def poll() -> None:
-        import time as _time
-
-        while True:
-            _time.sleep(every)
-            try:
-                os.kill(parent, 0)
-            except ProcessLookupError:
-                os._exit(0)
-            except PermissionError:
-                pass  # the pid exists (owned by someone else after reuse would mean ours is gone; rare)
-
-    threading.Thread(target=poll, name="vigie-parent-watch", daemon=True).start()
-
-
-def _known_in_store(sha256: str) -> ItemResult | None:
-    """An earlier location of this scan with the same content, already committed."""
-    global _worker_store
-    if _worker_store is None:
-        _worker_store = Store.open(_worker_settings, migrate=False)
-    with _worker_store.sessions() as s:
-        row = s.scalars(select(ScanFile).where(ScanFile.scan_id == _worker_scan, ScanFile.sha256 == sha256,
-                                               ScanFile.media_type.is_not(None)).limit(1)).first()
-    if row is None:
-        return None
-    d = row.detail or {}
-    return ItemResult(row.location, media_type=row.media_type, pdq=row.pdq, pdq_quality=row.pdq_quality,
-                      pdq_variants=d.get("pdq_variants", []),
-                      flags=[f for f in (row.flags or []) if f == PDQ_REDUCED],
-                      error=(row.error_code, row.error_message) if row.error_code else None,
-                      detail={k: v for k, v in d.items() if k != "pdq_variants"},
-                      video_frames=[tuple(x) for x in d.get("video_frames", [])])
-
-
-def _work(item: Item) -> ItemResult:
-    kg = _worker_known_good
-    return process_item(item, _worker_settings, _known_in_store, kg.hit if kg else None,
-                        miniatures=_worker_miniatures)
 
 
 # ---------------------------------------------------------------------------------------------- main side
@@ -222,7 +163,8 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
 
     try:
         for new, (item, r) in enumerate(_hashed(items, settings, scan_id, n_workers, cluster=cluster,
-                                                known_good=kg, miniatures=thumbnails, ready=ready), start=1):
+                                                known_good=kg, miniatures=thumbnails, ready=ready,
+                                                early=done == 0), start=1):
             pending.append((item, r))
             prog.files += 1
             prog.bytes += r.size or 0
@@ -253,35 +195,37 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
 
 
 def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, cluster: str | None = None,
-            known_good: KnownGood | None = None, miniatures: bool = False, ready=None
+            known_good: KnownGood | None = None, miniatures: bool = False, ready=None, early: bool = False
             ) -> Iterator[tuple[Item, ItemResult]]:
     """Results in input order; on a Dask cluster when `cluster` is given, in-process for one worker, else a
-    process pool (`ready`, from `start_pool`, or a new one) with a window bounded in items and bytes."""
-    if cluster:
-        from vigie.ingest.distributed import close_client, hash_on_cluster, open_client
+    process pool (`ready`, from `start_pool`, or a new one) with a window bounded in items and bytes.
 
-        client = open_client(cluster)
+    `early`: hash the first small pictures in this process while the pool starts (`_while_starting`). Not on
+    a resumed scan: a picture that crashed its decoder there would crash the scan again, where the pool pins
+    the crash on the file."""
+    if cluster:
+        from vigie.ingest.distributed import close_client, hash_on_cluster
+
+        opening = _ClientOpener(cluster)  # a local cluster takes seconds to start: hash here meanwhile
         try:
-            for item, r in hash_on_cluster(client, items, settings, miniatures=miniatures):
+            it = iter(items)
+            if early:
+                it = yield from _while_starting(it, opening.done, settings, known_good, miniatures)
+            client = opening.client()
+            for item, r in hash_on_cluster(client, it, settings, miniatures=miniatures):
                 # Dask workers decode before this check; the row is still known-good, never queued.
                 if known_good and not item.container and known_good.hit(vars(r)):
                     r.flags.append("known_good")
                 yield item, r
         finally:
-            close_client(client)
+            opening.thread.join()
+            if opening.result is not None:
+                close_client(opening.result)
         return
     if n <= 1:
-        from collections import OrderedDict
-
-        seen: OrderedDict[str, ItemResult] = OrderedDict()  # recent content, bounded
+        local = _InProcess(settings, known_good, miniatures)
         for item in items:
-            r = process_item(item, settings, seen.get, known_good.hit if known_good else None,
-                             miniatures=miniatures)
-            if r.sha256 and not r.reused and r.media_type:
-                seen[r.sha256] = r
-                if len(seen) > 10_000:
-                    seen.popitem(last=False)
-            yield item, r
+            yield item, local.hash(item)
         return
     from collections import deque
     from concurrent.futures.process import BrokenProcessPool
@@ -293,7 +237,11 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
     window: deque = deque()
     inflight_bytes = 0
     try:
+        # While the workers start (the forkserver imports the hashing code and loads its kernels: about a
+        # second, on one core), this process hashes the first pictures itself on the core left idle.
         it = iter(items)
+        if early:
+            it = yield from _while_starting(it, lambda: _started(ex, n), settings, known_good, miniatures)
         exhausted = False
         while True:
             while not exhausted and len(window) < n * WINDOW_PER_WORKER and inflight_bytes < WINDOW_BYTES:
@@ -302,7 +250,7 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
                     exhausted = True
                     break
                 inflight_bytes += len(item.data) if item.data is not None else 0
-                window.append((item, ex.submit(_work, item)))
+                window.append((item, ex.submit(scan_worker.work, item)))
             if not window:
                 return
             item, fut = window.popleft()
@@ -319,7 +267,7 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
                 solo = pool(1)
                 for i in suspects:
                     try:
-                        yield i, solo.submit(_work, i).result()
+                        yield i, solo.submit(scan_worker.work, i).result()
                     except BrokenProcessPool:
                         solo.shutdown(wait=False, cancel_futures=True)
                         solo = pool(1)
@@ -331,6 +279,102 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
         ex.shutdown(wait=True, cancel_futures=True)
 
 
+class _InProcess:
+    """Hashing in this process (one worker, or while the workers start), with a bounded cache of recent
+    content so that a duplicate is hashed once."""
+
+    def __init__(self, settings: Settings, known_good: KnownGood | None, miniatures: bool) -> None:
+        from collections import OrderedDict
+
+        keep_heap(settings.scan_heap_keep_mb)  # this process hashes: reuse its picture buffers (vigie.ingest.heap)
+        self.settings, self.miniatures = settings, miniatures
+        self.known_good = known_good.hit if known_good else None
+        self.seen: OrderedDict[str, ItemResult] = OrderedDict()
+
+    def hash(self, item: Item) -> ItemResult:
+        r = process_item(item, self.settings, self.seen.get, self.known_good, miniatures=self.miniatures)
+        if r.sha256 and not r.reused and r.media_type:
+            self.seen[r.sha256] = r
+            if len(self.seen) > 10_000:
+                self.seen.popitem(last=False)
+        return r
+
+
+#: Largest item the scan's own process hashes while its workers start: a picture, not a video or an
+#: archive, which could hold the ready workers up.
+EARLY_MAX_BYTES = 16 * 1024 * 1024
+
+
+def _early_ok(item: Item) -> bool:
+    """Whether `item` is a picture small enough to hash in this process while the workers start."""
+    if item.container or item.error is not None:
+        return False
+    if item.data is not None:
+        head = item.data[:SNIFF_BYTES]
+        size = len(item.data)
+    elif item.path is not None and item.size is not None:
+        size = item.size
+        try:
+            with open(item.path, "rb") as f:
+                head = f.read(SNIFF_BYTES)
+        except OSError:
+            return False
+    else:
+        return False
+    mtype = sniff(head) if 0 < size <= EARLY_MAX_BYTES else None
+    return mtype is not None and mtype.startswith("image/")
+
+
+def _while_starting(it: Iterator[Item], started: Callable[[], bool], settings: Settings,
+                    known_good: KnownGood | None, miniatures: bool):
+    """Yield `(item, result)` for the first items, hashed in this process, until `started()` or an item that is
+    not a small picture; return the iterator of the items left (that item first)."""
+    local: _InProcess | None = None
+    for item in it:
+        if started() or not _early_ok(item):
+            return itertools.chain([item], it)
+        if local is None:
+            local = _InProcess(settings, known_good, miniatures)
+        yield item, local.hash(item)
+    return iter(())
+
+
+class _ClientOpener:
+    """`vigie.ingest.distributed.open_client(spec)` on a thread of its own, so that the scan can hash its first
+    pictures while a local cluster starts (its scheduler and workers import Dask and the hashing code)."""
+
+    def __init__(self, spec: str) -> None:
+        import threading
+
+        self.result = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._open, args=(spec,), name="vigie-dask-start", daemon=True)
+        self.thread.start()
+
+    def _open(self, spec: str) -> None:
+        from vigie.ingest.distributed import open_client
+
+        try:
+            self.result = open_client(spec)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the scan's thread by `client`
+            self.error = exc
+
+    def done(self) -> bool:
+        return not self.thread.is_alive()
+
+    def client(self):
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def _started(ex, n: int) -> bool:
+    """Whether the `n` workers of a pool made by `start_pool` have all answered (or failed to start)."""
+    probes = getattr(ex, "vigie_probes", None)
+    return probes is None or (len(probes) >= n and all(p.done() for p in probes))
+
+
 def start_pool(n: int, settings: Settings, scan_id: int, known_good: KnownGood | None = None,
                miniatures: bool = False):
     """A process pool of `n` hashing workers, started now (not at the first item) from a thread, so that their
@@ -339,20 +383,20 @@ def start_pool(n: int, settings: Settings, scan_id: int, known_good: KnownGood |
     The workers come from a forkserver that has imported the hashing code and loaded the numba kernels
     once (`vigie.ingest.preload`): each worker forks ready instead of importing and loading them itself
     (seconds per worker, and a JIT compile per worker after the code changed)."""
-    import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["__main__", "vigie.ingest.preload"])  # ignored once the forkserver runs
-    ex = ProcessPoolExecutor(n, mp_context=ctx, initializer=_init,
+    ctx = scan_worker.forkserver_context()
+    ex = ProcessPoolExecutor(n, mp_context=ctx, initializer=scan_worker.init,
                              initargs=(settings, scan_id, os.getpid(), known_good, miniatures))
+
+    ex.vigie_probes = []  # one answer per worker: `_started`
 
     def spawn() -> None:  # the workers start on demand otherwise; starting one waits for the forkserver
         try:
             for _ in range(n):
-                ex.submit(os.getpid)
+                ex.vigie_probes.append(ex.submit(os.getpid))
         except Exception:  # noqa: BLE001 - the pool was shut down meanwhile: the scan reports why
-            pass
+            ex.vigie_probes = None  # nothing more to wait for: `_started`
 
     import threading
 

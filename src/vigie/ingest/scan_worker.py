@@ -1,0 +1,108 @@
+"""The worker side of a scan's process pool: what each hashing process holds and runs.
+
+Kept apart from `vigie.ingest.scan` so that a worker (and the forkserver it forks from) imports only the
+hashing code: the store and SQLAlchemy are imported on the first look-up of earlier content, in each worker
+in parallel, and the matcher, the index and the report code never.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from vigie.ingest.heap import keep_heap
+from vigie.ingest.process import PDQ_REDUCED, ItemResult, process_item
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vigie.banks.known_good import KnownGood
+    from vigie.ingest.members import Item
+    from vigie.settings import Settings
+    from vigie.store.db import Store
+
+_settings: Settings | None = None
+_store: Store | None = None
+_scan: int | None = None
+_known_good: KnownGood | None = None
+_miniatures = False
+_known_stmt = None
+
+
+def init(settings: Settings, scan_id: int, parent: int | None = None, known_good: KnownGood | None = None,
+         miniatures: bool = False) -> None:
+    """The pool's initializer: this scan's settings and id, its known-good digests; leave with the scan."""
+    global _settings, _scan, _known_good, _miniatures
+    _settings, _scan, _known_good, _miniatures = settings, scan_id, known_good, miniatures
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    keep_heap(settings.scan_heap_keep_mb)
+    if parent is not None:
+        watch_parent(parent)
+
+
+def watch_parent(parent: int, every: float = 1.0) -> None:
+    """Leave when the scan that started this worker is gone: a SIGKILLed scan cannot shut its pool down, and
+    each worker holds hundreds of MB. (The pool's processes are children of the forkserver, not of the scan,
+    so the scan's pid is polled rather than the parent's.)"""
+    import threading
+
+    def poll() -> None:
+        import time as _time
+
+        while True:
+            _time.sleep(every)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass  # the pid exists (owned by someone else after reuse would mean ours is gone; rare)
+
+    threading.Thread(target=poll, name="vigie-parent-watch", daemon=True).start()
+
+
+def known_in_store(sha256: str) -> ItemResult | None:
+    """An earlier location of this scan with the same content, already committed."""
+    global _store, _known_stmt
+    if _known_stmt is None:  # asked for every item a worker hashes: one prepared statement, no ORM session
+        from sqlalchemy import bindparam, select
+
+        from vigie.store.db import Store
+        from vigie.store.models import ScanFile
+
+        _store = Store.open(_settings, migrate=False)
+        _known_stmt = select(ScanFile.location, ScanFile.media_type, ScanFile.pdq, ScanFile.pdq_quality,
+                             ScanFile.flags, ScanFile.error_code, ScanFile.error_message, ScanFile.detail).where(
+            ScanFile.scan_id == bindparam("scan"), ScanFile.sha256 == bindparam("sha"),
+            ScanFile.media_type.is_not(None)).limit(1)
+    with _store.engine.connect() as conn:
+        row = conn.execute(_known_stmt, {"scan": _scan, "sha": sha256}).first()
+    if row is None:
+        return None
+    d = row.detail or {}
+    return ItemResult(row.location, media_type=row.media_type, pdq=row.pdq, pdq_quality=row.pdq_quality,
+                      pdq_variants=d.get("pdq_variants", []),
+                      flags=[f for f in (row.flags or []) if f == PDQ_REDUCED],
+                      error=(row.error_code, row.error_message) if row.error_code else None,
+                      detail={k: v for k, v in d.items() if k != "pdq_variants"},
+                      video_frames=[tuple(x) for x in d.get("video_frames", [])])
+
+
+def work(item: Item) -> ItemResult:
+    """Hash one item of the scan (the pool's task)."""
+    kg = _known_good
+    return process_item(item, _settings, known_in_store, kg.hit if kg else None, miniatures=_miniatures)
+
+
+def forkserver_context(*extra: str):
+    """This process's forkserver context, its server (when not running yet) set to preload `__main__`,
+    `vigie.ingest.preload` (the hashing code imported and its kernels loaded, once) and `extra` modules
+    (`distributed` for Dask workers), and started now, so that Dask, which sets a list of its own on first
+    use, does not replace it. A forkserver runs once per process: later calls get the running one, whatever
+    it preloaded."""
+    import multiprocessing as mp
+    from multiprocessing import forkserver
+
+    ctx = mp.get_context("forkserver")
+    if getattr(forkserver._forkserver, "_forkserver_pid", None) is None:
+        ctx.set_forkserver_preload(["__main__", "vigie.ingest.preload", *extra])
+        forkserver.ensure_running()
+    return ctx

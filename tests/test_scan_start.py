@@ -1,0 +1,135 @@
+"""The first seconds of a scan with several workers, and the allocator of processes that hash.
+
+While the pool starts (its forkserver imports the hashing code and loads the kernels), the scan's own
+process hashes the first small pictures itself; the results must be those the pool gives, in order. Processes
+that hash keep their picture buffers between pictures (`vigie.ingest.heap`)."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from vigie.demo import encode, photo_like
+from vigie.ingest import scan
+from vigie.ingest.members import Item
+from vigie.ingest.process import process_item
+from vigie.ingest.scan import _early_ok, _while_starting, run_scan
+from vigie.settings import Settings
+
+
+def jpeg(seed: int, w: int = 96, h: int = 72) -> bytes:
+    return encode(photo_like(seed, w, h), "JPEG")
+
+
+def rows(out) -> list[dict]:
+    with open(out / "files.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_the_first_pictures_are_hashed_here_until_the_workers_answer(tmp_path):
+    settings = Settings(data_dir=tmp_path / "d")
+    items = [Item(f"m{i}.jpg", size=len(d), data=d) for i, d in enumerate(jpeg(i) for i in range(5))]
+    answers = iter([False, False, True])
+    got = []
+    gen = _while_starting(iter(items), lambda: next(answers), settings, None, False)
+    while True:
+        try:
+            got.append(next(gen))
+        except StopIteration as stop:
+            left = list(stop.value)
+            break
+    assert [i.location for i, _ in got] == ["m0.jpg", "m1.jpg"]
+    assert [i.location for i in left] == ["m2.jpg", "m3.jpg", "m4.jpg"]  # the item that found them ready first
+    for item, r in got:
+        want = process_item(item, settings)
+        assert (r.sha256, r.pdq, r.pdq_variants) == (want.sha256, want.pdq, want.pdq_variants)
+
+
+def test_only_small_pictures_are_hashed_before_the_workers(tmp_path):
+    from vigie.errors import ErrorRecord
+
+    big = tmp_path / "big.jpg"
+    big.write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 64)
+    with open(big, "r+b") as f:
+        f.truncate(scan.EARLY_MAX_BYTES + 1)
+    small = tmp_path / "small.jpg"
+    small.write_bytes(jpeg(1))
+    assert _early_ok(Item(str(small), path=str(small), size=small.stat().st_size))
+    assert not _early_ok(Item(str(big), path=str(big), size=big.stat().st_size))  # could hold the pool up
+    video = b"\0\0\0\x18ftypisom\0\0\0\0isomiso2" + b"\0" * 64
+    assert not _early_ok(Item("v.mp4", size=len(video), data=video))  # a video: seconds of decoding
+    zipped = b"PK\x03\x04" + b"\0" * 64
+    assert not _early_ok(Item("a.zip", size=len(zipped), data=zipped))
+    assert not _early_ok(Item("c.jpg", size=10, data=jpeg(2), container=True))
+    assert not _early_ok(Item("e.jpg", error=ErrorRecord("unreadable", "x")))
+    # A source that could not be read before the workers started goes to them, not here.
+    gone = tmp_path / "gone.jpg"
+    assert not _early_ok(Item(str(gone), path=str(gone), size=10))
+
+
+def test_a_fresh_scan_on_two_workers_gives_the_rows_of_one_worker(store, tmp_path, monkeypatch):
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    for i in range(40):
+        (ev / f"{i:03d}.jpg").write_bytes(jpeg(i, 320, 240))
+    (ev / "dup.jpg").write_bytes(jpeg(3, 320, 240))
+    (ev / "notes.txt").write_text("not a picture")
+    hashed_here = []
+    real = scan._InProcess.hash
+
+    def counted(self, item):
+        hashed_here.append(item.location)
+        return real(self, item)
+
+    monkeypatch.setattr(scan._InProcess, "hash", counted)
+    one = run_scan(store, store.settings, [str(ev)], str(tmp_path / "one"), workers=1, case="one")
+    n_one = len(hashed_here)
+    two = run_scan(store, store.settings, [str(ev)], str(tmp_path / "two"), workers=2, case="two")
+    assert n_one == 42  # one worker: everything here
+    assert len(hashed_here) - n_one < 42  # two: the pool took the rest (how many were hashed here depends
+    # on how fast it started)
+    assert one["counts"] == two["counts"]
+    strip = ("scan",)
+    a = [{k: v for k, v in r.items() if k not in strip} for r in rows(tmp_path / "one")]
+    b = [{k: v for k, v in r.items() if k not in strip} for r in rows(tmp_path / "two")]
+    assert a == b
+
+
+def test_processes_that_hash_keep_their_buffers(tmp_path):
+    """After keep_heap, a freed 64 MB buffer stays with the process and comes back without page faults (glibc);
+    without it, the buffer goes back to the system and faults in again (huge pages or not). Run in children
+    so that this test process keeps glibc's defaults."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc only")
+    code = textwrap.dedent("""
+        import resource, sys
+        import numpy as np
+        from vigie.ingest.heap import keep_heap
+        tuned = keep_heap(512) if sys.argv[1] == "keep" else False
+        def faults():
+            return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        def rss_mb():
+            return int(open("/proc/self/statm").read().split()[1]) * 4096 >> 20
+        start = rss_mb()
+        a = np.ones(64 << 20, np.uint8); del a
+        held = rss_mb() - start
+        before = faults()
+        a = np.ones(64 << 20, np.uint8); del a
+        print(tuned, faults() - before, held)
+    """)
+    out = {}
+    for mode in ("keep", "default"):
+        r = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, check=True)
+        tuned, n, held = r.stdout.split()
+        out[mode] = (tuned, int(n), int(held))
+    if out["keep"][0] != "True":
+        pytest.skip("not glibc: mallopt unavailable")
+    assert out["default"][2] < 16 and out["keep"][2] >= 48  # freed: given back / kept for the next picture
+    assert out["default"][1] > 0 and out["keep"][1] < max(1, out["default"][1] // 10)
+    from vigie.ingest.heap import keep_heap
+
+    assert keep_heap(0) is False  # 0: glibc's defaults are left alone
