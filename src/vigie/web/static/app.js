@@ -287,6 +287,10 @@ window.vigieExposure = (() => {
         : `“${label}” for all ${total} item${total === 1 ? "" : "s"}`) + ` of cluster #${root.dataset.cluster}` +
       (note ? `, with the note “${note}”.` : ", without a note.");
     confirmBox.returnValue = "";
+    // The dialog gives focus back, when cancelled, to what had it: the selected item, so that Enter asks again
+    // (with nothing focused, Chromium may leave it on the closed dialog's button, where Enter does nothing).
+    const c = cells[selected];
+    if (c && !form.contains(document.activeElement)) c.focus({preventScroll: true});
     confirmBox.showModal();
   }
   if (form) form.addEventListener("submit", (e) => {
@@ -295,6 +299,9 @@ window.vigieExposure = (() => {
     askToSubmit();
   });
   if (confirmBox) confirmBox.addEventListener("close", () => {
+    if (confirmBox.returnValue !== "yes" && confirmBox.contains(document.activeElement) && cells[selected]) {
+      cells[selected].focus({preventScroll: true});
+    }
     if (confirmBox.returnValue !== "yes" || !form) return;
     form.dataset.confirmed = "yes";
     form.submit();
