@@ -386,8 +386,27 @@ def test_c2pa_failure_is_recorded_not_raised(monkeypatch):
         raise RuntimeError("native library exploded")
 
     monkeypatch.setattr(c2pa.Reader, "try_create", boom)
-    p = read_provenance(_save(_img(), "JPEG") + b"jumbc2pa")
+    p = read_provenance(_save(_img(), "JPEG", comment=b"jumbc2pa"))  # in the segments before the pixels
     assert p.c2pa is None and any("C2PA" in e and "exploded" in e for e in p.errors)
+
+
+def test_a_jpeg_is_searched_for_c2pa_and_xmp_before_its_pixels_only(monkeypatch):
+    """JPEG keeps XMP (APP1) and C2PA (APP11) in the segments before its first scan: the raw searches stop
+    there, rather than read a camera photo's megabytes; the same bytes after the pixels are not metadata."""
+    c2pa = pytest.importorskip("c2pa")
+    calls = []
+    monkeypatch.setattr(c2pa.Reader, "try_create", lambda *a, **k: calls.append(1))
+    read_provenance(_save(_img(), "JPEG") + b"jumbc2pa")
+    assert calls == []  # after the pixels: not looked at
+    read_provenance(_save(_img(), "JPEG", comment=b"c2pa"))
+    assert calls == [1]
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">' \
+          b'<rdf:Description xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:CreatorTool="Midjourney"/></rdf:RDF>' \
+          b'</x:xmpmeta>'
+    inside = read_provenance(_save(_img(), "JPEG", xmp=xmp))
+    trailing = read_provenance(_save(_img(), "JPEG") + xmp)
+    assert inside.as_dict() != read_provenance(_save(_img(), "JPEG")).as_dict()  # the XMP in APP1 is read
+    assert trailing.as_dict() == read_provenance(_save(_img(), "JPEG")).as_dict()
 
 
 def _test_signer():

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from vigie import __version__
 from vigie.banks import known_good as _known_good
@@ -158,7 +158,7 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
             seq += 1
             rows.append(_row(scan_id, seq, item, r, mres, writer))
         with store.session() as s:
-            s.add_all(rows)
+            s.execute(insert(ScanFile), rows)
         pending.clear()
 
     try:
@@ -419,7 +419,8 @@ def _match(matcher: Matcher, results: list[ItemResult], banks: list[str] | None,
     return out
 
 
-def _row(scan_id: int, seq: int, item: Item, r: ItemResult, mres: MatchResult, writer=None) -> ScanFile:
+def _row(scan_id: int, seq: int, item: Item, r: ItemResult, mres: MatchResult, writer=None) -> dict:
+    """The `scan_files` row of one location, as the values of one bulk insert (no ORM object per row)."""
     exact = [m for m in mres.matches if m.signal in DIGESTS]
     near = [m for m in mres.matches if m.signal not in DIGESTS]
     is_media = bool(r.media_type) and r.media_type.split("/")[0] in ("image", "video")
@@ -438,21 +439,22 @@ def _row(scan_id: int, seq: int, item: Item, r: ItemResult, mres: MatchResult, w
     flags = list(r.flags)
     if not is_media and not item.container and r.error is None and klass == "skipped":
         flags.append("not_media")
-    detail = dict(r.detail)
+    # Every text is UTF-8 by now (the walkers escape names); `clean` is the last guard before the store, for
+    # what holds names and metadata text (not the variants' kinds and hashes, which Vigie writes itself).
+    detail = clean(r.detail) if r.detail else {}
     if r.pdq_variants:
         detail["pdq_variants"] = r.pdq_variants
     if r.video_frames:
         detail["video_frames"] = [list(x) for x in r.video_frames]
     if item.meta:
-        detail["source"] = {k: v for k, v in item.meta.items() if isinstance(v, (str, int, float, bool))}
+        detail["source"] = clean({k: v for k, v in item.meta.items() if isinstance(v, (str, int, float, bool))})
     if klass == "unknown" and r.sha256 and writer is not None:
         writer.add(r)  # sealed, blurred grey miniatures, only when asked (vigie.report.thumbs)
-    # Every text is UTF-8 by now (the walkers escape names); `clean` is the last guard before the store.
-    return ScanFile(scan_id=scan_id, seq=seq, location=clean(r.location), size=r.size, media_type=r.media_type,
-                    md5=r.md5, sha1=r.sha1, sha256=r.sha256, pdq=r.pdq, pdq_quality=r.pdq_quality, klass=klass,
-                    matches=[m.as_dict() | _when(m) for m in mres.matches] or None, flags=sorted(set(flags)),
-                    error_code=r.error[0] if r.error else None, error_message=clean(r.error[1]) if r.error else None,
-                    detail=clean(detail) or None)
+    return dict(scan_id=scan_id, seq=seq, location=clean(r.location), size=r.size, media_type=r.media_type,
+                md5=r.md5, sha1=r.sha1, sha256=r.sha256, pdq=r.pdq, pdq_quality=r.pdq_quality, klass=klass,
+                matches=[m.as_dict() | _when(m) for m in mres.matches] or None, flags=sorted(set(flags)),
+                error_code=r.error[0] if r.error else None, error_message=clean(r.error[1]) if r.error else None,
+                detail=detail or None)
 
 
 def _when(m) -> dict:

@@ -181,10 +181,13 @@ def _read(prov: Provenance, data: bytes, media_type: str | None) -> None:
     texts: dict[str, str] = {}
     exif_obj = None
 
+    scan = data  # where XMP and C2PA are looked for in the raw bytes
     if mtype == "image/png":
         _walk_png(prov, data, texts, exif_blobs, xmp_packets)
     elif mtype in _PILLOW_FORMATS:
-        exif_obj = _read_with_pillow(prov, data, mtype, texts, xmp_packets)
+        exif_obj, header_end = _read_with_pillow(prov, data, mtype, texts, xmp_packets)
+        if header_end:
+            scan = memoryview(data)[:header_end]
 
     if exif_obj is None and not exif_blobs and mtype not in (None, "image/png") and mtype.startswith("image/"):
         raw = _raw_exif(data)
@@ -199,12 +202,12 @@ def _read(prov: Provenance, data: bytes, media_type: str | None) -> None:
         _apply_exif(prov, exif_obj)
 
     if not xmp_packets:
-        xmp_packets = _raw_xmp_packets(data)
+        xmp_packets = _raw_xmp_packets(bytes(scan))
     for packet in xmp_packets:
         _apply_xmp(prov, packet)
 
     _apply_texts(prov, texts)
-    _apply_c2pa(prov, data, mtype)
+    _apply_c2pa(prov, data, mtype, bytes(scan) if scan is not data else data)
 
 
 # ------------------------------------------------------------------------------------------
@@ -213,7 +216,9 @@ def _read(prov: Provenance, data: bytes, media_type: str | None) -> None:
 
 def _read_with_pillow(prov: Provenance, data: bytes, mtype: str, texts: dict[str, str],
                       xmp_packets: list[bytes]):
-    """Open lazily (no pixels decoded); return the Exif object, collect XMP and text fields."""
+    """Open lazily (no pixels decoded); return the Exif object and, for a JPEG, where its entropy-coded data
+    starts (its metadata segments, APP1 XMP and APP11 C2PA included, all come before: the raw scans for XMP and
+    C2PA need not read the megabytes of a camera photo's pixels), or None; collect XMP and text fields."""
     from PIL import Image
 
     if mtype in ("image/heif", "image/avif"):
@@ -226,7 +231,14 @@ def _read_with_pillow(prov: Provenance, data: bytes, mtype: str, texts: dict[str
             img = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS[mtype])
     except Exception as exc:  # noqa: BLE001
         prov._add_error("container could not be opened; metadata read from raw bytes", exc)
-        return None
+        return None, None
+    header_end = None
+    if img.format == "JPEG" and img.fp is not None:  # Pillow read the segments up to the first scan's header
+        try:
+            end = img.fp.tell()
+            header_end = end if 0 < end <= len(data) and data.rfind(b"\xff\xda", 0, end) >= 0 else None
+        except (OSError, ValueError):
+            header_end = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -243,10 +255,10 @@ def _read_with_pillow(prov: Provenance, data: bytes, mtype: str, texts: dict[str
                 if isinstance(value, (bytes, str)) and value:
                     texts[f"{img.format.lower()}:comment"] = _text(value)
             try:
-                return img.getexif()
+                return img.getexif(), header_end
             except Exception as exc:  # noqa: BLE001
                 prov._add_error("EXIF unreadable", exc)
-                return None
+                return None, header_end
     finally:
         img.close()
 
@@ -591,9 +603,11 @@ def _c2pa_reader_context():
     return c2pa.Context(settings)
 
 
-def _apply_c2pa(prov: Provenance, data: bytes, mtype: str | None) -> None:
+def _apply_c2pa(prov: Provenance, data: bytes, mtype: str | None, where: bytes | None = None) -> None:
     # Embedded manifests live in JUMBF boxes labelled "c2pa"; without those bytes there is nothing to read.
-    if b"jumb" not in data and b"c2pa" not in data:
+    # `where`: the part of `data` they can be in (a JPEG's segments before its pixels); all of it by default.
+    where = data if where is None else where
+    if b"jumb" not in where and b"c2pa" not in where:
         return
     try:
         import c2pa
