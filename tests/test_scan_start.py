@@ -133,3 +133,20 @@ def test_processes_that_hash_keep_their_buffers(tmp_path):
     from vigie.ingest.heap import keep_heap
 
     assert keep_heap(0) is False  # 0: glibc's defaults are left alone
+
+
+def test_a_cluster_that_cannot_start_fails_the_scan_with_its_reason(store, tmp_path):
+    """The cluster is opened on a thread while the scan hashes its first pictures: its error still reaches the
+    caller, and the scan is left `failed` (the same command resumes it), not `running`."""
+    from sqlalchemy import select
+
+    from vigie.store.models import Scan
+
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    for i in range(3):
+        (ev / f"{i}.jpg").write_bytes(jpeg(i))
+    with pytest.raises(ValueError, match="at least one worker"):
+        run_scan(store, store.settings, [str(ev)], str(tmp_path / "out"), cluster="local:0")
+    with store.session() as s:
+        assert [sc.status for sc in s.scalars(select(Scan))] == ["failed"]
