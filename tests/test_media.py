@@ -114,3 +114,19 @@ def test_pixel_limit_is_configurable():
     with pytest.raises(MediaError) as e:
         decode_image(data, max_pixels=320 * 240 - 1)
     assert e.value.code == "too_large" and "320x240" in e.value.message
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 7), (641, 479), (4001, 3)])
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "CMYK"])
+def test_pixels_come_out_as_numpy_gives_them(size, mode):
+    """The one-copy pixel export gives the bytes np.asarray gives, for every shape and for pictures converted
+    from other modes (the PDQ conformance vectors check the hashes on top)."""
+    from vigie.media.decode import rgb_array, to_rgb
+
+    rng = np.random.default_rng(size[0] * 31 + size[1])
+    img = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).convert(mode)
+    want = np.asarray(img.convert("RGB"))
+    got = to_rgb(img)
+    assert got.dtype == np.uint8 and got.shape == want.shape and np.array_equal(got, want)
+    if mode == "RGB":
+        assert np.array_equal(rgb_array(img), np.asarray(img))
