@@ -115,8 +115,7 @@ def test_flood_quarantine(bank_with_entries):
 def test_match_counts_from_threads_at_once_add_up(bank_with_entries):
     """Matches recorded at once by several matchers (threads here; processes and servers alike: the count is
     added in the database, never read, incremented and written back) add up, on both stores."""
-    import threading
-
+    from racing import at_once
     from sqlalchemy import select
 
     from vigie.settings import Settings
@@ -125,23 +124,12 @@ def test_match_counts_from_threads_at_once_add_up(bank_with_entries):
     store, pdqs, _ = bank_with_entries
     st = Settings(data_dir=store.settings.data_dir, flood_min=10_000)
     queries = [Query.from_hash(pdqs[i % 3]) for i in range(6)]  # three entries, each twice a batch
-    start = threading.Barrier(4)
-    errors = []
 
-    def worker():
-        m = Matcher(store, st)
-        start.wait()
-        try:
-            for _ in range(10):
-                m.match(queries, record=True)
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+    def worker(m):
+        for _ in range(10):
+            m.match(queries, record=True)
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = at_once(worker, 4, ready=lambda k: Matcher(store, st))
     assert errors == []
     with store.sessions() as s:
         ids = [s.scalar(select(Entry.id).where(Entry.value == pdqs[i])) for i in range(3)]

@@ -109,27 +109,14 @@ def test_a_file_written_before_files_carried_their_nonce_still_opens(store, key)
 def test_the_same_picture_stored_at_once_by_two_writers_still_opens(store, key):
     """Two writers storing the same picture at once (two crawlers queueing it): whichever file and row win, the
     picture decrypts. With the nonce only in the row, the loser's file replaced the winner's for good."""
-    import threading
+    from racing import at_once
 
     data = jpeg(6, 300, 200)
     sha = hashlib.sha256(data).hexdigest()
     media.store_media(store, store.settings, sha, data)
     for _ in range(10):
-        start = threading.Barrier(2)
-        errors = []
-
-        def writer(start=start, errors=errors):
-            start.wait()
-            try:
-                media.store_media(store, store.settings, sha, data)
-            except Exception as exc:  # noqa: BLE001 - a lost race on the row is allowed, a broken file is not
-                errors.append(exc)
-
-        threads = [threading.Thread(target=writer) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        # a lost race on the row is allowed (its exception is not asserted), a broken file is not
+        at_once(lambda k: media.store_media(store, store.settings, sha, data), 2)
         with store.sessions() as s:
             row = s.scalar(select(MediaBlob).where(MediaBlob.sha256 == sha, MediaBlob.kind == "original"))
             assert media._decrypt(store.settings, row) == data
@@ -227,29 +214,19 @@ def test_video_is_shown_first_as_a_keyframe_strip(store, key, tmp_path):
 def test_the_same_picture_queued_at_once_by_two_crawlers_is_one_item_that_opens(store, key):
     """Two processes queueing the same unknown picture at once (two crawlers, two servers): neither fails, the
     picture is one item with its media, which decrypts, and both sources are on it."""
-    import threading
+    from racing import at_once
 
     from vigie.store.review_models import ReviewItem
 
     st = store.settings
     for n in range(6):
         data = jpeg(20 + n, 300, 200)
-        start = threading.Barrier(2)
-        results, errors = [], []
+        results = []
 
-        def crawler(k, data=data, start=start, results=results, errors=errors):
-            start.wait()
-            try:
-                results.append(queue.enqueue_media(store, st, data, source="crawl",
-                                                   ref={"kind": "crawl", "crawler": k}))
-            except Exception as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
+        def crawler(k, data=data, results=results):
+            results.append(queue.enqueue_media(store, st, data, source="crawl", ref={"kind": "crawl", "crawler": k}))
 
-        threads = [threading.Thread(target=crawler, args=(k,)) for k in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        errors = at_once(crawler, 2)
         assert errors == []
         sha = hashlib.sha256(data).hexdigest()
         with store.sessions() as s:

@@ -123,3 +123,19 @@ def _isolate(items: list[str | Skipped], settings: Settings, variants: bool, fn:
                     "decoder_crash", "the decoder crashed on this file; the rest of the batch went on"))
     finally:
         pool.shutdown(wait=True)
+
+
+def forkserver_context(*preload: str):
+    """This process's forkserver context, its server (when not running yet) set to preload `__main__` and
+    `preload` (modules that import the hashing code and load its kernels once, so that each process forks
+    ready) and started now, so that Dask, which sets a list of its own on first use, does not replace it. A
+    forkserver runs once per process: later calls get the running one, whatever it preloaded (its processes
+    then load what they need themselves)."""
+    import multiprocessing as mp
+    from multiprocessing import forkserver
+
+    ctx = mp.get_context("forkserver")
+    if getattr(forkserver._forkserver, "_forkserver_pid", None) is None:
+        ctx.set_forkserver_preload(["__main__", *preload])
+        forkserver.ensure_running()
+    return ctx

@@ -53,14 +53,9 @@ def new_pool(settings, n: int):
     the second of CPU that its own imports and JIT loading cost (and a pool replaced after a decoder crash
     starts as fast). The preload only applies when this process's forkserver is not running yet; otherwise
     the processes warm themselves (`warm`)."""
-    import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    from vigie.batch import _init_worker
+    from vigie.batch import _init_worker, forkserver_context
 
-    ctx = mp.get_context("forkserver")
-    from multiprocessing import forkserver
-
-    if getattr(forkserver._forkserver, "_forkserver_pid", None) is None:
-        ctx.set_forkserver_preload(["__main__", "vigie.ingest.hash_preload"])
+    ctx = forkserver_context("vigie.ingest.hash_preload")
     return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker, initargs=(settings,))

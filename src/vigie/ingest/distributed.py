@@ -83,11 +83,11 @@ def open_client(spec: str):
         try:
             import dask
 
-            from vigie.ingest.scan_worker import forkserver_context
+            from vigie.batch import forkserver_context
 
             # Workers forked from this process's forkserver, which imported Dask and the hashing code and
             # loaded the kernels once, rather than each spawned bare and importing them (seconds each).
-            forkserver_context("distributed")
+            forkserver_context("vigie.ingest.preload", "distributed")
             with dask.config.set({"temporary-directory": scratch,  # the nannies make their own too
                                   "distributed.worker.multiprocessing-method": "forkserver"}):
                 cluster = LocalCluster(n_workers=arg, threads_per_worker=1, processes=True, dashboard_address=None,

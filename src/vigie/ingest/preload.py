@@ -43,4 +43,3 @@ try:
     warm()
 except Exception:  # noqa: BLE001 - a worker that was not warmed still works: it loads what it needs
     pass
-

@@ -385,7 +385,9 @@ def start_pool(n: int, settings: Settings, scan_id: int, known_good: KnownGood |
     (seconds per worker, and a JIT compile per worker after the code changed)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    ctx = scan_worker.forkserver_context()
+    from vigie.batch import forkserver_context
+
+    ctx = forkserver_context("vigie.ingest.preload")
     ex = ProcessPoolExecutor(n, mp_context=ctx, initializer=scan_worker.init,
                              initargs=(settings, scan_id, os.getpid(), known_good, miniatures))
 

@@ -90,19 +90,3 @@ def work(item: Item) -> ItemResult:
     """Hash one item of the scan (the pool's task)."""
     kg = _known_good
     return process_item(item, _settings, known_in_store, kg.hit if kg else None, miniatures=_miniatures)
-
-
-def forkserver_context(*extra: str):
-    """This process's forkserver context, its server (when not running yet) set to preload `__main__`,
-    `vigie.ingest.preload` (the hashing code imported and its kernels loaded, once) and `extra` modules
-    (`distributed` for Dask workers), and started now, so that Dask, which sets a list of its own on first
-    use, does not replace it. A forkserver runs once per process: later calls get the running one, whatever
-    it preloaded."""
-    import multiprocessing as mp
-    from multiprocessing import forkserver
-
-    ctx = mp.get_context("forkserver")
-    if getattr(forkserver._forkserver, "_forkserver_pid", None) is None:
-        ctx.set_forkserver_preload(["__main__", "vigie.ingest.preload", *extra])
-        forkserver.ensure_running()
-    return ctx

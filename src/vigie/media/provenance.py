@@ -187,7 +187,7 @@ def _read(prov: Provenance, data: bytes, media_type: str | None) -> None:
     elif mtype in _PILLOW_FORMATS:
         exif_obj, header_end = _read_with_pillow(prov, data, mtype, texts, xmp_packets)
         if header_end:
-            scan = memoryview(data)[:header_end]
+            scan = data[:header_end]
 
     if exif_obj is None and not exif_blobs and mtype not in (None, "image/png") and mtype.startswith("image/"):
         raw = _raw_exif(data)
@@ -202,12 +202,12 @@ def _read(prov: Provenance, data: bytes, media_type: str | None) -> None:
         _apply_exif(prov, exif_obj)
 
     if not xmp_packets:
-        xmp_packets = _raw_xmp_packets(bytes(scan))
+        xmp_packets = _raw_xmp_packets(scan)
     for packet in xmp_packets:
         _apply_xmp(prov, packet)
 
     _apply_texts(prov, texts)
-    _apply_c2pa(prov, data, mtype, bytes(scan) if scan is not data else data)
+    _apply_c2pa(prov, data, mtype, scan)
 
 
 # ------------------------------------------------------------------------------------------
