@@ -10,9 +10,11 @@ runs: its own forkserver, Dask cluster and loaded kernels; nothing left warm by 
   `baseline_kept_heap_s` is the same script with glibc's allocator set as Vigie's scanning processes set
   theirs (`vigie.ingest.heap`): what that setting alone would give a simple script;
 - **Vigie 1 worker**, **Vigie 2 workers**: `run_scan` with every feature on (dihedral variants,
-  de-bordered and region variants, HMA-compatible hash, provenance, carving, EXIF thumbnails); the
-  2-worker pool's start-up (forkserver, imports, kernels loaded) is counted (the scan hashes its first
-  pictures itself meanwhile);
+  de-bordered and region variants, HMA-compatible hash, provenance, carving, EXIF thumbnails), hashing in
+  worker processes as `vigie scan` does (one or two); the pool's start-up (forkserver, imports, kernels
+  loaded) is counted (the scan hashes its first pictures itself meanwhile);
+- **Vigie 1 worker in process** (`1w_in_process`): the setting `hash_in_process`, the scan hashing in its own
+  process (no crash isolation): what the worker process costs or gains;
 - **Vigie --fast** (`fast`): 1 worker with the settings of `vigie scan --fast` (`vigie.cli.scan.FAST`: query
   variants off, JPEGs of 1024 px a side or more decoded at reduced scale, flagged `pdq_reduced`);
 - **Vigie --fast as typed** (`fast_default`): `vigie scan --fast` with its default worker count (one per
@@ -397,7 +399,8 @@ def main() -> None:
         _, heap_s = naive_process(root, kept_heap=True)
         res["baseline_kept_heap_s"] = round(heap_s, 2)
         # fast: --fast on one worker; fast_default: `vigie scan --fast` as typed (workers 0: one per core)
-        runs = [("1w", 1, None, {}), ("2w", 2, None, {}), ("fast", 1, None, FAST), ("fast_default", 0, None, FAST)]
+        runs = [("1w", 1, None, {}), ("1w_in_process", 1, None, {"hash_in_process": True}), ("2w", 2, None, {}),
+                ("fast", 1, None, FAST), ("fast_default", 0, None, FAST)]
         if not a.skip_dask:
             runs.append(("dask", 2, "local:2", {}))
         for tag, workers, cluster, extra in runs:

@@ -21,7 +21,7 @@ PG_URL = os.environ.get("VIGIE_TEST_POSTGRES_URL", "postgresql+psycopg://postgre
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", workers=1)
+    return Settings(data_dir=tmp_path / "data", workers=1, hash_in_process=True)
 
 
 def _pg_available() -> str | None:
@@ -44,7 +44,7 @@ def store(request, tmp_path: Path):
     from vigie.store import Store
 
     if request.param == "sqlite":
-        s = Store.open(Settings(data_dir=tmp_path / "data", workers=1))
+        s = Store.open(Settings(data_dir=tmp_path / "data", workers=1, hash_in_process=True))
         yield s
         s.close()
         return
@@ -57,7 +57,7 @@ def store(request, tmp_path: Path):
         c.execute(text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in PG_URL else "?"
     url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    s = Store.open(Settings(data_dir=tmp_path / "data", database_url=url, workers=1))
+    s = Store.open(Settings(data_dir=tmp_path / "data", database_url=url, workers=1, hash_in_process=True))
     try:
         yield s
     finally:

@@ -131,9 +131,10 @@ def setup_demo_app(store, settings, data_dir: str | Path) -> dict:
 
     data_dir = Path(data_dir)
     info = setup_demo(store, settings, data_dir / "pictures")
-    # In this process, which goes on to serve the app: glibc's allocator as a server has it (vigie.ingest.heap).
-    summary = run_scan(store, settings.model_copy(update={"scan_heap_keep_mb": 0}), [info["folder"]],
-                       str(data_dir / "scan-report"), workers=1, case="DEMO", operator="demo")
+    # In this process, which goes on to serve the app: glibc's allocator as a server has it (vigie.ingest.heap);
+    # the pictures are the demo's own, generated above, so no worker process stands between them and the app.
+    summary = run_scan(store, settings.model_copy(update={"scan_heap_keep_mb": 0, "hash_in_process": True}),
+                       [info["folder"]], str(data_dir / "scan-report"), workers=1, case="DEMO", operator="demo")
     from sqlalchemy import select
 
     with store.sessions() as s:

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     fast_decode: bool = Field(False, description="Decode JPEGs at reduced scale (much faster, moves a few PDQ "
                               "bits; see bench/hash_bench.py). Off by default: hashes stay bit-exact.")
     workers: int = Field(0, ge=0, description="Processes for hashing; 0 means one per CPU core.")
+    hash_in_process: bool = Field(False, description="A one-worker scan hashes in its own process instead of "
+                                  "a worker process: a little less overhead, but a file that crashes a decoder "
+                                  "then stops the scan (the same command resumes it in a worker process, which "
+                                  "pins the crash on the file). Off: every scan's decoders run in worker "
+                                  "processes.")
     scan_heap_keep_mb: int = Field(512, ge=0, le=1024, description="Free memory (MB) a scanning process keeps "
                                    "for its next picture instead of giving it back to the system (glibc): a "
                                    "camera photo's buffers are reused without page faults, about a quarter "

@@ -120,6 +120,9 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
     key = scan_key(sources, case)
     with store.session() as s:
         scan = s.scalar(select(Scan).where(Scan.key == key))
+        # A scan run before, even one killed before it wrote a row, may have been killed by a decoder crash in
+        # this process: its pictures go to worker processes, which pin such a crash on the file.
+        fresh = scan is None
         if scan is None:
             scan = Scan(key=key, sources=[escape(os.path.abspath(x))[0] for x in sources], case_id=case,
                         operator=operator, meta={"banks": banks, "tool_version": __version__})
@@ -133,7 +136,8 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
     kg = _known_good.load(store) or None  # known-good digests (NSRL), checked on the workers before decoding
     n_workers = workers if workers is not None else settings.effective_workers
     t0 = time.perf_counter()
-    ready = start_pool(n_workers, settings, scan_id, kg, thumbnails) if n_workers > 1 and not cluster else None
+    in_process = n_workers <= 1 and settings.hash_in_process and fresh  # else worker processes decode
+    ready = None if cluster or in_process else start_pool(max(n_workers, 1), settings, scan_id, kg, thumbnails)
     try:
         matcher = Matcher(store, settings)  # while the workers start
         matcher.refresh()
@@ -164,7 +168,7 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
     try:
         for new, (item, r) in enumerate(_hashed(items, settings, scan_id, n_workers, cluster=cluster,
                                                 known_good=kg, miniatures=thumbnails, ready=ready,
-                                                early=done == 0), start=1):
+                                                early=fresh), start=1):
             pending.append((item, r))
             prog.files += 1
             prog.bytes += r.size or 0
@@ -197,8 +201,10 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
 def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, cluster: str | None = None,
             known_good: KnownGood | None = None, miniatures: bool = False, ready=None, early: bool = False
             ) -> Iterator[tuple[Item, ItemResult]]:
-    """Results in input order; on a Dask cluster when `cluster` is given, in-process for one worker, else a
-    process pool (`ready`, from `start_pool`, or a new one) with a window bounded in items and bytes.
+    """Results in input order; on a Dask cluster when `cluster` is given, else a process pool (`ready`, from
+    `start_pool`, or a new one; one worker process for `n` <= 1 too, so that a decoder crash costs its file,
+    not the scan) with a window bounded in items and bytes. In this process only for one worker with the
+    setting `hash_in_process`, on a fresh scan (`early`).
 
     `early`: hash the first small pictures in this process while the pool starts (`_while_starting`). Not on
     a resumed scan: a picture that crashed its decoder there would crash the scan again, where the pool pins
@@ -222,11 +228,13 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
             if opening.result is not None:
                 close_client(opening.result)
         return
-    if n <= 1:
+    if n <= 1 and settings.hash_in_process and early:
+        # Only on a fresh scan: a resumed one may be resuming after the file that crashed this process.
         local = _InProcess(settings, known_good, miniatures)
         for item in items:
             yield item, local.hash(item)
         return
+    n = max(n, 1)
     from collections import deque
     from concurrent.futures.process import BrokenProcessPool
 
@@ -234,6 +242,7 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
         return start_pool(size, settings, scan_id, known_good, miniatures)
 
     ex = ready if ready is not None else pool()
+    limit = 2 * settings.file_timeout + STUCK_MARGIN if settings.file_timeout else None
     window: deque = deque()
     inflight_bytes = 0
     try:
@@ -256,10 +265,10 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
             item, fut = window.popleft()
             inflight_bytes -= len(item.data) if item.data is not None else 0
             try:
-                yield item, fut.result()
-            except BrokenProcessPool:
+                yield item, _wait(ex, fut, limit)
+            except (BrokenProcessPool, _Stuck):
                 # Every item in flight failed with the pool: run them one by one in a pool of one, so the
-                # crash is pinned on the file that caused it, then carry on with a fresh pool.
+                # crash (or the hang) is pinned on the file that caused it, then carry on with a fresh pool.
                 ex.shutdown(wait=False, cancel_futures=True)
                 suspects = [item] + [i for i, _ in window]
                 window.clear()
@@ -267,16 +276,37 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
                 solo = pool(1)
                 for i in suspects:
                     try:
-                        yield i, solo.submit(scan_worker.work, i).result()
-                    except BrokenProcessPool:
+                        yield i, _wait(solo, solo.submit(scan_worker.work, i), limit)
+                    except (BrokenProcessPool, _Stuck) as exc:
                         solo.shutdown(wait=False, cancel_futures=True)
                         solo = pool(1)
-                        yield i, ItemResult(i.location, error=("decoder_crash",
-                                                               "the decoder crashed on this file"))
+                        yield i, ItemResult(i.location, error=(
+                            ("timeout", f"its decoder did not return: the worker was stopped after {limit:g} s")
+                            if isinstance(exc, _Stuck) else ("decoder_crash", "the decoder crashed on this file")))
                 solo.shutdown(wait=True)
                 ex = pool()
     finally:
         ex.shutdown(wait=True, cancel_futures=True)
+
+
+#: Seconds beyond twice `file_timeout` that the scan waits on the item at the head of its window before it
+#: kills the pool: the worker's own limit is a SIGALRM, which stops Python code but not a decoder stuck in C.
+STUCK_MARGIN = 10.0
+
+
+class _Stuck(Exception):
+    """A worker held one item past the hard limit; its pool was killed."""
+
+
+def _wait(ex, fut, limit: float | None):
+    """`fut.result()`, or after `limit` seconds the pool's processes killed and `_Stuck` raised. The item
+    waited on is the oldest in flight, so it has been running since at least when the wait began."""
+    try:
+        return fut.result(timeout=limit)
+    except TimeoutError:
+        for proc in list((getattr(ex, "_processes", None) or {}).values()):
+            proc.kill()
+        raise _Stuck from None
 
 
 class _InProcess:

@@ -39,24 +39,52 @@ def init(settings: Settings, scan_id: int, parent: int | None = None, known_good
 
 
 def watch_parent(parent: int, every: float = 1.0) -> None:
-    """Leave when the scan that started this worker is gone: a SIGKILLed scan cannot shut its pool down, and
+    """Leave when the scan that started this worker has ended: a SIGKILLed scan cannot shut its pool down, and
     each worker holds hundreds of MB. (The pool's processes are children of the forkserver, not of the scan,
-    so the scan's pid is polled rather than the parent's.)"""
+    so the scan's own process is watched, not this one's parent.)
+
+    The end is seen when the scan exits, not when it is reaped: a scan whose own parent has not collected it
+    yet (a zombie: `subprocess.run` waiting for the pipes these workers hold open) still lets its workers go,
+    or both would wait on each other for ever. Linux's pidfd says so at once; elsewhere the pid is polled."""
     import threading
+
+    try:
+        fd = os.pidfd_open(parent)
+    except ProcessLookupError:
+        os._exit(0)
+    except (AttributeError, OSError):  # not Linux 5.3+: poll
+        fd = None
+
+    def wait() -> None:
+        import select
+
+        select.select([fd], [], [])  # readable once the process has exited
+        os._exit(0)
 
     def poll() -> None:
         import time as _time
 
         while True:
             _time.sleep(every)
-            try:
-                os.kill(parent, 0)
-            except ProcessLookupError:
+            if not _alive(parent):
                 os._exit(0)
-            except PermissionError:
-                pass  # the pid exists (owned by someone else after reuse would mean ours is gone; rare)
 
-    threading.Thread(target=poll, name="vigie-parent-watch", daemon=True).start()
+    threading.Thread(target=poll if fd is None else wait, name="vigie-parent-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs: it exists and is no zombie (one that has exited, not yet reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, owned by someone else (ours reused after it ended would be rare)
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True  # no /proc: it exists
 
 
 def known_in_store(sha256: str) -> ItemResult | None:

@@ -1,0 +1,183 @@
+"""A file that kills the decoder's process costs that file, never the scan, whatever the worker count.
+
+The scan runs as `vigie scan` does, in a process of its own (a script below), whose decoder dies (`os._exit`,
+as a segfaulting C decoder does) on the one picture that carries a marker. The script patches the decoder at
+import, so the forkserver that the hashing workers fork from (it imports the scan's `__main__`) carries the
+patch too. Every picture is generated; the "hostile" one is an ordinary JPEG with a comment.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from vigie.demo import encode, photo_like
+
+MARK = b"vigie-test-crash-the-decoder"
+HANG = b"vigie-test-hang-the-decoder"
+
+SCRIPT = textwrap.dedent(f"""
+    import json, os, sys
+
+    import vigie.ingest.process as process
+
+    _decode = process.decode_image
+
+    def dying_decoder(data, *args, **kwargs):
+        if {MARK!r} in bytes(data):
+            os._exit(139)  # what a segfault in a C decoder does to its process
+        if {HANG!r} in bytes(data):  # a decoder stuck in C: deaf to the worker's own SIGALRM time limit
+            import signal, time
+            signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGALRM}})
+            time.sleep(3600)
+        return _decode(data, *args, **kwargs)
+
+    process.decode_image = dying_decoder
+
+    import vigie.ingest.scan
+    vigie.ingest.scan.STUCK_MARGIN = 2.0  # the hard limit: 2 x file_timeout + this
+
+    if __name__ == "__main__":
+        from vigie.ingest.scan import run_scan
+        from vigie.settings import Settings
+        from vigie.store import Store
+
+        a = json.loads(sys.argv[1])
+        settings = Settings(data_dir=a["data_dir"], database_url=a["url"], workers=a["workers"],
+                            hash_in_process=a["in_process"], file_timeout=a.get("file_timeout", 60))
+        store = Store.open(settings)
+        summary = run_scan(store, settings, [a["src"]], a["out"], workers=a["workers"], case="crash")
+        print(json.dumps(summary["counts"]))
+""")
+
+
+@pytest.fixture
+def evidence(tmp_path):
+    """Four ordinary pictures, a text file, and the picture that kills its decoder after the text file (the
+    scan's own process hashes the first pictures while its workers start, up to the first non-picture)."""
+    src = tmp_path / "evidence"
+    src.mkdir()
+    for i, name in enumerate(("a.jpg", "b.png", "p.jpg", "q.jpg")):
+        (src / name).write_bytes(encode(photo_like(40 + i, 96, 72), "PNG" if name.endswith("png") else "JPEG"))
+    (src / "m-notes.txt").write_text("not a picture\n")
+    (src / "n-hostile.jpg").write_bytes(encode(photo_like(50, 96, 72), "JPEG", comment=MARK))
+    return src
+
+
+def scan(store, tmp_path, src, workers: int, in_process: bool = False, file_timeout: float = 60
+         ) -> subprocess.CompletedProcess:
+    script = tmp_path / "scan_with_a_dying_decoder.py"
+    script.write_text(SCRIPT)
+    arg = {"data_dir": str(store.settings.data_dir), "url": store.settings.database_url, "workers": workers,
+           "in_process": in_process, "src": str(src), "out": str(tmp_path / "out"), "file_timeout": file_timeout}
+    return subprocess.run([sys.executable, str(script), json.dumps(arg)], capture_output=True, text=True,
+                          timeout=60)
+
+
+def rows(tmp_path) -> dict[str, dict]:
+    with open(tmp_path / "out" / "files.csv", newline="") as f:
+        return {r["location"].rsplit("/", 1)[-1]: r for r in csv.DictReader(f)}
+
+
+def assert_pinned(tmp_path) -> None:
+    got = rows(tmp_path)
+    assert got["n-hostile.jpg"]["error"].startswith("decoder_crash"), got["n-hostile.jpg"]
+    assert got["n-hostile.jpg"]["class"] == "error"
+    for name in ("a.jpg", "b.png", "p.jpg", "q.jpg"):
+        assert got[name]["class"] == "unknown" and got[name]["pdq"], got[name]
+    assert got["m-notes.txt"]["class"] == "skipped"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_dying_decoder_costs_its_file_not_the_scan(store, tmp_path, evidence, workers):
+    """One worker as well as two: a one-worker scan hashes in a worker process too (`hash_in_process` off)."""
+    r = scan(store, tmp_path, evidence, workers)
+    assert r.returncode == 0, r.stderr[-3000:]
+    counts = json.loads(r.stdout.strip().splitlines()[-1])
+    assert counts["locations"] == 6 and counts["by_class"]["error"] == 1
+    assert_pinned(tmp_path)
+
+
+def test_hashing_in_process_dies_once_then_the_rerun_pins_the_file(store, tmp_path, evidence):
+    """`hash_in_process`: the scan's own process dies with its decoder; the same command resumes in a worker
+    process, pins the crash on the file and finishes."""
+    first = scan(store, tmp_path, evidence, 1, in_process=True)
+    assert first.returncode == 139, (first.returncode, first.stderr[-3000:])
+    again = scan(store, tmp_path, evidence, 1, in_process=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert_pinned(tmp_path)
+
+
+def test_a_dying_decoder_among_the_first_pictures_is_pinned_by_the_rerun(store, tmp_path, evidence):
+    """The first pictures of a fresh scan may be hashed in the scan's own process while its workers start: if
+    the hostile one is among them the scan dies, and the same command, even though the dead run wrote no row,
+    resumes with every picture in worker processes and pins it. Whether the workers were up in time decides
+    which; both orders end the same."""
+    (evidence / "n-hostile.jpg").rename(evidence / "0-hostile.jpg")  # the very first item
+    first = scan(store, tmp_path, evidence, 2)
+    assert first.returncode in (0, 139), first.stderr[-3000:]
+    if first.returncode == 139:
+        again = scan(store, tmp_path, evidence, 2)
+        assert again.returncode == 0, again.stderr[-3000:]
+    got = rows(tmp_path)
+    assert got["0-hostile.jpg"]["error"].startswith("decoder_crash")
+    assert sum(r["class"] == "unknown" for r in got.values()) == 4
+
+
+def zombie() -> subprocess.Popen:
+    """A process that has exited and that nobody has reaped yet."""
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    for _ in range(200):
+        with open(f"/proc/{p.pid}/stat", "rb") as f:
+            if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                return p
+        time.sleep(0.05)
+    raise AssertionError("the child never exited")
+
+
+@pytest.mark.parametrize("pidfd", [True, False])
+def test_a_worker_leaves_when_its_scan_has_exited_even_unreaped(pidfd):
+    """A scan killed while its own parent waits on the pipes its workers hold (`subprocess.run`) is a zombie:
+    its workers must still leave (Linux's pidfd; elsewhere the polled pid and its state)."""
+    from vigie.ingest.scan_worker import _alive
+
+    me = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert _alive(me.pid)
+    finally:
+        me.kill()
+        me.wait()
+    gone = zombie()
+    try:
+        assert not _alive(gone.pid)
+        code = textwrap.dedent(f"""
+            import os, time
+            {"" if pidfd else "del os.pidfd_open"}
+            from vigie.ingest.scan_worker import watch_parent
+            watch_parent({gone.pid}, every=0.1)
+            time.sleep(60)
+            raise SystemExit(3)
+        """)
+        worker = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+        assert worker.returncode == 0, worker.stderr
+    finally:
+        gone.wait()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_decoder_stuck_in_c_is_stopped_and_costs_its_file(store, tmp_path, evidence, workers):
+    """A decoder that never returns and ignores the worker's SIGALRM (`file_timeout`): the scan kills its
+    worker after twice that plus a margin, records `timeout` on the file and goes on."""
+    (evidence / "n-hostile.jpg").unlink()
+    (evidence / "n-stuck.jpg").write_bytes(encode(photo_like(51, 96, 72), "JPEG", comment=HANG))
+    r = scan(store, tmp_path, evidence, workers, file_timeout=2)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = rows(tmp_path)
+    assert got["n-stuck.jpg"]["error"].startswith("timeout") and "stopped after 6 s" in got["n-stuck.jpg"]["error"]
+    assert sum(r["class"] == "unknown" for r in got.values()) == 4
