@@ -34,3 +34,40 @@ def test_the_forkserver_preload_warms_without_raising():
     from vigie.ingest import preload
 
     preload.warm()
+
+
+def test_a_copy_in_flight_with_its_original_is_hashed_once_on_two_workers(store, tmp_path, monkeypatch):
+    """`IMG_1.jpg` and `IMG_1 (1).jpg` side by side reach two workers at once, before either row is in the
+    store: the copy waits for its original's result and reuses it. A file of the same size with other content
+    is hashed for itself."""
+    import vigie.ingest.scan as scan
+
+    src = tmp_path / "ev"
+    src.mkdir()
+    (src / "0-readme.txt").write_text("not a picture: the scan's own process hashes no picture before it\n")
+    pics = [encode(photo_like(60 + i, 480, 360), "JPEG") for i in range(4)]
+    for i, data in enumerate(pics):
+        (src / f"IMG_{i}.jpg").write_bytes(data)
+        (src / f"IMG_{i} (1).jpg").write_bytes(data)
+    other = encode(photo_like(70, 480, 360), "JPEG", quality=60)
+    assert len(other) < len(pics[0])
+    (src / "IMG_0 x.jpg").write_bytes(other + b"\0" * (len(pics[0]) - len(other)))  # same size, other content
+    assert all(len(p) >= scan.FOLLOW_MIN_BYTES for p in pics)
+    seen: dict[str, object] = {}
+    original = scan._hashed
+
+    def recording(*args, **kwargs):
+        for item, r in original(*args, **kwargs):
+            seen[item.location.rsplit("/", 1)[-1]] = r
+            yield item, r
+
+    monkeypatch.setattr(scan, "_hashed", recording)
+    scan.run_scan(store, store.settings, [str(src)], str(tmp_path / "out"), workers=2)
+    for i in range(4):
+        a, b = seen[f"IMG_{i}.jpg"], seen[f"IMG_{i} (1).jpg"]
+        assert (a.sha256, a.pdq, a.pdq_variants) == (b.sha256, b.pdq, b.pdq_variants) and a.pdq
+        assert [a.reused, b.reused].count(True) == 1, i  # whichever of the two came first was hashed
+    x = seen["IMG_0 x.jpg"]
+    assert not x.reused and x.pdq and x.sha256 != seen["IMG_0.jpg"].sha256
+    with open(tmp_path / "out" / "files.csv") as f:
+        assert sum(1 for _ in f) == 1 + 10  # every location a row

@@ -55,6 +55,26 @@ class ItemResult:
     cpu: float = 0.0
 
 
+class RecentContent:
+    """The results of the last `size` distinct contents a process hashed, by SHA-256: a copy that follows
+    its original closely (`IMG_1.jpg` and `IMG_1 (1).jpg` in one folder) is hashed once, even before the
+    original's row is in the store, where a worker's other look-up (`known_in_store`) finds older ones."""
+
+    def __init__(self, size: int = 2000) -> None:
+        from collections import OrderedDict
+
+        self.size, self.items = size, OrderedDict()
+
+    def get(self, sha256: str) -> ItemResult | None:
+        return self.items.get(sha256)
+
+    def add(self, r: ItemResult) -> None:
+        if r.sha256 and r.media_type:
+            self.items[r.sha256] = r
+            if len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
 def _thumb(rgb) -> bytes:
     from PIL import Image
 

@@ -41,6 +41,7 @@ from vigie.ingest.process import (  # noqa: F401 - known by these names here
     PDQ_REDUCED,
     THUMB_SIDE,
     ItemResult,
+    RecentContent,
     process_item,
 )
 from vigie.matching import Matcher, MatchResult, Query
@@ -252,6 +253,7 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
         if early:
             it = yield from _while_starting(it, lambda: _started(ex, n), settings, known_good, miniatures)
         exhausted = False
+        leaders: dict[int, list] = {}  # size -> the window entry in flight that later ones of that size wait for
         while True:
             while not exhausted and len(window) < n * WINDOW_PER_WORKER and inflight_bytes < WINDOW_BYTES:
                 item = next(it, None)
@@ -259,19 +261,30 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
                     exhausted = True
                     break
                 inflight_bytes += len(item.data) if item.data is not None else 0
-                window.append((item, ex.submit(scan_worker.work, item)))
+                key = _size_key(item)
+                lead = leaders.get(key) if key is not None else None
+                if lead is not None:  # maybe a copy of an item in flight: sent with its result (`_followers`)
+                    entry = [item, None, [], key]
+                    lead[2].append(entry)
+                else:
+                    entry = [item, ex.submit(scan_worker.work, item), [], key]
+                    if key is not None:
+                        leaders[key] = entry
+                window.append(entry)
             if not window:
                 return
-            item, fut = window.popleft()
+            entry = window.popleft()
+            item, fut, followers, key = entry
             inflight_bytes -= len(item.data) if item.data is not None else 0
             try:
-                yield item, _wait(ex, fut, limit)
+                r = _wait(ex, fut if fut is not None else ex.submit(scan_worker.work, item), limit)
             except (BrokenProcessPool, _Stuck):
                 # Every item in flight failed with the pool: run them one by one in a pool of one, so the
                 # crash (or the hang) is pinned on the file that caused it, then carry on with a fresh pool.
                 ex.shutdown(wait=False, cancel_futures=True)
-                suspects = [item] + [i for i, _ in window]
+                suspects = [item] + [e[0] for e in window]
                 window.clear()
+                leaders.clear()
                 inflight_bytes = 0
                 solo = pool(1)
                 for i in suspects:
@@ -285,8 +298,32 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
                             if isinstance(exc, _Stuck) else ("decoder_crash", "the decoder crashed on this file")))
                 solo.shutdown(wait=True)
                 ex = pool()
+                continue
+            if leaders.get(key) is entry:
+                del leaders[key]
+            for f in followers:
+                f[1] = ex.submit(scan_worker.work, f[0], r)
+            yield item, r
     finally:
         ex.shutdown(wait=True, cancel_futures=True)
+
+
+#: Smallest file that waits for an item of its size in flight (`_size_key`): smaller ones cost little to hash.
+FOLLOW_MIN_BYTES = 16 * 1024
+
+
+def _size_key(item: Item) -> int | None:
+    """The size by which an item may be a copy of one in flight, or None.
+
+    Copies often sit next to their original (`IMG_1.jpg`, `IMG_1 (1).jpg`), so both are in flight at once,
+    on two workers, and neither finds the other in the store. An item of the same size as one in flight is
+    sent to a worker only with that one's result, which the worker reuses if the SHA-256 is the same: a copy
+    is hashed once. Same size, other content costs only the wait, while the workers hash the rest of the
+    window."""
+    if item.container or item.error is not None:
+        return None
+    size = len(item.data) if item.data is not None else item.size
+    return size if size is not None and size >= FOLLOW_MIN_BYTES else None
 
 
 #: Seconds beyond twice `file_timeout` that the scan waits on the item at the head of its window before it
@@ -314,19 +351,14 @@ class _InProcess:
     content so that a duplicate is hashed once."""
 
     def __init__(self, settings: Settings, known_good: KnownGood | None, miniatures: bool) -> None:
-        from collections import OrderedDict
-
         keep_heap(settings.scan_heap_keep_mb)  # this process hashes: reuse its picture buffers (vigie.ingest.heap)
         self.settings, self.miniatures = settings, miniatures
         self.known_good = known_good.hit if known_good else None
-        self.seen: OrderedDict[str, ItemResult] = OrderedDict()
+        self.seen = RecentContent(10_000)
 
     def hash(self, item: Item) -> ItemResult:
         r = process_item(item, self.settings, self.seen.get, self.known_good, miniatures=self.miniatures)
-        if r.sha256 and not r.reused and r.media_type:
-            self.seen[r.sha256] = r
-            if len(self.seen) > 10_000:
-                self.seen.popitem(last=False)
+        self.seen.add(r)
         return r
 
 

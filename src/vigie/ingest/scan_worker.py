@@ -11,7 +11,7 @@ import os
 from typing import TYPE_CHECKING
 
 from vigie.ingest.heap import keep_heap
-from vigie.ingest.process import PDQ_REDUCED, ItemResult, process_item
+from vigie.ingest.process import PDQ_REDUCED, ItemResult, RecentContent, process_item
 
 if TYPE_CHECKING:  # pragma: no cover
     from vigie.banks.known_good import KnownGood
@@ -25,6 +25,7 @@ _scan: int | None = None
 _known_good: KnownGood | None = None
 _miniatures = False
 _known_stmt = None
+_recent = RecentContent()
 
 
 def init(settings: Settings, scan_id: int, parent: int | None = None, known_good: KnownGood | None = None,
@@ -114,7 +115,17 @@ def known_in_store(sha256: str) -> ItemResult | None:
                       video_frames=[tuple(x) for x in d.get("video_frames", [])])
 
 
-def work(item: Item) -> ItemResult:
-    """Hash one item of the scan (the pool's task)."""
+def known(sha256: str) -> ItemResult | None:
+    """The same content hashed before: by this worker lately, or at an earlier location already in the store."""
+    return _recent.get(sha256) or known_in_store(sha256)
+
+
+def work(item: Item, like: ItemResult | None = None) -> ItemResult:
+    """Hash one item of the scan (the pool's task); `like`: the result of an item of the same size that was in
+    flight with it (`vigie.ingest.scan._size_key`), reused if the content is the same."""
+    if like is not None:
+        _recent.add(like)
     kg = _known_good
-    return process_item(item, _settings, known_in_store, kg.hit if kg else None, miniatures=_miniatures)
+    r = process_item(item, _settings, known, kg.hit if kg else None, miniatures=_miniatures)
+    _recent.add(r)
+    return r
