@@ -175,9 +175,10 @@ def test_a_decoder_stuck_in_c_is_stopped_and_costs_its_file(store, tmp_path, evi
     """A decoder that never returns and ignores the worker's SIGALRM (`file_timeout`): the scan kills its
     worker after twice that plus a margin, records `timeout` on the file and goes on."""
     (evidence / "n-hostile.jpg").unlink()
+    (evidence / "m-notes.txt").rename(evidence / "0-notes.txt")  # every picture to the workers (kernels loaded)
     (evidence / "n-stuck.jpg").write_bytes(encode(photo_like(51, 96, 72), "JPEG", comment=HANG))
-    r = scan(store, tmp_path, evidence, workers, file_timeout=2)
+    r = scan(store, tmp_path, evidence, workers, file_timeout=3)
     assert r.returncode == 0, r.stderr[-3000:]
     got = rows(tmp_path)
-    assert got["n-stuck.jpg"]["error"].startswith("timeout") and "stopped after 6 s" in got["n-stuck.jpg"]["error"]
+    assert got["n-stuck.jpg"]["error"].startswith("timeout") and "stopped after 8 s" in got["n-stuck.jpg"]["error"]
     assert sum(r["class"] == "unknown" for r in got.values()) == 4

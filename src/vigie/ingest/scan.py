@@ -263,7 +263,7 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
                 inflight_bytes += len(item.data) if item.data is not None else 0
                 key = _size_key(item)
                 lead = leaders.get(key) if key is not None else None
-                if lead is not None:  # maybe a copy of an item in flight: sent with its result (`_followers`)
+                if lead is not None:  # maybe a copy of an item in flight: sent with its result (`_size_key`)
                     entry = [item, None, [], key]
                     lead[2].append(entry)
                 else:
