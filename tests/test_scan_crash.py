@@ -145,7 +145,7 @@ def zombie() -> subprocess.Popen:
 def test_a_worker_leaves_when_its_scan_has_exited_even_unreaped(pidfd):
     """A scan killed while its own parent waits on the pipes its workers hold (`subprocess.run`) is a zombie:
     its workers must still leave (Linux's pidfd; elsewhere the polled pid and its state)."""
-    from vigie.ingest.scan_worker import _alive
+    from vigie.lifeline import _alive
 
     me = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -159,7 +159,7 @@ def test_a_worker_leaves_when_its_scan_has_exited_even_unreaped(pidfd):
         code = textwrap.dedent(f"""
             import os, time
             {"" if pidfd else "del os.pidfd_open"}
-            from vigie.ingest.scan_worker import watch_parent
+            from vigie.lifeline import watch_parent
             watch_parent({gone.pid}, every=0.1)
             time.sleep(60)
             raise SystemExit(3)

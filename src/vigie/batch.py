@@ -23,10 +23,15 @@ from vigie.settings import Settings
 _worker_settings: Settings | None = None
 
 
-def _init_worker(settings: Settings) -> None:
+def _init_worker(settings: Settings, parent: int | None = None) -> None:
+    """A pool's initializer: the settings, and leave with `parent`, the process that made the pool."""
     global _worker_settings
     _worker_settings = settings
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    if parent is not None:
+        from vigie.lifeline import watch_parent
+
+        watch_parent(parent)
 
 
 HashFn = Callable[..., HashRecord]
@@ -62,7 +67,7 @@ def _new_pool(settings: Settings, n: int) -> ProcessPoolExecutor:
     import multiprocessing as mp
 
     return ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("forkserver"),
-                               initializer=_init_worker, initargs=(settings,))
+                               initializer=_init_worker, initargs=(settings, os.getpid()))
 
 
 def _pooled(it: Iterator[str | Skipped], settings: Settings, n: int, variants: bool,

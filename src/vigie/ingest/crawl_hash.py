@@ -7,6 +7,7 @@ about two seconds of CPU per process at every start, more than hashing a hundred
 
 from __future__ import annotations
 
+import os
 import time
 
 
@@ -58,4 +59,5 @@ def new_pool(settings, n: int):
     from vigie.batch import _init_worker, forkserver_context
 
     ctx = forkserver_context("vigie.ingest.hash_preload")
-    return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker, initargs=(settings,))
+    return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
+                               initargs=(settings, os.getpid()))  # its workers leave with this process

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from vigie.ingest.heap import keep_heap
 from vigie.ingest.process import PDQ_REDUCED, ItemResult, RecentContent, process_item
+from vigie.lifeline import watch_parent
 
 if TYPE_CHECKING:  # pragma: no cover
     from vigie.banks.known_good import KnownGood
@@ -37,55 +38,6 @@ def init(settings: Settings, scan_id: int, parent: int | None = None, known_good
     keep_heap(settings.scan_heap_keep_mb)
     if parent is not None:
         watch_parent(parent)
-
-
-def watch_parent(parent: int, every: float = 1.0) -> None:
-    """Leave when the scan that started this worker has ended: a SIGKILLed scan cannot shut its pool down, and
-    each worker holds hundreds of MB. (The pool's processes are children of the forkserver, not of the scan,
-    so the scan's own process is watched, not this one's parent.)
-
-    The end is seen when the scan exits, not when it is reaped: a scan whose own parent has not collected it
-    yet (a zombie: `subprocess.run` waiting for the pipes these workers hold open) still lets its workers go,
-    or both would wait on each other for ever. Linux's pidfd says so at once; elsewhere the pid is polled."""
-    import threading
-
-    try:
-        fd = os.pidfd_open(parent)
-    except ProcessLookupError:
-        os._exit(0)
-    except (AttributeError, OSError):  # not Linux 5.3+: poll
-        fd = None
-
-    def wait() -> None:
-        import select
-
-        select.select([fd], [], [])  # readable once the process has exited
-        os._exit(0)
-
-    def poll() -> None:
-        import time as _time
-
-        while True:
-            _time.sleep(every)
-            if not _alive(parent):
-                os._exit(0)
-
-    threading.Thread(target=poll if fd is None else wait, name="vigie-parent-watch", daemon=True).start()
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` runs: it exists and is no zombie (one that has exited, not yet reaped)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists, owned by someone else (ours reused after it ended would be rare)
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True  # no /proc: it exists
 
 
 def known_in_store(sha256: str) -> ItemResult | None:
