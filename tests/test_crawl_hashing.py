@@ -57,6 +57,47 @@ def test_a_timeout_on_a_cold_start_is_given_its_time_again_and_a_warm_one_is_fin
         pool.close(kill=True)
 
 
+def hang_or_answer(url: str, data: bytes) -> str:
+    """Hangs (a decoder stuck in C code: given up, its process must not keep the slot) on `hang`; else answers."""
+    if url == "hang":
+        Path(data.decode(), str(os.getpid())).write_text("")
+        time.sleep(120)
+    return "answered"
+
+
+def test_a_file_given_up_does_not_keep_its_process_and_the_next_files_are_hashed(tmp_path):
+    """One hashing process: after a file that hangs is given up (`hash_timeout`), the next file is hashed, not
+    given up in turn behind it; the stuck process is ended."""
+    st = Settings(data_dir=tmp_path / "d", crawl_hash_seconds=2.0)
+    pool = HashPool(st, 1, fn=hang_or_answer)
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    try:
+        async def go():
+            warm = await pool.process("warm", b"")  # a cold start is given its time twice: warm up first
+            stuck = await pool.process("hang", str(pids).encode())
+            after = [await pool.process(f"next-{i}", b"") for i in range(2)]
+            return warm, stuck, after
+        warm, stuck, after = asyncio.run(go())
+        assert warm == "answered" and after == ["answered", "answered"]
+        assert stuck.error[0] == "hash_timeout"
+        (pid,) = [int(p.name) for p in pids.iterdir()]
+        deadline = time.monotonic() + 15
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _running(pid), "the process stuck on the file given up is still there"
+    finally:
+        pool.close(kill=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
 SCRIPT = """
 import asyncio, sys
 sys.path[:0] = [{here!r}, {src!r}]

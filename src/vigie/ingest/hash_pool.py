@@ -67,6 +67,19 @@ class HashPool:
                 self._pool = None
         pool.shutdown(wait=False, cancel_futures=True)
 
+    def _retire(self, pool) -> None:
+        """Replace a pool one of whose processes is stuck on a file given up (a decoder stuck in C code does
+        not return): its processes are killed (their forkserver reaps them), the next files get a fresh pool,
+        and the files it still held fail with it and are hashed again one by one (`_process`). Left running,
+        each stuck process would hold a slot for good, and with all of them stuck every file would time out."""
+        procs = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
+        self._drop(pool)
+        for proc in procs:
+            try:
+                proc.kill()
+            except (OSError, AttributeError, ValueError):
+                pass  # gone already
+
     def _slots(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()  # one per event loop: a kept pool outlives the rounds' loops
         if self._gate is None or self._gate[0] is not loop:
@@ -103,7 +116,11 @@ class HashPool:
         if self.workers <= 0:
             return await self._wait(pool.submit(crawl_hash.hash_item, url, data, self.settings), url, data)
         try:
-            return await self._wait(pool.submit(self.fn, url, data), url, data)
+            fut = pool.submit(self.fn, url, data)
+            r = await self._wait(fut, url, data)
+            if not fut.done():  # given up (hash_timeout), its process still on the file: never to be used again
+                self._retire(pool)
+            return r
         except BrokenProcessPool:
             self._drop(pool)
         solo = crawl_hash.new_pool(self.settings, 1)  # alone, so that a crash is pinned on the file that caused it
