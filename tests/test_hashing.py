@@ -106,6 +106,33 @@ def test_crash_in_a_worker_is_pinned_on_its_file(tmp_path, settings):
     assert codes == ["ok", "ok", "decoder_crash", "ok", "ok"]
 
 
+def stuck_hasher(path, settings, variants=False):
+    """Stands in for a C decoder stuck in a loop on one hostile file: deaf to the SIGALRM of `file_timeout`."""
+    if path.endswith("stuck.png"):
+        import signal
+        import time
+
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(3600)
+    return hash_file(path, settings, variants=variants)
+
+
+def test_a_decoder_stuck_in_c_is_stopped_and_pinned_on_its_file(tmp_path, settings, monkeypatch):
+    """`vigie hash`'s pool: the worker held past twice `file_timeout` plus a margin is killed, its file gets
+    `timeout`, the others are hashed."""
+    import vigie.batch
+
+    monkeypatch.setattr(vigie.batch, "STUCK_MARGIN", 1.0)
+    paths = [str(factory.write(tmp_path, f"f{i}.png", factory.save(factory.picture(i), "PNG"))) for i in range(4)]
+    stuck = tmp_path / "stuck.png"
+    stuck.write_bytes(factory.save(factory.picture(9), "PNG"))
+    fast = settings.model_copy(update={"file_timeout": 2.0})
+    recs = list(hash_many(paths[:2] + [str(stuck)] + paths[2:], fast, workers=2, fn=stuck_hasher))
+    codes = [r.error.code if r.error else "ok" for r in recs]
+    assert codes == ["ok", "ok", "timeout", "ok", "ok"]
+    assert "stopped after 5 s" in recs[2].error.message
+
+
 @given(st.binary(min_size=32, max_size=32))
 def test_hex_round_trip(raw):
     h = raw.hex()

@@ -40,8 +40,8 @@ SCRIPT = textwrap.dedent(f"""
 
     process.decode_image = dying_decoder
 
-    import vigie.ingest.scan
-    vigie.ingest.scan.STUCK_MARGIN = 2.0  # the hard limit: 2 x file_timeout + this
+    import vigie.batch
+    vigie.batch.STUCK_MARGIN = 2.0  # the hard limit: 2 x file_timeout + this
 
     if __name__ == "__main__":
         from vigie.ingest.scan import run_scan

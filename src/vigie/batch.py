@@ -70,10 +70,41 @@ def _new_pool(settings: Settings, n: int) -> ProcessPoolExecutor:
                                initializer=_init_worker, initargs=(settings, os.getpid()))
 
 
+#: Seconds beyond twice `file_timeout` that a pool's user waits on the oldest item in flight before it kills
+#: the pool: a worker's own limit is a SIGALRM, which stops Python code but not a decoder stuck in C.
+STUCK_MARGIN = 10.0
+
+
+class StuckWorker(Exception):
+    """A worker held one item past the hard limit (`hard_limit`); its pool's processes were killed."""
+
+
+def hard_limit(settings: Settings) -> float | None:
+    """Seconds to wait on one item in a worker process: twice `file_timeout` plus `STUCK_MARGIN` (None: none)."""
+    return 2 * settings.file_timeout + STUCK_MARGIN if settings.file_timeout else None
+
+
+def wait_result(pool, fut: Future, limit: float | None):
+    """`fut.result()`, or after `limit` seconds the pool's processes killed and `StuckWorker` raised. Callers
+    wait on the oldest item in flight, so it has been running since at least when the wait began."""
+    try:
+        return fut.result(timeout=limit)
+    except TimeoutError:
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.kill()
+        raise StuckWorker from None
+
+
+def _stuck(item: str, limit: float | None) -> HashRecord:
+    return HashRecord(path=item, error=ErrorRecord(
+        "timeout", f"its decoder did not return: the worker was stopped after {limit:g} s"))
+
+
 def _pooled(it: Iterator[str | Skipped], settings: Settings, n: int, variants: bool,
             on_done: Callable[[HashRecord], None] | None, fn: HashFn) -> Iterator[HashRecord]:
     window: deque[tuple[str | Skipped, Future | None]] = deque()
     pool = _new_pool(settings, n)
+    limit = hard_limit(settings)
     try:
         exhausted = False
         while True:
@@ -92,8 +123,8 @@ def _pooled(it: Iterator[str | Skipped], settings: Settings, n: int, variants: b
                 rec = _skipped(item)  # type: ignore[arg-type]
             else:
                 try:
-                    rec = fut.result()
-                except BrokenProcessPool:
+                    rec = wait_result(pool, fut, limit)
+                except (BrokenProcessPool, StuckWorker):
                     pool.shutdown(wait=False, cancel_futures=True)
                     pending = [item] + [i for i, _ in window]
                     window.clear()
@@ -112,19 +143,20 @@ def _pooled(it: Iterator[str | Skipped], settings: Settings, n: int, variants: b
 
 
 def _isolate(items: list[str | Skipped], settings: Settings, variants: bool, fn: HashFn) -> Iterator[HashRecord]:
-    """Run each item alone in a one-process pool, so a crash is pinned on its file."""
+    """Run each item alone in a one-process pool, so a crash (or a hang) is pinned on its file."""
     pool = _new_pool(settings, 1)
+    limit = hard_limit(settings)
     try:
         for item in items:
             if isinstance(item, Skipped):
                 yield _skipped(item)
                 continue
             try:
-                yield pool.submit(_work, fn, item, variants).result()
-            except BrokenProcessPool:
+                yield wait_result(pool, pool.submit(_work, fn, item, variants), limit)
+            except (BrokenProcessPool, StuckWorker) as exc:
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = _new_pool(settings, 1)
-                yield HashRecord(path=item, error=ErrorRecord(
+                yield _stuck(item, limit) if isinstance(exc, StuckWorker) else HashRecord(path=item, error=ErrorRecord(
                     "decoder_crash", "the decoder crashed on this file; the rest of the batch went on"))
     finally:
         pool.shutdown(wait=True)

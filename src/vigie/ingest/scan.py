@@ -30,6 +30,7 @@ from sqlalchemy import func, insert, select
 from vigie import __version__
 from vigie.banks import known_good as _known_good
 from vigie.banks.known_good import KnownGood
+from vigie.batch import StuckWorker, hard_limit, wait_result
 from vigie.errors import ErrorRecord
 from vigie.hashing import DIGESTS
 from vigie.ingest import scan_worker
@@ -243,7 +244,7 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
         return start_pool(size, settings, scan_id, known_good, miniatures)
 
     ex = ready if ready is not None else pool()
-    limit = 2 * settings.file_timeout + STUCK_MARGIN if settings.file_timeout else None
+    limit = hard_limit(settings)
     window: deque = deque()
     inflight_bytes = 0
     try:
@@ -277,8 +278,8 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
             item, fut, followers, key = entry
             inflight_bytes -= len(item.data) if item.data is not None else 0
             try:
-                r = _wait(ex, fut if fut is not None else ex.submit(scan_worker.work, item), limit)
-            except (BrokenProcessPool, _Stuck):
+                r = wait_result(ex, fut if fut is not None else ex.submit(scan_worker.work, item), limit)
+            except (BrokenProcessPool, StuckWorker):
                 # Every item in flight failed with the pool: run them one by one in a pool of one, so the
                 # crash (or the hang) is pinned on the file that caused it, then carry on with a fresh pool.
                 ex.shutdown(wait=False, cancel_futures=True)
@@ -289,13 +290,13 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
                 solo = pool(1)
                 for i in suspects:
                     try:
-                        yield i, _wait(solo, solo.submit(scan_worker.work, i), limit)
-                    except (BrokenProcessPool, _Stuck) as exc:
+                        yield i, wait_result(solo, solo.submit(scan_worker.work, i), limit)
+                    except (BrokenProcessPool, StuckWorker) as exc:
                         solo.shutdown(wait=False, cancel_futures=True)
                         solo = pool(1)
                         yield i, ItemResult(i.location, error=(
                             ("timeout", f"its decoder did not return: the worker was stopped after {limit:g} s")
-                            if isinstance(exc, _Stuck) else ("decoder_crash", "the decoder crashed on this file")))
+                            if isinstance(exc, StuckWorker) else ("decoder_crash", "the decoder crashed on this file")))
                 solo.shutdown(wait=True)
                 ex = pool()
                 continue
@@ -324,26 +325,6 @@ def _size_key(item: Item) -> int | None:
         return None
     size = len(item.data) if item.data is not None else item.size
     return size if size is not None and size >= FOLLOW_MIN_BYTES else None
-
-
-#: Seconds beyond twice `file_timeout` that the scan waits on the item at the head of its window before it
-#: kills the pool: the worker's own limit is a SIGALRM, which stops Python code but not a decoder stuck in C.
-STUCK_MARGIN = 10.0
-
-
-class _Stuck(Exception):
-    """A worker held one item past the hard limit; its pool was killed."""
-
-
-def _wait(ex, fut, limit: float | None):
-    """`fut.result()`, or after `limit` seconds the pool's processes killed and `_Stuck` raised. The item
-    waited on is the oldest in flight, so it has been running since at least when the wait began."""
-    try:
-        return fut.result(timeout=limit)
-    except TimeoutError:
-        for proc in list((getattr(ex, "_processes", None) or {}).values()):
-            proc.kill()
-        raise _Stuck from None
 
 
 class _InProcess:
