@@ -81,21 +81,15 @@ def test_a_file_given_up_does_not_keep_its_process_and_the_next_files_are_hashed
         warm, stuck, after = asyncio.run(go())
         assert warm == "answered" and after == ["answered", "answered"]
         assert stuck.error[0] == "hash_timeout"
+        from test_orphans import alive
+
         (pid,) = [int(p.name) for p in pids.iterdir()]
         deadline = time.monotonic() + 15
-        while _running(pid) and time.monotonic() < deadline:
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not _running(pid), "the process stuck on the file given up is still there"
+        assert not alive(pid), "the process stuck on the file given up is still there"
     finally:
         pool.close(kill=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
 
 
 SCRIPT = """
