@@ -76,7 +76,8 @@ STUCK_MARGIN = 10.0
 
 
 class StuckWorker(Exception):
-    """A worker held one item past the hard limit (`hard_limit`); its pool's processes were killed."""
+    """A worker held one item past the hard limit (`hard_limit`); its pool's processes were killed. The message
+    is the `timeout` error's, for the item's record."""
 
 
 def hard_limit(settings: Settings) -> float | None:
@@ -87,17 +88,13 @@ def hard_limit(settings: Settings) -> float | None:
 def wait_result(pool, fut: Future, limit: float | None):
     """`fut.result()`, or after `limit` seconds the pool's processes killed and `StuckWorker` raised. Callers
     wait on the oldest item in flight, so it has been running since at least when the wait began."""
+    from vigie.ingest.stopping import kill_processes, pool_processes
+
     try:
         return fut.result(timeout=limit)
     except TimeoutError:
-        for proc in list((getattr(pool, "_processes", None) or {}).values()):
-            proc.kill()
-        raise StuckWorker from None
-
-
-def _stuck(item: str, limit: float | None) -> HashRecord:
-    return HashRecord(path=item, error=ErrorRecord(
-        "timeout", f"its decoder did not return: the worker was stopped after {limit:g} s"))
+        kill_processes(pool_processes(pool))
+        raise StuckWorker(f"its decoder did not return: the worker was stopped after {limit:g} s") from None
 
 
 def _pooled(it: Iterator[str | Skipped], settings: Settings, n: int, variants: bool,
@@ -156,8 +153,9 @@ def _isolate(items: list[str | Skipped], settings: Settings, variants: bool, fn:
             except (BrokenProcessPool, StuckWorker) as exc:
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = _new_pool(settings, 1)
-                yield _stuck(item, limit) if isinstance(exc, StuckWorker) else HashRecord(path=item, error=ErrorRecord(
-                    "decoder_crash", "the decoder crashed on this file; the rest of the batch went on"))
+                yield HashRecord(path=item, error=ErrorRecord("timeout", str(exc)) if isinstance(exc, StuckWorker)
+                                 else ErrorRecord("decoder_crash",
+                                                  "the decoder crashed on this file; the rest of the batch went on"))
     finally:
         pool.shutdown(wait=True)
 

@@ -34,13 +34,13 @@ from collections.abc import Iterable, Iterator
 
 from vigie.ingest.heap import keep_heap
 from vigie.ingest.members import Item
-from vigie.ingest.process import ItemResult, process_item
+from vigie.ingest.process import ItemResult, RecentContent, process_item
 from vigie.settings import Settings
 
 #: Environment of the worker processes this module starts: one thread each for numeric libraries.
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 #: Per worker process: content already hashed, per scan (token), so a duplicate is hashed once per worker.
-_SEEN: OrderedDict[str, OrderedDict[str, ItemResult]] = OrderedDict()
+_SEEN: OrderedDict[str, RecentContent] = OrderedDict()
 _SEEN_PER_SCAN = 10_000
 _SEEN_SCANS = 4
 #: Most items, and most bytes of content, in one task.
@@ -131,14 +131,11 @@ def _task(item: Item, settings: Settings, token: str, miniatures: bool = False) 
     keep_heap(settings.scan_heap_keep_mb)  # once per worker; also undoes the nanny's MALLOC_TRIM_THRESHOLD_
     seen = _SEEN.get(token)
     if seen is None:
-        seen = _SEEN[token] = OrderedDict()
+        seen = _SEEN[token] = RecentContent(_SEEN_PER_SCAN)
         while len(_SEEN) > _SEEN_SCANS:
             _SEEN.popitem(last=False)
     r = process_item(item, settings, seen.get, miniatures=miniatures)
-    if r.sha256 and not r.reused and r.media_type:
-        seen[r.sha256] = r
-        if len(seen) > _SEEN_PER_SCAN:
-            seen.popitem(last=False)
+    seen.add(r)
     return r
 
 

@@ -72,13 +72,11 @@ class HashPool:
         not return): its processes are killed (their forkserver reaps them), the next files get a fresh pool,
         and the files it still held fail with it and are hashed again one by one (`_process`). Left running,
         each stuck process would hold a slot for good, and with all of them stuck every file would time out."""
-        procs = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
+        from vigie.ingest.stopping import kill_processes, pool_processes
+
+        procs = pool_processes(pool)  # before the shutdown, which forgets them
         self._drop(pool)
-        for proc in procs:
-            try:
-                proc.kill()
-            except (OSError, AttributeError, ValueError):
-                pass  # gone already
+        kill_processes(procs)
 
     def _slots(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()  # one per event loop: a kept pool outlives the rounds' loops

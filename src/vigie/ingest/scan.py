@@ -295,8 +295,8 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
                         solo.shutdown(wait=False, cancel_futures=True)
                         solo = pool(1)
                         yield i, ItemResult(i.location, error=(
-                            ("timeout", f"its decoder did not return: the worker was stopped after {limit:g} s")
-                            if isinstance(exc, StuckWorker) else ("decoder_crash", "the decoder crashed on this file")))
+                            ("timeout", str(exc)) if isinstance(exc, StuckWorker)
+                            else ("decoder_crash", "the decoder crashed on this file")))
                 solo.shutdown(wait=True)
                 ex = pool()
                 continue

@@ -33,9 +33,24 @@ def stop_on_signals() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def pool_processes(pool) -> list:
+    """A ProcessPoolExecutor's processes (none once it is shut down, which forgets them)."""
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
+def kill_processes(procs: list) -> None:
+    """SIGKILL each process, without waiting: one stuck in C code answers nothing gentler; their parent, the
+    forkserver, reaps them."""
+    for p in procs:
+        try:
+            p.kill()
+        except (OSError, AttributeError, ValueError):
+            pass  # gone already
+
+
 def kill_pool(pool) -> None:
     """End a ProcessPoolExecutor's processes now (terminate, then kill those that stay), then shut it down."""
-    procs = list((getattr(pool, "_processes", None) or {}).values())
+    procs = pool_processes(pool)
     for p in procs:
         try:
             p.terminate()
