@@ -52,7 +52,8 @@ SCRIPT = textwrap.dedent(f"""
         settings = Settings(data_dir=a["data_dir"], database_url=a["url"], workers=a["workers"],
                             hash_in_process=a["in_process"], file_timeout=a.get("file_timeout", 60))
         store = Store.open(settings)
-        summary = run_scan(store, settings, [a["src"]], a["out"], workers=a["workers"], case="crash")
+        summary = run_scan(store, settings, [a["src"]], a["out"], workers=a["workers"], case="crash",
+                           cluster=a.get("cluster"))
         print(json.dumps(summary["counts"]))
 """)
 
@@ -70,14 +71,15 @@ def evidence(tmp_path):
     return src
 
 
-def scan(store, tmp_path, src, workers: int, in_process: bool = False, file_timeout: float = 60
-         ) -> subprocess.CompletedProcess:
+def scan(store, tmp_path, src, workers: int, in_process: bool = False, file_timeout: float = 60,
+         cluster: str | None = None) -> subprocess.CompletedProcess:
     script = tmp_path / "scan_with_a_dying_decoder.py"
     script.write_text(SCRIPT)
     arg = {"data_dir": str(store.settings.data_dir), "url": store.settings.database_url, "workers": workers,
-           "in_process": in_process, "src": str(src), "out": str(tmp_path / "out"), "file_timeout": file_timeout}
+           "in_process": in_process, "src": str(src), "out": str(tmp_path / "out"), "file_timeout": file_timeout,
+           "cluster": cluster}
     return subprocess.run([sys.executable, str(script), json.dumps(arg)], capture_output=True, text=True,
-                          timeout=60)
+                          timeout=120 if cluster else 60)
 
 
 def rows(tmp_path) -> dict[str, dict]:
@@ -181,4 +183,29 @@ def test_a_decoder_stuck_in_c_is_stopped_and_costs_its_file(store, tmp_path, evi
     assert r.returncode == 0, r.stderr[-3000:]
     got = rows(tmp_path)
     assert got["n-stuck.jpg"]["error"].startswith("timeout") and "stopped after 8 s" in got["n-stuck.jpg"]["error"]
+    assert sum(r["class"] == "unknown" for r in got.values()) == 4
+
+
+def test_a_dying_decoder_on_dask_costs_its_file_not_the_scan(store, tmp_path, evidence):
+    """On a Dask cluster the worker process dies with its decoder: the nanny restarts it, the scheduler gives the
+    batch up after its allowed failures, and the scan runs its items again one per task."""
+    pytest.importorskip("distributed")
+    r = scan(store, tmp_path, evidence, 1, cluster="local:1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert_pinned(tmp_path)
+
+
+def test_a_decoder_stuck_in_c_on_dask_is_stopped_and_costs_its_file(store, tmp_path, evidence):
+    """Dask runs tasks on threads, where `file_timeout` (a SIGALRM) does not reach: the scan gives the task up
+    after the hard limit, restarts the worker that holds it, and hashes the batch's items again one per task.
+    Before the limit such a scan never ended."""
+    pytest.importorskip("distributed")
+    (evidence / "n-hostile.jpg").unlink()
+    (evidence / "m-notes.txt").rename(evidence / "0-notes.txt")  # every picture to the cluster
+    (evidence / "n-stuck.jpg").write_bytes(encode(photo_like(51, 96, 72), "JPEG", comment=HANG))
+    r = scan(store, tmp_path, evidence, 1, file_timeout=3, cluster="local:1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = rows(tmp_path)
+    stuck = got["n-stuck.jpg"]["error"]
+    assert stuck.startswith("timeout") and "Dask worker restarted after 8 s" in stuck, stuck
     assert sum(r["class"] == "unknown" for r in got.values()) == 4

@@ -10,8 +10,9 @@ only `process_item` runs on the workers. Each task carries one `Item`:
 
 A task carries a batch of items (up to `BATCH_ITEMS`, or `BATCH_BYTES` of content): one
 task per file cost more in scheduling, serialisation and round trips than a small web
-picture costs to hash. The settings are sent once to every worker (`Client.scatter(...,
-broadcast=True)`), not with each task. A bounded window of batches is in flight (3 per
+picture costs to hash. The settings (3 KB pickled) travel with each task: data scattered to the workers dies with the
+worker that holds it, and every task that needs it with it (a decoder that killed the only worker of a
+cluster ended the whole scan so). A bounded window of batches is in flight (3 per
 worker thread by default), so memory stays flat however large the source. An item whose
 hashing raises becomes an `ItemResult` with the error `internal_error`; a batch whose
 worker died (more than the scheduler allows) is run again one item per task, so the
@@ -19,12 +20,18 @@ crash is pinned on its file (`decoder_crash`) and the others are hashed: the sca
 Workers import the hashing code and load its kernels when they start (`vigie.ingest.preload`),
 while the scan walks its first folders.
 
-Limitation: the per-file time limit (`file_timeout`) relies on SIGALRM in the main
-thread; Dask runs tasks on worker threads, so on a cluster it is not enforced.
+Time: the per-file limit (`file_timeout`) is a SIGALRM in a process's main thread, and Dask runs tasks
+on worker threads, so on a cluster the scan bounds time itself: a task it waits on for longer than
+`vigie.batch.hard_limit` (twice `file_timeout` plus a margin: 130 s by default) is given up, the worker
+holding it is killed through its nanny, which starts a fresh one (a thread stuck in a decoder cannot be
+stopped otherwise), and its items are hashed again one per task, so the one that hangs is recorded
+`timeout` and the others are hashed. A worker without a nanny cannot be restarted: its stuck thread
+stays busy (logged), the scan goes on.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -32,10 +39,13 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 
+from vigie.batch import StuckWorker, hard_limit
 from vigie.ingest.heap import keep_heap
 from vigie.ingest.members import Item
 from vigie.ingest.process import ItemResult, RecentContent, process_item
 from vigie.settings import Settings
+
+log = logging.getLogger(__name__)
 
 #: Environment of the worker processes this module starts: one thread each for numeric libraries.
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -183,21 +193,64 @@ def _failed(item: Item, exc: BaseException) -> ItemResult:
     return r
 
 
+def _timed_out(item: Item, exc: StuckWorker) -> ItemResult:
+    r = ItemResult(item.location, size=item.size)
+    r.error = ("timeout", str(exc))
+    return r
+
+
+def _kill_worker_process(dask_worker) -> int | None:
+    """Runs on a nanny (`Client.run(..., nanny=True)`): SIGKILL its worker process, which the nanny then starts
+    again as after a crash. The nanny's own loop answers even when a decoder holds the worker's GIL."""
+    import signal
+
+    proc = getattr(getattr(dask_worker, "process", None), "process", None)
+    pid = getattr(proc, "pid", None)
+    if pid:
+        os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def wait_task(client, fut, limit: float | None):
+    """`fut.result()`, or after `limit` seconds the task cancelled, the worker process running it killed
+    through its nanny (a thread stuck in C stops with its process only; the nanny starts a fresh one) and
+    `StuckWorker` raised. The caller waits on the oldest task in flight: it has been running, or first in
+    line, since at least when the wait began."""
+    try:
+        return fut.result(timeout=limit)
+    except TimeoutError:
+        pass
+    holders = []
+    try:
+        holders = [addr for addr, keys in client.processing().items() if fut.key in keys]
+    except Exception as exc:  # noqa: BLE001 - the scheduler did not answer: the item is given up all the same
+        log.warning("could not ask the scheduler which worker holds a stuck task: %s", exc)
+    fut.cancel()
+    if holders:
+        try:
+            client.run(_kill_worker_process, workers=holders, nanny=True)
+        except Exception as exc:  # noqa: BLE001 - no nanny: the stuck thread stays busy, the scan goes on
+            log.warning("could not restart Dask worker %s, stuck on a file: %s", holders, exc)
+    raise StuckWorker(f"its decoder did not return: the task was given up and its Dask worker restarted "
+                      f"after {limit:g} s")
+
+
 def hash_on_cluster(client, items: Iterable[Item], settings: Settings, window: int | None = None,
                     miniatures: bool = False, batch: int = BATCH_ITEMS) -> Iterator[tuple[Item, ItemResult]]:
     """`(item, result)` in input order, with at most `window` tasks of up to `batch` items in flight (default
-    3 per worker thread)."""
+    3 per worker thread). A task waited on for longer than `hard_limit(settings)` is given up (`wait_task`)
+    and its items hashed again one per task; an item alone past it is recorded `timeout`."""
     if window is None:
         window = 3 * _threads(client)
     window = max(1, window)
+    limit = hard_limit(settings)
     token = uuid.uuid4().hex
-    settings_f = client.scatter(settings, broadcast=True, hash=False)
     inflight: deque = deque()
     it = _batches(items, max(1, batch))
     exhausted = False
 
     def submit(group: list[Item]):
-        return client.submit(_batch, group, settings_f, token, miniatures, pure=False)
+        return client.submit(_batch, group, settings, token, miniatures, pure=False)
 
     try:
         while True:
@@ -211,7 +264,13 @@ def hash_on_cluster(client, items: Iterable[Item], settings: Settings, window: i
                 return
             group, fut = inflight.popleft()
             try:
-                results = fut.result()
+                results = wait_task(client, fut, limit)
+            except StuckWorker as exc:
+                if len(group) == 1:
+                    results = [_timed_out(group[0], exc)]
+                else:  # which of them hangs: again one by one, each with the limit
+                    results = [r for one in group for _, r in hash_on_cluster(client, [one], settings, 1,
+                                                                              miniatures, 1)]
             except Exception as exc:
                 if fut.status != "error":  # cancelled, or the cluster is gone: stop (the scan is resumable)
                     raise
@@ -227,7 +286,6 @@ def hash_on_cluster(client, items: Iterable[Item], settings: Settings, window: i
         for _, fut in inflight:
             fut.cancel()
         inflight.clear()
-        settings_f.release()
 
 
 __all__ = ["close_client", "hash_on_cluster", "open_client", "parse_cluster"]
