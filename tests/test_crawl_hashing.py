@@ -4,6 +4,7 @@ itself (`hash_timeout`), and SIGTERM ends the hashing processes with the crawler
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import signal
 import subprocess
@@ -81,6 +82,8 @@ def test_a_file_given_up_does_not_keep_its_process_and_the_next_files_are_hashed
         warm, stuck, after = asyncio.run(go())
         assert warm == "answered" and after == ["answered", "answered"]
         assert stuck.error[0] == "hash_timeout"
+        # its digests all the same (computed here from the bytes in hand): a bank may know the file by them
+        assert stuck.sha256 == hashlib.sha256(str(pids).encode()).hexdigest() and stuck.pdq is None
         from test_orphans import alive
 
         (pid,) = [int(p.name) for p in pids.iterdir()]

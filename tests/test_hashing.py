@@ -104,6 +104,9 @@ def test_crash_in_a_worker_is_pinned_on_its_file(tmp_path, settings):
     recs = list(hash_many(paths[:2] + [str(bomb)] + paths[2:], settings, workers=2, fn=crashing_hasher))
     codes = [r.error.code if r.error else "ok" for r in recs]
     assert codes == ["ok", "ok", "decoder_crash", "ok", "ok"]
+    # its digests are still given (read again in this process, not decoded): a bank may know it by them
+    assert recs[2].sha256 == hashlib.sha256(bomb.read_bytes()).hexdigest() and recs[2].media_type == "image/png"
+    assert recs[2].md5 == hashlib.md5(bomb.read_bytes()).hexdigest() and recs[2].pdq is None
 
 
 def stuck_hasher(path, settings, variants=False):
@@ -131,6 +134,7 @@ def test_a_decoder_stuck_in_c_is_stopped_and_pinned_on_its_file(tmp_path, settin
     codes = [r.error.code if r.error else "ok" for r in recs]
     assert codes == ["ok", "ok", "timeout", "ok", "ok"]
     assert "stopped after 5 s" in recs[2].error.message
+    assert recs[2].sha1 == hashlib.sha1(stuck.read_bytes()).hexdigest() and recs[2].size == stuck.stat().st_size
 
 
 @given(st.binary(min_size=32, max_size=32))

@@ -415,6 +415,9 @@ def test_hashing_in_worker_processes_survives_a_decoder_crash(tmp_path):
         pool.close()
     assert [r.error[0] if r.error else "ok" for r in got] == ["ok", "ok", "decoder_crash", "ok", "ok"]
     assert got[0].pdq == hash_bytes(jpeg(0), settings).pdq and again.error is None
+    crashed = hash_bytes(jpeg(2), settings)  # its digests all the same: a bank may know the file by them
+    assert (got[2].md5, got[2].sha256, got[2].media_type) == (crashed.md5, crashed.sha256, "image/jpeg")
+    assert got[2].pdq is None
 
 
 def test_crawl_with_hashing_in_worker_processes(planted_site):

@@ -9,6 +9,7 @@ patch too. Every picture is generated; the "hostile" one is an ordinary JPEG wit
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import subprocess
 import sys
@@ -82,6 +83,26 @@ def scan(store, tmp_path, src, workers: int, in_process: bool = False, file_time
                           timeout=120 if cluster else 60)
 
 
+def plant_known(store, evidence, marker: bytes, name: str) -> str:
+    """Another hostile picture, whose MD5 is in a bank: its worker dies or hangs on it all the same, and the scan
+    must still find it known by its digests (read again in the scan's own process, never decoded there)."""
+    from vigie.banks import service as banks
+    from vigie.banks.records import EntryData
+
+    data = encode(photo_like(60, 96, 72), "JPEG", comment=marker)
+    (evidence / name).write_bytes(data)
+    md5 = hashlib.md5(data).hexdigest()
+    banks.create_bank(store, "known", default_verdict=None)
+    banks.import_entries(store, "known", enumerate([EntryData("md5", md5)], 1))
+    return md5
+
+
+def assert_known(tmp_path, name: str, md5: str, code: str) -> None:
+    row = rows(tmp_path)[name]
+    assert row["class"] == "exact" and row["md5"] == md5 and row["sha256"], row
+    assert row["error"].startswith(code), row
+
+
 def rows(tmp_path) -> dict[str, dict]:
     with open(tmp_path / "out" / "files.csv", newline="") as f:
         return {r["location"].rsplit("/", 1)[-1]: r for r in csv.DictReader(f)}
@@ -98,12 +119,15 @@ def assert_pinned(tmp_path) -> None:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_dying_decoder_costs_its_file_not_the_scan(store, tmp_path, evidence, workers):
-    """One worker as well as two: a one-worker scan hashes in a worker process too (`hash_in_process` off)."""
+    """One worker as well as two: a one-worker scan hashes in a worker process too (`hash_in_process` off). A
+    hostile file that a bank knows is still matched by its digests."""
+    md5 = plant_known(store, evidence, MARK, "o-known.jpg")
     r = scan(store, tmp_path, evidence, workers)
     assert r.returncode == 0, r.stderr[-3000:]
     counts = json.loads(r.stdout.strip().splitlines()[-1])
-    assert counts["locations"] == 6 and counts["by_class"]["error"] == 1
+    assert counts["locations"] == 7 and counts["by_class"]["error"] == 1 and counts["by_class"]["exact"] == 1
     assert_pinned(tmp_path)
+    assert_known(tmp_path, "o-known.jpg", md5, "decoder_crash")
 
 
 def test_hashing_in_process_dies_once_then_the_rerun_pins_the_file(store, tmp_path, evidence):
@@ -179,20 +203,26 @@ def test_a_decoder_stuck_in_c_is_stopped_and_costs_its_file(store, tmp_path, evi
     (evidence / "n-hostile.jpg").unlink()
     (evidence / "m-notes.txt").rename(evidence / "0-notes.txt")  # every picture to the workers (kernels loaded)
     (evidence / "n-stuck.jpg").write_bytes(encode(photo_like(51, 96, 72), "JPEG", comment=HANG))
+    md5 = plant_known(store, evidence, HANG, "o-known.jpg") if workers == 2 else None
     r = scan(store, tmp_path, evidence, workers, file_timeout=3)
     assert r.returncode == 0, r.stderr[-3000:]
     got = rows(tmp_path)
     assert got["n-stuck.jpg"]["error"].startswith("timeout") and "stopped after 8 s" in got["n-stuck.jpg"]["error"]
+    assert got["n-stuck.jpg"]["class"] == "error" and got["n-stuck.jpg"]["sha256"]
     assert sum(r["class"] == "unknown" for r in got.values()) == 4
+    if md5:
+        assert_known(tmp_path, "o-known.jpg", md5, "timeout")
 
 
 def test_a_dying_decoder_on_dask_costs_its_file_not_the_scan(store, tmp_path, evidence):
     """On a Dask cluster the worker process dies with its decoder: the nanny restarts it, the scheduler gives the
     batch up after its allowed failures, and the scan runs its items again one per task."""
     pytest.importorskip("distributed")
+    md5 = plant_known(store, evidence, MARK, "o-known.jpg")
     r = scan(store, tmp_path, evidence, 1, cluster="local:1")
     assert r.returncode == 0, r.stderr[-3000:]
     assert_pinned(tmp_path)
+    assert_known(tmp_path, "o-known.jpg", md5, "decoder_crash")
 
 
 def test_a_decoder_stuck_in_c_on_dask_is_stopped_and_costs_its_file(store, tmp_path, evidence):

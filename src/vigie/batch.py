@@ -16,8 +16,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from vigie.errors import ErrorRecord
-from vigie.hashing import HashRecord, hash_file
+from vigie.hashing import HashRecord, ReadError, digests_only, hash_file
 from vigie.ingest.files import Skipped
+from vigie.media.sniff import sniff
 from vigie.settings import Settings
 
 _worker_settings: Settings | None = None
@@ -153,11 +154,23 @@ def _isolate(items: list[str | Skipped], settings: Settings, variants: bool, fn:
             except (BrokenProcessPool, StuckWorker) as exc:
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = _new_pool(settings, 1)
-                yield HashRecord(path=item, error=ErrorRecord("timeout", str(exc)) if isinstance(exc, StuckWorker)
-                                 else ErrorRecord("decoder_crash",
-                                                  "the decoder crashed on this file; the rest of the batch went on"))
+                yield _failed(item, ErrorRecord("timeout", str(exc)) if isinstance(exc, StuckWorker)
+                              else ErrorRecord("decoder_crash",
+                                               "the decoder crashed on this file; the rest of the batch went on"))
     finally:
         pool.shutdown(wait=True)
+
+
+def _failed(path: str, error: ErrorRecord) -> HashRecord:
+    """The record of a file whose worker died or hung on it, with its digests read here (never decoded here)."""
+    rec = HashRecord(path=path, error=error)
+    try:
+        digests, rec.size, head = digests_only(path)
+    except (OSError, ReadError):
+        return rec
+    rec.md5, rec.sha1, rec.sha256 = digests["md5"], digests["sha1"], digests["sha256"]
+    rec.media_type = sniff(head)
+    return rec
 
 
 def forkserver_context(*preload: str):

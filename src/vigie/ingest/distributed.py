@@ -42,7 +42,7 @@ from collections.abc import Iterable, Iterator
 from vigie.batch import StuckWorker, hard_limit
 from vigie.ingest.heap import keep_heap
 from vigie.ingest.members import Item
-from vigie.ingest.process import ItemResult, RecentContent, process_item
+from vigie.ingest.process import ItemResult, RecentContent, failed_result, process_item
 from vigie.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -185,18 +185,15 @@ def _failed(item: Item, exc: BaseException) -> ItemResult:
     from distributed import KilledWorker
 
     if isinstance(exc, KilledWorker):
-        err = ("decoder_crash", "the worker process died on this file (decoder crash or out of memory)")
-    else:
-        err = ("internal_error", f"{type(exc).__name__}: {exc}")
+        return failed_result(item, ("decoder_crash",
+                                    "the worker process died on this file (decoder crash or out of memory)"))
     r = ItemResult(item.location, size=item.size)
-    r.error = err
+    r.error = ("internal_error", f"{type(exc).__name__}: {exc}")
     return r
 
 
 def _timed_out(item: Item, exc: StuckWorker) -> ItemResult:
-    r = ItemResult(item.location, size=item.size)
-    r.error = ("timeout", str(exc))
-    return r
+    return failed_result(item, ("timeout", str(exc)))
 
 
 def _kill_worker_process(dask_worker) -> int | None:

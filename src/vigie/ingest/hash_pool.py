@@ -97,11 +97,8 @@ class HashPool:
             if self._warm or cold_retry:
                 break
             log.warning("hashing %s took over %g s while the hashing processes start; waiting once more", url, limit)
-        from vigie.ingest.scan import ItemResult
-
         log.warning("hashing %s took over %g s: given up", url, limit)
-        return ItemResult(url, size=len(data), error=("hash_timeout", f"hashing took longer than {limit:g} s "
-                                                      "(crawl_hash_seconds)"))
+        return _failed(url, data, ("hash_timeout", f"hashing took longer than {limit:g} s (crawl_hash_seconds)"))
 
     async def process(self, url: str, data: bytes):
         async with self._slots():
@@ -125,11 +122,8 @@ class HashPool:
         try:
             return await asyncio.wrap_future(solo.submit(self.fn, url, data))
         except BrokenProcessPool:
-            from vigie.ingest.scan import ItemResult
-
             log.warning("the decoder crashed on %s", url)
-            return ItemResult(url, size=len(data), error=("decoder_crash", "the decoder crashed on this file; "
-                                                          "the crawl went on"))
+            return _failed(url, data, ("decoder_crash", "the decoder crashed on this file; the crawl went on"))
         finally:
             solo.shutdown(wait=False, cancel_futures=True)
 
@@ -155,3 +149,12 @@ def make_hasher(settings: Settings) -> HashPool:
     else threads of this process (faster to start; a decoder crash then stops this process)."""
     n = settings.effective_workers
     return HashPool(settings, max(1, n) if settings.crawl_hash_processes else 0)
+
+
+def _failed(url: str, data: bytes, error: tuple[str, str]):
+    """The result of a file whose hashing process died or hung on it, with its digests (computed here, nothing
+    decoded): a known file that kills or hangs a decoder is still known by them (`vigie.ingest.process`)."""
+    from vigie.ingest.members import Item
+    from vigie.ingest.process import failed_result
+
+    return failed_result(Item(url, size=len(data), data=data), error)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vigie.errors import MediaError
-from vigie.hashing import DIGESTS, FileTimeout, ReadError, _head, read_file, time_limit
+from vigie.hashing import DIGESTS, FileTimeout, ReadError, _head, digests_only, read_file, time_limit
 from vigie.ingest.members import Item
 from vigie.media.decode import decode_image
 from vigie.media.sniff import SNIFF_BYTES, sniff
@@ -73,6 +73,24 @@ class RecentContent:
             self.items[r.sha256] = r
             if len(self.items) > self.size:
                 self.items.popitem(last=False)
+
+
+def failed_result(item: Item, error: tuple[str, str]) -> ItemResult:
+    """The result of an item whose worker died or hung on it (`decoder_crash`, `timeout`), with its digests and
+    media type read here, where nothing is decoded: a known file that kills or hangs a decoder is still matched
+    by its digests (class exact), and an unknown one keeps its error. Reading it again is safe; decoding is not."""
+    r = ItemResult(item.location, size=item.size, error=error)
+    if item.deleted:
+        r.flags.append("deleted")
+    if item.data is None and item.path is None:
+        return r
+    try:
+        digests, r.size, head = digests_only(item.path, item.data)
+    except (OSError, ReadError):
+        return r  # unreadable now: the error stays the worker's
+    r.md5, r.sha1, r.sha256 = digests["md5"], digests["sha1"], digests["sha256"]
+    r.media_type = sniff(head)
+    return r
 
 
 def _thumb(rgb) -> bytes:

@@ -43,6 +43,7 @@ from vigie.ingest.process import (  # noqa: F401 - known by these names here
     THUMB_SIDE,
     ItemResult,
     RecentContent,
+    failed_result,
     process_item,
 )
 from vigie.matching import Matcher, MatchResult, Query
@@ -294,9 +295,8 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
                     except (BrokenProcessPool, StuckWorker) as exc:
                         solo.shutdown(wait=False, cancel_futures=True)
                         solo = pool(1)
-                        yield i, ItemResult(i.location, error=(
-                            ("timeout", str(exc)) if isinstance(exc, StuckWorker)
-                            else ("decoder_crash", "the decoder crashed on this file")))
+                        yield i, failed_result(i, ("timeout", str(exc)) if isinstance(exc, StuckWorker)
+                                               else ("decoder_crash", "the decoder crashed on this file"))
                 solo.shutdown(wait=True)
                 ex = pool()
                 continue
