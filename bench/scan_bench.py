@@ -28,13 +28,19 @@ store); the numba kernels are compiled into their on-disk cache by a small warm-
 Then **stages**: one process, the same pictures, each stage timed on its own (`vigie.hashing.stage_times`
 where it exists: digests, decode, plain PDQ, HMA-compatible hash, dihedral, border, region; plus
 walk, read and provenance), so the share of each is visible. `<run>_outside_hashing_s` is the time a run spends
-outside its hashing (matching, writing rows, the report); `2w_main_cpu_s` is the CPU the scan's own
-process used during the 2-worker run (walking, matching, writing rows): the part that does not scale.
+outside its hashing (matching, writing rows, the report).
 `<run>_hash_cpu_s` adds up the CPU each item took where it was hashed (in-process, pool or Dask worker):
-independent of the machine's load, equal across runs when no work is repeated. On a machine shared with
-others (Linux's autogroup gives each session one share), a second worker gains little wall time: the
-2-worker and Dask ratios need a quiet machine; `2w_cpu_bound_vs_1w` is what the CPU figures allow with
-two idle cores (the pool's start-up left out).
+independent of the machine's load, equal across runs when no work is repeated.
+Where a run's CPU went (Linux: `/proc/stat`): `<run>_busy_cores` is the machine's busy CPU over the run's
+wall time (2.0: both cores busy throughout); for 1w and 2w, `<run>_machine_cpu_s` is that CPU,
+`<run>_main_cpu_s` the scan's own process outside hashing (walking and sniffing the sources, matching,
+writing rows, the report, the pool's bookkeeping), and `<run>_other_cpu_s` the rest: the forkserver's
+start-up, each worker's own start and its traffic with the scan, and any other process on the machine.
+One worker leaves the scan's own work to the second core; two workers share both cores with it, so that
+work, not idle time, bounds the 2-worker ratio: `2w_ceiling_vs_1w` is the 1-worker time over the
+2-worker run's machine CPU spread over every core, none idle (the most those two runs' work allows).
+On a machine shared with others (Linux's autogroup gives each session one share), a second worker gains
+little wall time: the 2-worker and Dask ratios need a quiet machine.
 **fast_pdq_bits**: distance between the PDQ of each large JPEG decoded at reduced scale (what --fast
 hashes) and at full scale (bit-exact with Meta's tools), median and max.
 
@@ -179,9 +185,21 @@ def naive_process(root: Path, *, kept_heap: bool = False) -> tuple[int, float]:
     return files, seconds
 
 
+def machine_cpu() -> float | None:
+    """CPU seconds the whole machine has been busy (every core, every process: /proc/stat), or None off Linux.
+    Over a run, what the scan's processes (this one, the forkserver, the workers) and anything else running used."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return None
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # less idle and iowait
+
+
 def vigie_scan(root: Path, work: Path, tag: str, workers: int, cluster: str | None = None, **settings
-               ) -> tuple[dict, float, float]:
-    """The summary, the seconds `run_scan` took (store already created) and this process's CPU seconds."""
+               ) -> tuple[dict, float, float, float | None]:
+    """The summary, the seconds `run_scan` took (store already created), this process's CPU seconds and the
+    machine's (`machine_cpu`, None off Linux) over the same time."""
     from vigie.ingest.scan import run_scan
     from vigie.settings import Settings
     from vigie.store import Store
@@ -189,10 +207,11 @@ def vigie_scan(root: Path, work: Path, tag: str, workers: int, cluster: str | No
     st = Settings(data_dir=work / f"data-{tag}", workers=workers, **settings)  # 0: one per core, as by default
     store = Store.open(st)
     try:
-        t, c = time.perf_counter(), time.process_time()
+        t, c, m = time.perf_counter(), time.process_time(), machine_cpu()
         summary = run_scan(store, st, [str(root)], str(work / f"out-{tag}"), workers=workers or None,
                            cluster=cluster)
-        return summary, time.perf_counter() - t, time.process_time() - c
+        m1 = machine_cpu()
+        return summary, time.perf_counter() - t, time.process_time() - c, None if m is None else m1 - m
     finally:
         store.close()
 
@@ -212,9 +231,10 @@ def run_process(root: Path, work: Path, tag: str, workers: int, cluster: str | N
 def _child_run(arg: str) -> None:
     a = json.loads(arg)
     with HashClock() as clock, ClusterClock() as cc:
-        summary, s, cpu = vigie_scan(Path(a["root"]), Path(a["work"]), a["tag"], a["workers"], a["cluster"],
-                                     **a["extra"])
-    print(json.dumps({"s": s, "cpu_s": cpu, "hash_wait_s": clock.seconds, "hash_cpu_s": clock.cpu,
+        summary, s, cpu, machine = vigie_scan(Path(a["root"]), Path(a["work"]), a["tag"], a["workers"],
+                                              a["cluster"], **a["extra"])
+    print(json.dumps({"s": s, "cpu_s": cpu, "machine_cpu_s": machine, "hash_wait_s": clock.seconds,
+                      "hash_cpu_s": clock.cpu, "here_cpu_s": clock.here,
                       "cluster_s": cc.seconds, "locations": summary["counts"]["locations"]}))
 
 
@@ -252,8 +272,16 @@ class HashClock:
         import vigie.ingest.scan as scan
 
         self.scan, self.original, self.seconds, self.cpu = scan, scan._hashed, 0.0, 0.0
+        self.here = 0.0  # CPU of the items hashed in the scan's own process (`_InProcess`: early or in-process)
+        self.in_process = scan._InProcess.hash
 
     def __enter__(self) -> HashClock:
+        def hash_here(local, item):
+            r = self.in_process(local, item)
+            self.here += r.cpu
+            return r
+
+        self.scan._InProcess.hash = hash_here
         def timed(*args, **kwargs):
             gen = self.original(*args, **kwargs)
             while True:
@@ -272,6 +300,7 @@ class HashClock:
 
     def __exit__(self, *exc) -> None:
         self.scan._hashed = self.original
+        self.scan._InProcess.hash = self.in_process
 
 
 def stages(root: Path) -> dict:
@@ -414,12 +443,18 @@ def main() -> None:
                         f"{tag}_files_per_s": round(files / s, 2), f"{tag}_locations_per_s": round(locs / s, 2),
                         f"{tag}_mb_per_s": round(nbytes / 1e6 / s, 2),
                         f"{tag}_vs_baseline": round(base_s / s, 2)})
-            if tag == "2w":
-                res["2w_main_cpu_s"] = round(run["cpu_s"], 2)
+            if run["machine_cpu_s"] is not None:
+                res[f"{tag}_busy_cores"] = round(run["machine_cpu_s"] / s, 2)
+            if tag in ("1w", "2w"):
+                res[f"{tag}_main_cpu_s"] = round(run["cpu_s"] - run["here_cpu_s"], 2)
+                if run["machine_cpu_s"] is not None:
+                    res[f"{tag}_machine_cpu_s"] = round(run["machine_cpu_s"], 2)
+                    res[f"{tag}_other_cpu_s"] = round(run["machine_cpu_s"] - run["cpu_s"] + run["here_cpu_s"]
+                                                      - run["hash_cpu_s"], 2)
         res["1w_vs_baseline_kept_heap"] = round(heap_s / res["1w_s"], 2)
         res["2w_vs_1w"] = round(res["2w_files_per_s"] / res["1w_files_per_s"], 2)
-        res["2w_cpu_bound_vs_1w"] = round((res["1w_hash_cpu_s"] + res["1w_outside_hashing_s"])
-                                          / (res["2w_hash_cpu_s"] / 2 + res["2w_outside_hashing_s"]), 2)
+        if "2w_machine_cpu_s" in res:  # the 2-worker run's CPU spread over every core, none idle
+            res["2w_ceiling_vs_1w"] = round(res["1w_s"] / (res["2w_machine_cpu_s"] / os.cpu_count()), 2)
         if "dask_s" in res:
             res["dask_vs_2w"] = round(res["dask_files_per_s"] / res["2w_files_per_s"], 2)
             res["dask_vs_2w_after_start"] = round(res["2w_s"] / (res["dask_s"] - res["dask_cluster_start_close_s"]), 2)
