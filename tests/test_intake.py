@@ -420,6 +420,33 @@ def test_hashing_in_worker_processes_survives_a_decoder_crash(tmp_path):
     assert got[2].pdq is None
 
 
+def test_a_known_picture_that_crashes_its_decoder_is_still_found_known(store, media_key):
+    """A crawl through real HTTP on loopback, hashing in worker processes: a known picture made to crash the
+    decoder is still known by its digests (read again in the crawler, never decoded there); an unknown one that
+    crashes it is an error, never queued for a person; the crawl goes on with the others."""
+    settings = intake_settings(store, workers=2, crawl_hash_processes=True)
+    known, other, new = jpeg(21), jpeg(22), jpeg(23)
+    plant(store, settings, known)
+    site = Site()
+    site.page("/", '<img src="/k-crash.jpg"><img src="/u-crash.jpg"><img src="/n.jpg">')
+    site.file("/k-crash.jpg", known).file("/u-crash.jpg", other).file("/n.jpg", new)
+    pool = worker.HashPool(settings, 2, fn=crashing_media_hasher)
+    try:
+        with serving(site) as base:
+            reports.submit(store, [base + "/"], now=T0)
+            got = worker.crawl_pending(store, settings, now=T0, hasher=pool)
+    finally:
+        pool.close()
+    with store.sessions() as s:
+        sights = {x.media_url.removeprefix(base): x for x in s.scalars(select(Sighting)).all()}
+        queued = s.scalars(select(ReviewItem)).all()
+    assert {k: v.outcome for k, v in sights.items()} == {"/k-crash.jpg": "known", "/u-crash.jpg": "error",
+                                                        "/n.jpg": "unknown"}
+    assert sights["/k-crash.jpg"].match_detail["signal"] in ("md5", "sha256")
+    assert sights["/u-crash.jpg"].error_code == "decoder_crash"
+    assert (got["known"], got["unknown"]) == (1, 1) and len(queued) == 1
+
+
 def test_crawl_with_hashing_in_worker_processes(planted_site):
     store, settings, site = planted_site
     settings = settings.model_copy(update={"workers": 2, "crawl_hash_processes": True})
