@@ -98,7 +98,7 @@ def test_a_killed_server_leaves_no_intake_or_hashing_process(tmp_path, media_key
       the server gone and closes its pool);
     - the intake worker itself (the OOM killer's likely pick: it holds the pictures): nothing closes its pool,
       and its forkserver and hashing processes must still leave (`vigie.lifeline`); the server starts a new one."""
-    from live_server import LiveServer
+    from test_invariants_live_crawl import CrawlServer
 
     from vigie.demo import encode, photo_like
     from vigie.demo_site import Site
@@ -108,9 +108,6 @@ def test_a_killed_server_leaves_no_intake_or_hashing_process(tmp_path, media_key
     from vigie.store.intake_models import Sighting
 
     from servers import serving
-
-    class CrawlServer(LiveServer):
-        intake_worker = True
 
     env = {"VIGIE_CRAWL_INTERVAL_SECONDS": "0.3", "VIGIE_CRAWL_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
            "VIGIE_CRAWL_PER_HOST_DELAY": "0", "VIGIE_CRAWL_MAX_DEPTH": "0", "VIGIE_CRAWL_RENDER_AUTO": "false",

@@ -18,7 +18,6 @@ from concurrent.futures.process import BrokenProcessPool
 from vigie.errors import ErrorRecord
 from vigie.hashing import HashRecord, ReadError, digests_only, hash_file
 from vigie.ingest.files import Skipped
-from vigie.media.sniff import sniff
 from vigie.settings import Settings
 
 _worker_settings: Settings | None = None
@@ -165,11 +164,10 @@ def _failed(path: str, error: ErrorRecord) -> HashRecord:
     """The record of a file whose worker died or hung on it, with its digests read here (never decoded here)."""
     rec = HashRecord(path=path, error=error)
     try:
-        digests, rec.size, head = digests_only(path)
+        digests, rec.size, rec.media_type = digests_only(path)
     except (OSError, ReadError):
         return rec
     rec.md5, rec.sha1, rec.sha256 = digests["md5"], digests["sha1"], digests["sha256"]
-    rec.media_type = sniff(head)
     return rec
 
 

@@ -200,14 +200,14 @@ def read_file(path: str, max_bytes: int) -> tuple[bytes | None, dict[str, str], 
     return (buf.getvalue() if buf is not None else None), {n: h.hexdigest() for n, h in hs.items()}, size
 
 
-def digests_only(path: str | None = None, data: bytes | None = None) -> tuple[dict[str, str], int, bytes]:
-    """The digests, size and first bytes (`SNIFF_BYTES`) of a file or of bytes, nothing decoded: what is kept of a
-    file whose decoder crashed or hung in a worker, read again where a decoder never runs (a known file is still
-    matched by them). Raises OSError or ReadError when the file cannot be read."""
+def digests_only(path: str | None = None, data: bytes | None = None) -> tuple[dict[str, str], int, str | None]:
+    """The digests, size and media type of a file or of bytes, nothing decoded: what is kept of a file whose
+    decoder crashed or hung in a worker, read again where a decoder never runs (a known file is still matched
+    by them). Raises OSError or ReadError when the file cannot be read."""
     if data is not None:
-        return {n: hashlib.new(n, data).hexdigest() for n in DIGESTS}, len(data), data[:SNIFF_BYTES]
+        return {n: hashlib.new(n, data).hexdigest() for n in DIGESTS}, len(data), sniff(data[:SNIFF_BYTES])
     head, digests, size = read_file(path, SNIFF_BYTES)
-    return digests, size, head if head is not None else _head(path)
+    return digests, size, sniff(head if head is not None else _head(path))
 
 
 def _head(path: str) -> bytes:

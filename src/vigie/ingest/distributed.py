@@ -192,10 +192,6 @@ def _failed(item: Item, exc: BaseException) -> ItemResult:
     return r
 
 
-def _timed_out(item: Item, exc: StuckWorker) -> ItemResult:
-    return failed_result(item, ("timeout", str(exc)))
-
-
 def _kill_worker_process(dask_worker) -> int | None:
     """Runs on a nanny (`Client.run(..., nanny=True)`): SIGKILL its worker process, which the nanny then starts
     again as after a crash. The nanny's own loop answers even when a decoder holds the worker's GIL."""
@@ -264,7 +260,7 @@ def hash_on_cluster(client, items: Iterable[Item], settings: Settings, window: i
                 results = wait_task(client, fut, limit)
             except StuckWorker as exc:
                 if len(group) == 1:
-                    results = [_timed_out(group[0], exc)]
+                    results = [failed_result(group[0], ("timeout", str(exc)))]
                 else:  # which of them hangs: again one by one, each with the limit
                     results = [r for one in group for _, r in hash_on_cluster(client, [one], settings, 1,
                                                                               miniatures, 1)]

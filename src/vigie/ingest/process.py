@@ -85,11 +85,10 @@ def failed_result(item: Item, error: tuple[str, str]) -> ItemResult:
     if item.data is None and item.path is None:
         return r
     try:
-        digests, r.size, head = digests_only(item.path, item.data)
+        digests, r.size, r.media_type = digests_only(item.path, item.data)
     except (OSError, ReadError):
         return r  # unreadable now: the error stays the worker's
     r.md5, r.sha1, r.sha256 = digests["md5"], digests["sha1"], digests["sha256"]
-    r.media_type = sniff(head)
     return r
 
 
