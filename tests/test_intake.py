@@ -202,6 +202,19 @@ def test_two_workers_never_crawl_the_same_url(store):
     assert worker.claim(store, 10, T0 + timedelta(hours=2)) == sorted(a + b)  # stale claims are taken again
 
 
+def test_a_stale_claim_seen_by_two_workers_is_taken_by_one(store):
+    """Two servers both list a URL whose claim went stale, then both take it (the interleaving of two `claim`
+    calls): one wins. It stays `running`, so checking the state alone let both take it and crawl it twice (found
+    by the live test that SIGKILLs one of two crawling servers: one page's crawl events were written twice)."""
+    reports.submit(store, ["http://example.com/stale"], now=T0)
+    (uid,) = worker.claim(store, 1, T0)
+    later = T0 + timedelta(hours=2)
+    assert worker._take(store, uid, "running", later)
+    assert not worker._take(store, uid, "running", later + timedelta(seconds=1))  # the other server, just after
+    assert not worker._take(store, uid, "running", later)
+    assert worker.claim(store, 1, later) == []
+
+
 def test_recheck_records_removal_and_change(planted_site):
     store, settings, site = planted_site
     with serving(site) as base:

@@ -104,15 +104,20 @@ def claim(store: Store, limit: int, now: datetime | None = None, settings: Setti
             ids.append((ru.id, ru.crawl_state))
     if abandoned:
         _abandon(store, abandoned, now)
-    got = []
-    for uid, state in ids[:limit]:
-        with store.session() as s:
-            n = s.execute(update(ReportedUrl).where(ReportedUrl.id == uid, ReportedUrl.crawl_state == state)
-                          .values(crawl_state="running", claimed_at=now,
-                                  crawl_attempts=ReportedUrl.crawl_attempts + 1)).rowcount
-        if n == 1:
-            got.append(uid)
-    return got
+    return [uid for uid, state in ids[:limit] if _take(store, uid, state, now)]
+
+
+def _take(store: Store, uid: int, state: str, now: datetime) -> bool:
+    """Claim one URL seen `pending`, or `running` with a stale claim, if it still is: one conditional update,
+    so that of two servers taking it at once one wins. A stale claim taken over stays `running`, so its
+    claim time is what must still be stale: checking the state alone let two servers take it and crawl it
+    twice."""
+    cond = [ReportedUrl.id == uid, ReportedUrl.crawl_state == state]
+    if state == "running":
+        cond.append(ReportedUrl.claimed_at < now - STALE_CLAIM)
+    with store.session() as s:
+        return s.execute(update(ReportedUrl).where(*cond).values(
+            crawl_state="running", claimed_at=now, crawl_attempts=ReportedUrl.crawl_attempts + 1)).rowcount == 1
 
 
 def _abandon(store: Store, url_ids: list[int], now: datetime) -> None:
