@@ -47,6 +47,12 @@ from vigie.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: How long a local cluster waits for a lost worker to come back before closing its nanny: for ever, in effect.
+LOST_WORKER_TIMEOUT = "3650 days"
+#: Worker deaths a task of a local cluster may cause before it fails (Dask's default: 3): a batch whose worker
+#: died twice is run again one item per task, and an item that killed it twice is a `decoder_crash`. Each death
+#: costs a worker's restart (imports and kernels: 1.5-2.5 s on a 2-core machine).
+ALLOWED_FAILURES = 1
 #: Environment of the worker processes this module starts: one thread each for numeric libraries.
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 #: Per worker process: content already hashed, per scan (token), so a duplicate is hashed once per worker.
@@ -98,8 +104,15 @@ def open_client(spec: str):
             # Workers forked from this process's forkserver, which imported Dask and the hashing code and
             # loaded the kernels once, rather than each spawned bare and importing them (seconds each).
             forkserver_context("vigie.ingest.preload", "distributed")
+            # A worker that decoders kill again and again is mostly restarting; when the cluster's lost-worker
+            # timer (15 s after each loss) fired during a restart, the cluster closed its nanny for good and
+            # every later task waited for a worker that never came (ordinary pictures recorded `timeout`).
+            # This process owns the cluster and its workers: never given up. Read when the loss happens, so
+            # set for the process, not only while the cluster starts.
+            dask.config.set({"distributed.deploy.lost-worker-timeout": LOST_WORKER_TIMEOUT})
             with dask.config.set({"temporary-directory": scratch,  # the nannies make their own too
-                                  "distributed.worker.multiprocessing-method": "forkserver"}):
+                                  "distributed.worker.multiprocessing-method": "forkserver",
+                                  "distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
                 cluster = LocalCluster(n_workers=arg, threads_per_worker=1, processes=True, dashboard_address=None,
                                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                                        env=dict(WORKER_ENV), local_directory=scratch,
