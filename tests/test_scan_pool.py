@@ -71,3 +71,58 @@ def test_a_copy_in_flight_with_its_original_is_hashed_once_on_two_workers(store,
     assert not x.reused and x.pdq and x.sha256 != seen["IMG_0.jpg"].sha256
     with open(tmp_path / "out" / "files.csv") as f:
         assert sum(1 for _ in f) == 1 + 10  # every location a row
+
+
+def test_small_files_travel_several_to_a_task_in_order(store, tmp_path, monkeypatch):
+    """Each task costs the scan and a worker about half a millisecond: small files go several to a task (at most
+    `TASK_ITEMS`, each at most `TASK_SMALL_BYTES`), a large file or a copy waiting for its original alone. The
+    results still come back in input order, each item hashed once, as one at a time would hash it."""
+    import vigie.ingest.scan as scan
+    from vigie.ingest.containers import iter_items
+
+    src = tmp_path / "ev"
+    src.mkdir()
+    for i in range(19):
+        (src / f"a{i:02d}.jpg").write_bytes(encode(photo_like(80 + i, 96, 72), "JPEG"))
+    big = encode(photo_like(99, 480, 360), "JPEG")
+    (src / "b-copy1.jpg").write_bytes(big)
+    (src / "b-copy2.jpg").write_bytes(big)  # same size, in flight with it: waits for its result, sent alone
+    (src / "c-large.bin").write_bytes(bytes(range(256)) * (scan.TASK_SMALL_BYTES // 256 + 1))
+    for i in range(5):
+        (src / f"d{i}.png").write_bytes(encode(photo_like(120 + i, 64, 48), "PNG"))
+    sizes = {p.name: p.stat().st_size for p in src.iterdir()}
+    assert scan.FOLLOW_MIN_BYTES <= sizes["b-copy1.jpg"] <= scan.TASK_SMALL_BYTES < sizes["c-large.bin"]
+
+    pool = scan.start_pool(2, store.settings, 1)
+    tasks: list[tuple[list[str], bool]] = []
+
+    class Recording:  # the real pool, its tasks written down
+        vigie_probes = pool.vigie_probes
+
+        def submit(self, fn, *args):
+            if fn is scan.scan_worker.work_many:
+                tasks.append(([i.location.rsplit("/", 1)[-1] for i in args[0]], args[1] is not None))
+            return pool.submit(fn, *args)
+
+        def shutdown(self, *a, **kw):
+            return pool.shutdown(*a, **kw)
+
+    order = [i.location.rsplit("/", 1)[-1] for i in iter_items([str(src)], store.settings)]
+    got = list(scan._hashed(iter_items([str(src)], store.settings), store.settings, 1, 2, ready=Recording()))
+    assert [i.location.rsplit("/", 1)[-1] for i, _ in got] == order  # input order
+    sent = [name for names, _ in tasks for name in names]
+    assert sorted(sent) == sorted(order)  # each item sent once
+    assert all(len(names) <= scan.TASK_ITEMS for names, _ in tasks)
+    for names, with_like in tasks:
+        if len(names) > 1:  # only small files share a task, in input order, never a copy awaiting its original
+            assert not with_like and all(sizes[n] <= scan.TASK_SMALL_BYTES for n in names)
+            assert [order.index(n) for n in names] == sorted(order.index(n) for n in names)
+    assert (["c-large.bin"], False) in tasks and (["b-copy2.jpg"], True) in tasks
+    assert len(tasks) <= len(order) // 2  # 27 items: 19 + 5 small ones in tasks of up to 8
+    results = {i.location.rsplit("/", 1)[-1]: r for i, r in got}
+    assert results["b-copy2.jpg"].reused and results["b-copy2.jpg"].pdq == results["b-copy1.jpg"].pdq
+    for name in ("a00.jpg", "a13.jpg", "d4.png"):  # as one at a time hashes them
+        data = (src / name).read_bytes()
+        alone = process_item(Item(name, size=len(data), data=data), store.settings)
+        assert (results[name].sha256, results[name].pdq, results[name].pdq_variants) == (
+            alone.sha256, alone.pdq, alone.pdq_variants)

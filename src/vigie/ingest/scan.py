@@ -55,7 +55,7 @@ from vigie.store.models import Scan, ScanFile, utcnow
 CLASSES = ("exact", "near", "unknown", "error", "skipped")
 
 
-#: Items in flight per worker process, and the most bytes of archive members among them: enough that a
+#: Tasks in flight per worker process, and the most bytes of archive members among them: enough that a
 #: slow camera photo at the head of the window does not leave the other workers idle.
 WINDOW_PER_WORKER = 16
 WINDOW_BYTES = 256 * 1024 * 1024
@@ -206,8 +206,8 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
             ) -> Iterator[tuple[Item, ItemResult]]:
     """Results in input order; on a Dask cluster when `cluster` is given, else a process pool (`ready`, from
     `start_pool`, or a new one; one worker process for `n` <= 1 too, so that a decoder crash costs its file,
-    not the scan) with a window bounded in items and bytes. In this process only for one worker with the
-    setting `hash_in_process`, on a fresh scan (`early`).
+    not the scan) with a window bounded in tasks and bytes; small files go several to a task (`_shares_task`).
+    In this process only for one worker with the setting `hash_in_process`, on a fresh scan (`early`).
 
     `early`: hash the first small pictures in this process while the pool starts (`_while_starting`). Not on
     a resumed scan: a picture that crashed its decoder there would crash the scan again, where the pool pins
@@ -246,8 +246,15 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
 
     ex = ready if ready is not None else pool()
     limit = hard_limit(settings)
+    # The window holds one entry per item, in input order: [item, task, index in the task, followers, size key].
     window: deque = deque()
+    tasks = 0  # tasks sent, and copies waiting for their original: the window's bound (`WINDOW_PER_WORKER` a worker)
     inflight_bytes = 0
+    group: _Task | None = None  # small items gathered for one task, not sent yet (`_shares_task`)
+
+    def send(task: _Task, like: ItemResult | None = None) -> None:
+        task.fut = ex.submit(scan_worker.work_many, task.items, like)
+
     try:
         # While the workers start (the forkserver imports the hashing code and loads its kernels: about a
         # second, on one core), this process hashes the first pictures itself on the core left idle.
@@ -257,7 +264,7 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
         exhausted = False
         leaders: dict[int, list] = {}  # size -> the window entry in flight that later ones of that size wait for
         while True:
-            while not exhausted and len(window) < n * WINDOW_PER_WORKER and inflight_bytes < WINDOW_BYTES:
+            while not exhausted and tasks < n * WINDOW_PER_WORKER and inflight_bytes < WINDOW_BYTES:
                 item = next(it, None)
                 if item is None:
                     exhausted = True
@@ -266,20 +273,41 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
                 key = _size_key(item)
                 lead = leaders.get(key) if key is not None else None
                 if lead is not None:  # maybe a copy of an item in flight: sent with its result (`_size_key`)
-                    entry = [item, None, [], key]
-                    lead[2].append(entry)
+                    entry = [item, _Task([item]), 0, [], key]
+                    tasks += 1
+                    lead[3].append(entry)
+                elif _shares_task(item):
+                    if group is None:
+                        group = _Task([])
+                    entry = [item, group, len(group.items), [], key]
+                    group.add(item)
+                    if group.full():
+                        send(group)
+                        tasks += 1
+                        group = None
                 else:
-                    entry = [item, ex.submit(scan_worker.work, item), [], key]
-                    if key is not None:
-                        leaders[key] = entry
+                    if group is not None:  # sent first: the items reach the workers in input order
+                        send(group)
+                        tasks += 1
+                        group = None
+                    entry = [item, _Task([item]), 0, [], key]
+                    tasks += 1
+                    send(entry[1])
+                if key is not None and lead is None:
+                    leaders[key] = entry
                 window.append(entry)
+            if group is not None and (exhausted or window[0][1] is group):
+                send(group)  # nothing more to add, or the next result awaited is in it: sent part-filled
+                tasks += 1
+                group = None
             if not window:
                 return
             entry = window.popleft()
-            item, fut, followers, key = entry
+            item, task, index, followers, key = entry
             inflight_bytes -= len(item.data) if item.data is not None else 0
             try:
-                r = wait_result(ex, fut if fut is not None else ex.submit(scan_worker.work, item), limit)
+                if task.results is None:
+                    task.results = wait_result(ex, task.fut, limit)
             except (BrokenProcessPool, StuckWorker):
                 # Every item in flight failed with the pool: run them one by one in a pool of one, so the
                 # crash (or the hang) is pinned on the file that caused it, then carry on with a fresh pool.
@@ -287,7 +315,8 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
                 suspects = [item] + [e[0] for e in window]
                 window.clear()
                 leaders.clear()
-                inflight_bytes = 0
+                inflight_bytes = tasks = 0
+                group = None
                 solo = pool(1)
                 for i in suspects:
                     try:
@@ -300,13 +329,48 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
                 solo.shutdown(wait=True)
                 ex = pool()
                 continue
+            r = task.results[index]
+            if index == len(task.items) - 1:
+                tasks -= 1
             if leaders.get(key) is entry:
                 del leaders[key]
             for f in followers:
-                f[1] = ex.submit(scan_worker.work, f[0], r)
+                send(f[1], r)
             yield item, r
     finally:
         ex.shutdown(wait=True, cancel_futures=True)
+
+
+#: Small files travel to the workers several to a task: each task costs the scan's threads and a worker about
+#: half a millisecond of CPU (pickling both ways, the queues, waking threads), as much as hashing a small
+#: thumbnail; a task of up to `TASK_ITEMS` files of at most `TASK_SMALL_BYTES` each (`_shares_task`) pays it
+#: once. Few and small enough that the last tasks still spread over the workers.
+TASK_ITEMS = 8
+TASK_SMALL_BYTES = 256 * 1024
+
+
+class _Task:
+    """Items hashed by one call in a worker (`scan_worker.work_many`), their future and, once in, their results."""
+
+    __slots__ = ("items", "fut", "results")
+
+    def __init__(self, items: list[Item]) -> None:
+        self.items, self.fut, self.results = items, None, None
+
+    def add(self, item: Item) -> None:
+        self.items.append(item)
+
+    def full(self) -> bool:
+        return len(self.items) >= TASK_ITEMS
+
+
+def _shares_task(item: Item) -> bool:
+    """Whether `item` may share its task with other small files: a file or member of at most
+    `TASK_SMALL_BYTES`, not a container (its members come after it) and not already failed."""
+    if item.container or item.error is not None:
+        return False
+    size = len(item.data) if item.data is not None else item.size
+    return size is not None and size <= TASK_SMALL_BYTES
 
 
 #: Smallest file that waits for an item of its size in flight (`_size_key`): smaller ones cost little to hash.

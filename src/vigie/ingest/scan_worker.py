@@ -81,3 +81,10 @@ def work(item: Item, like: ItemResult | None = None) -> ItemResult:
     r = process_item(item, _settings, known, kg.hit if kg else None, miniatures=_miniatures)
     _recent.add(r)
     return r
+
+
+def work_many(items: list[Item], like: ItemResult | None = None) -> list[ItemResult]:
+    """Hash several items in one task (`vigie.ingest.scan._shares_task`: small files), or one with `like`."""
+    if like is not None:
+        _recent.add(like)
+    return [work(item) for item in items]
