@@ -49,7 +49,8 @@ hashes) and at full scale (bit-exact with Meta's tools), median and max.
 Figures are files/s and MB/s of the files on disk (the same for every run; Vigie also lists archive members
 and EXIF thumbnails: `<run>_locations_per_s`), and each run's speed against the baseline's on the same files.
 The load average is printed at the start and the end: on a shared machine times vary by more than ±15 %:
-compare ratios from one run on a quiet machine.
+compare ratios from one run on a quiet machine. `cpu` names the processor and its widest vector unit: the
+ratios against the baseline depend on it.
 """
 
 from __future__ import annotations
@@ -392,6 +393,21 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def cpu_model() -> str:
+    """The processor's name and widest vector unit (Linux): ratios against the baseline differ between processors
+    (the baseline ran as fast on the fifth and sixth development machines, Vigie 1.35 times slower on the sixth:
+    docs/scanning.md, sixth round)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return "unknown"
+    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "unknown")
+    flags = set(next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), []))
+    vector = next((v for v in ("avx512f", "avx2", "avx", "sse4_2") if v in flags), "none")
+    return f"{name} ({vector})"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--camera", type=int, default=8, help="camera photos, 8-12 MP")
@@ -410,7 +426,7 @@ def main() -> None:
         n = naive(Path(a.naive))
         print(json.dumps([n, time.perf_counter() - t]))
         return
-    res: dict = {"load_start": _load(), "cpus": os.cpu_count()}
+    res: dict = {"load_start": _load(), "cpus": os.cpu_count(), "cpu": cpu_model()}
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         root = d / "seized"
