@@ -53,12 +53,29 @@ SCRIPT = textwrap.dedent(f"""
         settings = Settings(data_dir=a["data_dir"], database_url=a["url"], workers=a["workers"],
                             hash_in_process=a["in_process"], file_timeout=a.get("file_timeout", 60))
         store = Store.open(settings)
+        import vigie.ingest.scan as scan
+
+        solo = []  # the items hashed in pools of one worker (the reruns after a crash or a hang)
+        _start_pool = scan.start_pool
+
+        def start_pool(n, *args, **kwargs):
+            ex = _start_pool(n, *args, **kwargs)
+            if n == 1 and not a["in_process"] and a["workers"] > 1:
+                _submit = ex.submit
+                def submit(fn, *fargs, **fkw):
+                    if fn is scan.scan_worker.work:
+                        solo.append(fargs[0].location.rsplit("/", 1)[-1])
+                    return _submit(fn, *fargs, **fkw)
+                ex.submit = submit
+            return ex
+
+        scan.start_pool = start_pool
         if a.get("cluster"):  # Dask's lost-worker timer, short: it fires while a crashed worker restarts
             import dask
             dask.config.set({{"distributed.deploy.lost-worker-timeout": "0.2s"}})
         summary = run_scan(store, settings, [a["src"]], a["out"], workers=a["workers"], case="crash",
                            cluster=a.get("cluster"))
-        print(json.dumps(summary["counts"]))
+        print(json.dumps({{**summary["counts"], "solo": solo}}))
 """)
 
 
@@ -197,6 +214,33 @@ def test_a_worker_leaves_when_its_scan_has_exited_even_unreaped(pidfd):
         assert worker.returncode == 0, worker.stderr
     finally:
         gone.wait()
+
+
+def test_after_a_crash_only_the_files_up_to_the_culprit_are_hashed_one_by_one(store, tmp_path):
+    """Two workers, small files several to a task: when a decoder kills a worker, every task in flight fails with
+    the pool. They are hashed again one by one in a pool of one until the culprit crashes it again; the files
+    after it go back to a fresh pool of two (before, the whole window, up to 16 tasks of 8 files a worker, was
+    hashed one by one on one core for each crash). A second culprit among them costs a second round."""
+    src = tmp_path / "evidence"
+    src.mkdir()
+    (src / "0-notes.txt").write_text("not a picture: every picture goes to the workers\n")
+    (src / "b-hostile.jpg").write_bytes(encode(photo_like(50, 96, 72), "JPEG", comment=MARK))
+    for i in range(40):
+        (src / f"c{i:02d}.jpg").write_bytes(encode(photo_like(100 + i, 96, 72), "JPEG"))
+    (src / "d-hostile.jpg").write_bytes(encode(photo_like(51, 96, 72), "JPEG", comment=MARK))
+    for i in range(20):
+        (src / f"e{i:02d}.jpg").write_bytes(encode(photo_like(150 + i, 96, 72), "JPEG"))
+    r = scan(store, tmp_path, src, 2)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    got = rows(tmp_path)
+    assert [n for n, row in got.items() if row["class"] == "error"] == ["b-hostile.jpg", "d-hostile.jpg"]
+    assert all(got[n]["error"].startswith("decoder_crash") for n in ("b-hostile.jpg", "d-hostile.jpg"))
+    assert sum(row["class"] == "unknown" for row in got.values()) == 60
+    # each round ends at its culprit: the files of its window before it one by one, none after it
+    solo = out["solo"]
+    assert solo[:2] == ["0-notes.txt", "b-hostile.jpg"] and solo[-1] == "d-hostile.jpg", solo
+    assert all(n.startswith("c") for n in solo[2:-1]) and len(solo) <= 2 + 16, solo
 
 
 @pytest.mark.parametrize("workers", [1, 2])

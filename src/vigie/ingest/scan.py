@@ -309,24 +309,39 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
                 if task.results is None:
                     task.results = wait_result(ex, task.fut, limit)
             except (BrokenProcessPool, StuckWorker):
-                # Every item in flight failed with the pool: run them one by one in a pool of one, so the
-                # crash (or the hang) is pinned on the file that caused it, then carry on with a fresh pool.
+                # Every task in flight that had not finished failed with the pool. Their items are run one by
+                # one in a pool of one until one crashes (or hangs) again, which pins it on its file; the items
+                # after it go back to a fresh pool (most of a window of small files is merely queued: run one
+                # by one, it would hold the scan up on one core for each crash). Another culprit among them
+                # costs another round. Tasks that finished before the pool broke keep their results.
                 ex.shutdown(wait=False, cancel_futures=True)
-                suspects = [item] + [e[0] for e in window]
+                rest = [entry, *window]
                 window.clear()
                 leaders.clear()
                 inflight_bytes = tasks = 0
                 group = None
-                solo = pool(1)
-                for i in suspects:
+                solo = None
+                for k, e in enumerate(rest):
+                    i, t = e[0], e[1]
+                    if t.results is None and _succeeded(t.fut):
+                        t.results = t.fut.result()
+                    if t.results is not None:
+                        yield i, t.results[e[2]]
+                        continue
+                    if solo is None:
+                        solo = pool(1)
                     try:
                         yield i, wait_result(solo, solo.submit(scan_worker.work, i), limit)
                     except (BrokenProcessPool, StuckWorker) as exc:
                         solo.shutdown(wait=False, cancel_futures=True)
-                        solo = pool(1)
+                        solo = None
                         yield i, failed_result(i, ("timeout", str(exc)) if isinstance(exc, StuckWorker)
                                                else ("decoder_crash", "the decoder crashed on this file"))
-                solo.shutdown(wait=True)
+                        it = itertools.chain([x[0] for x in rest[k + 1:]], it)
+                        exhausted = False
+                        break
+                if solo is not None:
+                    solo.shutdown(wait=True)
                 ex = pool()
                 continue
             r = task.results[index]
@@ -339,6 +354,11 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
             yield item, r
     finally:
         ex.shutdown(wait=True, cancel_futures=True)
+
+
+def _succeeded(fut) -> bool:
+    """Whether a pool's future holds a result (it finished before its pool broke)."""
+    return fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None
 
 
 #: Small files travel to the workers several to a task: each task costs the scan's threads and a worker about
