@@ -88,9 +88,7 @@ def claim(store: Store, limit: int, now: datetime | None = None, settings: Setti
     """Take up to `limit` reported URLs to crawl (pending ones due for a try, and stale claims)."""
     now = _now(now)
     with store.sessions() as s:
-        cands = s.scalars(select(ReportedUrl).where(or_(
-            ReportedUrl.crawl_state == "pending",
-            (ReportedUrl.crawl_state == "running") & (ReportedUrl.claimed_at < now - STALE_CLAIM)))
+        cands = s.scalars(select(ReportedUrl).where(or_(ReportedUrl.crawl_state == "pending", _stale_claim(now)))
             .order_by(ReportedUrl.id).limit(limit * 4)).all()
         ids, abandoned = [], []
         max_attempts = settings.crawl_max_attempts if settings is not None else 3
@@ -112,12 +110,16 @@ def _take(store: Store, uid: int, state: str, now: datetime) -> bool:
     so that of two servers taking it at once one wins. A stale claim taken over stays `running`, so its
     claim time is what must still be stale: checking the state alone let two servers take it and crawl it
     twice."""
-    cond = [ReportedUrl.id == uid, ReportedUrl.crawl_state == state]
-    if state == "running":
-        cond.append(ReportedUrl.claimed_at < now - STALE_CLAIM)
+    cond = _stale_claim(now) if state == "running" else ReportedUrl.crawl_state == state
     with store.session() as s:
-        return s.execute(update(ReportedUrl).where(*cond).values(
+        return s.execute(update(ReportedUrl).where(ReportedUrl.id == uid, cond).values(
             crawl_state="running", claimed_at=now, crawl_attempts=ReportedUrl.crawl_attempts + 1)).rowcount == 1
+
+
+def _stale_claim(now: datetime):
+    """The condition of a claim that may be taken over: `running`, claimed more than `STALE_CLAIM` ago (its
+    server died mid-crawl). One expression for the search and for the conditional update that takes it."""
+    return (ReportedUrl.crawl_state == "running") & (ReportedUrl.claimed_at < now - STALE_CLAIM)
 
 
 def _abandon(store: Store, url_ids: list[int], now: datetime) -> None:
