@@ -73,8 +73,9 @@ class Settings(BaseSettings):
                                      "member (zip-bomb guard).")
     archive_max_entries: int = Field(1_000_000, ge=1, description="Most entries read from one archive.")
     carve_unallocated: bool = Field(True, description="Carve pictures and videos (JPEG, PNG, GIF, WebP, "
-                                    "BMP, MP4/MOV) from the unallocated space of file systems in disk images "
-                                    "(docs/sources.md).")
+                                    "BMP, MP4/MOV, AVI, Matroska/WebM) from the unallocated space of file systems "
+                                    "in disk images, and from space no file system describes (a partition without "
+                                    "one, the space between partitions) (docs/sources.md).")
     video_max_seconds: float = Field(4 * 3600.0, gt=0, description="Longest video decoded for vPDQ; longer "
                                      "videos are hashed on their first video_max_seconds.")
     variant_one_pass: bool = Field(True, description="Hash the rotations, mirrors and crops of a query picture "

@@ -29,6 +29,9 @@ _FS_NAMES = {int(getattr(pytsk3, f"TSK_FS_TYPE_{n}")): n.lower()
              for n in ("NTFS", "FAT12", "FAT16", "FAT32", "EXFAT", "EXT2", "EXT3", "EXT4", "HFS", "ISO9660",
                        "FFS1", "FFS1B", "FFS2", "APFS", "YAFFS2", "SWAP", "RAW")}
 _CHUNK = 1 << 20
+#: The folder under which pictures carved between partitions are located: ``disk.E01!unpartitioned/@unallocated:0x…``
+#: (the offset from the disk's first byte).
+UNPARTITIONED = "unpartitioned"
 #: In one-pass mode, The Sleuth Kit's reads while listing (up to `_CACHE_MAX_READ` bytes each) are kept, up to
 #: `_CACHE` bytes: listing reads the same metadata many times, and each read of an E01 inflates its chunks again.
 _CACHE_MAX_READ = 1 << 20
@@ -111,6 +114,7 @@ def _members(item: Item, fobj: BinaryIO, size: int, depth: int, ctx: Context, mp
     except (OSError, RuntimeError):  # pytsk3 raises RuntimeError when the image's own reads fail
         fs = None
     parts: list[tuple[int, int, str]] = []
+    bare = False  # neither a file system nor a partition table: all of the media is carved
     if fs is None:
         try:
             vs = pytsk3.Volume_Info(img)
@@ -120,29 +124,47 @@ def _members(item: Item, fobj: BinaryIO, size: int, depth: int, ctx: Context, mp
                     desc = part.desc.decode("utf-8", "replace") if isinstance(part.desc, bytes) else str(part.desc)
                     parts.append((part.start * block, part.len * block, desc))
         except (OSError, RuntimeError) as exc:
-            item.error = ErrorRecord("corrupt_container", f"no file system or partition table that The Sleuth "
-                                     f"Kit can open: {str(exc).strip()[:300]}")
-            if mp is None:
-                yield item
-            return
-        parts.sort()
-        item.meta["partitions"] = len(parts)
+            carved = "; all of it is carved" if ctx.settings.carve_unallocated else ""
+            item.error = ErrorRecord("no_filesystem", "no file system or partition table that The Sleuth Kit can "
+                                     "open (wiped, reformatted, an unknown or encrypted file system, or damaged)"
+                                     f"{carved}: {str(exc).strip()[:300]}")
+            bare = True
+        else:
+            parts.sort()
+            item.meta["partitions"] = len(parts)
     if mp is None:
         yield item
     plans: list | None = [] if mp is not None else None
     if fs is not None:
         yield from _walk_fs(img, fs, 0, f"{item.location}{SEP}/", depth, ctx, None, mp, plans)
+    elif bare:
+        yield from _no_fs(img, 0, size, f"{item.location}{SEP}/", depth, ctx, {}, mp, plans)
     else:
-        for i, (offset, length, desc) in enumerate(parts, 1):
+        # the partitions and the space between them (a deleted partition's pictures lie there), in disk order
+        gaps = [(a, 1, 0, b - a, "") for a, b in carving.free_runs(size, [(o, o + n) for o, n, _ in parts])]
+        seen: list[tuple[int, int]] = []  # the disk's bytes under partitions met so far: carved once, not again
+        for offset, gap, i, length, desc in sorted([(o, 0, i, n, d) for i, (o, n, d) in enumerate(parts, 1)] + gaps):
+            if gap:
+                yield from _no_fs(img, 0, size, f"{item.location}{SEP}{UNPARTITIONED}/", depth, ctx,
+                                  {"unpartitioned": True}, mp, plans, (offset, offset + length))
+                continue
             prefix = f"{item.location}{SEP}p{i}"
+            end = min(offset + length, size)
+            earlier = [(max(a, offset) - offset, min(b, end) - offset) for a, b in seen if a < end and b > offset]
+            seen.append((offset, end))
             if not ctx.wants(prefix) and not ctx.wants_under(prefix + "/"):
                 continue
             try:
                 pfs = pytsk3.FS_Info(img, offset=offset)
             except (OSError, RuntimeError) as exc:
-                yield Item(prefix, meta={"partition": i, "offset": offset, "length": length, "description": desc},
-                           error=ErrorRecord("no_filesystem", f"partition {i} ({desc}): no file system The Sleuth "
-                                             f"Kit can open (unknown, encrypted or damaged): {str(exc).strip()[:200]}"))
+                carved = "; all of it is carved" if ctx.settings.carve_unallocated else ""
+                if ctx.wants(prefix):
+                    yield Item(prefix, meta={"partition": i, "offset": offset, "length": length, "description": desc},
+                               error=ErrorRecord("no_filesystem", f"partition {i} ({desc}): no file system The Sleuth "
+                                                 f"Kit can open (unknown, encrypted or damaged){carved}: "
+                                                 f"{str(exc).strip()[:200]}"))
+                yield from _no_fs(img, offset, end - offset, prefix + "/", depth, ctx, {"partition": i}, mp, plans,
+                                  skip=earlier)
                 continue
             yield from _walk_fs(img, pfs, offset, prefix + "/", depth, ctx, {"partition": i}, mp, plans)
     for read, total, used, prefix, fsname, extra in plans or ():
@@ -151,6 +173,49 @@ def _members(item: Item, fobj: BinaryIO, size: int, depth: int, ctx: Context, mp
         except OSError as exc:
             item.error = ErrorRecord("corrupt_container", f"media unreadable: {str(exc).strip()[:300]}")
             return
+
+
+def _reader(img, mp, base: int, total: int):
+    """Reads of the bytes [base, base + total) of the image, from their first byte (through the pass, if any)."""
+
+    def read(off: int, n: int) -> bytes:
+        n = min(n, total - off)
+        if n <= 0:
+            return b""
+        return img.read(base + off, n) if mp is None else mp.read(base + off, n)
+
+    return read
+
+
+def _no_fs(img, base: int, total: int, prefix: str, depth: int, ctx: Context, extra: dict, mp, plans: list | None,
+           window: tuple[int, int] | None = None, skip: list[tuple[int, int]] = ()) -> Iterator[Item]:
+    """Carve space that no file system describes: a partition whose file system The Sleuth Kit cannot open
+    (reformatted with another, APFS, LVM, encrypted, or its first blocks wiped), media with neither a file system
+    nor a partition table (a wiped or damaged card), and, with `window`, one stretch between partitions (where a
+    deleted partition lay). Nothing is allocated there: all of it is searched, as PhotoRec does. `window` is the
+    stretch of [0, total) searched; its items are located from `base` like the rest (``disk!unpartitioned/``
+    offsets are the disk's own). `skip`: ranges already under an earlier partition (a hostile table of 128
+    partitions over the same bytes reads them once, not 128 times)."""
+    read = _reader(img, mp, base, total)
+    fsname = "none"
+    t = ctx.target
+    if t is not None:
+        if t.startswith(prefix + carving.MARK):
+            off = carving.offset_of(t[len(prefix):].split(SEP, 1)[0])
+            if window is None or (off is not None and window[0] <= off < window[1]):
+                yield from _carved_one(read, total if window is None else window[1], prefix, t, fsname, depth, ctx,
+                                       extra)
+        return
+    if not ctx.settings.carve_unallocated:
+        return
+    used = _Used(512, mp, base)
+    used.ranges = list(skip)
+    if window is not None:
+        used.ranges = [r for r in ((0, window[0]), (window[1], total)) if r[1] > r[0]]
+    if plans is not None:
+        plans.append((read, total, used, prefix, fsname, extra))
+    else:
+        yield from _carve(read, total, used, prefix, fsname, depth, ctx, extra)
 
 
 def _ready(mp, ctx: Context) -> Iterator[Item]:
@@ -168,12 +233,7 @@ def _walk_fs(img, fs, base: int, prefix: str, depth: int, ctx: Context, extra: d
     block = int(fs.info.block_size)
     total = int(fs.info.block_count) * block
 
-    def read(off: int, n: int) -> bytes:  # bytes of this file system, from its first byte
-        n = min(n, total - off)
-        if n <= 0:
-            return b""
-        return img.read(base + off, n) if mp is None else mp.read(base + off, n)
-
+    read = _reader(img, mp, base, total)  # bytes of this file system, from its first byte
     t = ctx.target
     if t is not None and t.startswith(prefix + carving.MARK):
         yield from _carved_one(read, total, prefix, t, fsname, depth, ctx, extra)
