@@ -19,7 +19,7 @@ setup: $(STAMP)
 # images, ewf-tools (ewfacquire) and qemu-utils to build E01 and virtual-disk evidence, and FFmpeg's headers with
 # cmake so the vPDQ parity test can build Meta's vpdq in its own venv. Each one is installed when missing and running as root; elsewhere the tests that need
 # it say why they are skipped.
-DEBS := chromium e2fsprogs ntfs-3g dosfstools mtools ewf-tools qemu-utils exfatprogs exfat-fuse xorriso cmake pkg-config \
+DEBS := chromium libarchive13 e2fsprogs ntfs-3g dosfstools mtools ewf-tools qemu-utils exfatprogs exfat-fuse xorriso cmake pkg-config \
 	libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavdevice-dev libavfilter-dev libswresample-dev
 # axe-core for the accessibility test (tests/test_a11y_axe.py), from npm into .cache/axe/ (ignored by git).
 AXE := 4.14.1

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from vigie.errors import ErrorRecord
-from vigie.ingest import archives, diskimage, evidence, pdf, thumbcache, thumbnails, thumbsdb
+from vigie.ingest import archives, diskimage, evidence, pdf, rar, thumbcache, thumbnails, thumbsdb
 from vigie.ingest.folders import iter_entries
 from vigie.ingest.members import (  # noqa: F401 - the names scanners and tests know this module by
     CHUNK,
@@ -133,7 +133,7 @@ def disc_image(head: bytes, read_at: Callable[[int, int], bytes]) -> bool:
 
 def sniff_container(head: bytes) -> str | None:
     """The container format of a file from its first HEAD_BYTES bytes: zip, tar, tar.gz, tar.bz2,
-    tar.xz, gz, bz2, xz (one compressed file), 7z, disk (raw disk image or file-system image), ewf
+    tar.xz, gz, bz2, xz (one compressed file), 7z, rar, disk (raw disk image or file-system image), ewf
     (E01/Ex01 first segment), ewf-segment (a later one), vmdk, vmdk-extent, vhd, vhdx, qcow, pdf, thumbcache
     (Windows thumbcache_*.db), ole (an OLE compound file: Thumbs.db is opened), or None.
     Never from the name."""
@@ -153,6 +153,8 @@ def sniff_container(head: bytes) -> str | None:
         return "zip"
     if head[:6] == b"7z\xbc\xaf\x27\x1c":
         return "7z"
+    if rar.is_rar(head):
+        return "rar"
     if head[257:262] == b"ustar":
         return "tar"
     comp = compressed_kind(head)
@@ -176,7 +178,7 @@ def sniff_container(head: bytes) -> str | None:
 
 #: One module per container kind, each with `members(item, fobj, size, kind, depth, ctx)`
 #: (see `vigie.ingest.members`). A new kind is one module and one line here.
-KINDS = {"zip": archives.zip_members, "7z": archives.sevenzip_members, "tar": archives.tar_members,
+KINDS = {"zip": archives.zip_members, "7z": archives.sevenzip_members, "rar": rar.members, "tar": archives.tar_members,
          "tar.gz": archives.tar_members, "tar.bz2": archives.tar_members, "tar.xz": archives.tar_members,
          "gz": archives.compressed_members, "bz2": archives.compressed_members, "xz": archives.compressed_members,
          "disk": diskimage.members, "ewf": evidence.ewf_members, "ewf-segment": evidence.ewf_segment_members,
