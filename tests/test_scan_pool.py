@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from vigie.demo import encode, photo_like
 from vigie.ingest.members import Item
 from vigie.ingest.process import process_item
@@ -34,6 +36,23 @@ def test_the_forkserver_preload_warms_without_raising():
     from vigie.ingest import preload
 
     preload.warm()
+
+
+@pytest.mark.parametrize(("module", "variants"), [("preload", True), ("preload_plain", False)])
+def test_the_plain_preload_loads_plain_pdq_only(module, variants):
+    """`vigie scan --fast` workers fork from a forkserver that loaded plain PDQ's kernels and not the variants'
+    (a third of the preload's time); a full scan's from one that loaded both. Each in a fresh process: the
+    kernels a module leaves loaded are the test."""
+    import subprocess
+    import sys
+
+    probe = (f"import vigie.ingest.{module}; from vigie.signals import pdq_numba, pdq_grid, layout_numba; "
+             "print(len(pdq_numba._hash_kernel.signatures), len(pdq_grid._grids.signatures), "
+             "len(layout_numba._shrink.signatures))")
+    got = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout.split()
+    plain, grids, shrink = (int(x) for x in got)
+    assert plain >= 1
+    assert (grids >= 1 and shrink >= 1) if variants else (grids == 0 and shrink == 0)
 
 
 def test_a_copy_in_flight_with_its_original_is_hashed_once_on_two_workers(store, tmp_path, monkeypatch):

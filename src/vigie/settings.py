@@ -291,3 +291,9 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+
+#: What `vigie scan --fast` changes (bench/scan_bench.py runs the same): every query variant off, and large
+#: JPEGs decoded at reduced scale (DCT scaling; each such row is flagged `pdq_reduced`).
+FAST_SCAN = {"dihedral": False, "variant_unbordered": False, "variant_region": False, "variant_hma_compat": False,
+             "variant_derived_dihedral": False, "fast_decode": True}

@@ -22,6 +22,7 @@ from vigie.cli.common import (
     open_store,
     out,
 )
+from vigie.settings import FAST_SCAN
 
 
 def scan_cmd(
@@ -85,10 +86,9 @@ def scan_cmd(
               f"({e['share']:.1%}). Report: {out_dir / 'report.html'}")
 
 
-#: What `vigie scan --fast` changes (bench/scan_bench.py runs the same): every query variant off, and large
-#: JPEGs decoded at reduced scale (DCT scaling; each such row is flagged `pdq_reduced`).
-FAST = {"dihedral": False, "variant_unbordered": False, "variant_region": False, "variant_hma_compat": False,
-        "variant_derived_dihedral": False, "fast_decode": True}
+#: What `vigie scan --fast` changes: `vigie.settings.FAST_SCAN` (every query variant off, large JPEGs decoded at
+#: reduced scale).
+FAST = FAST_SCAN
 
 
 def fast_settings(settings):

@@ -502,21 +502,30 @@ def _started(ex, n: int) -> bool:
     return probes is None or (len(probes) >= n and all(p.done() for p in probes))
 
 
+def _variants_on(settings: Settings) -> bool:
+    """Whether this scan's workers compute any query variant (not `vigie scan --fast`)."""
+    return any(getattr(settings, k) for k in ("dihedral", "variant_unbordered", "variant_region"))
+
+
 def start_pool(n: int, settings: Settings, scan_id: int, known_good: KnownGood | None = None,
                miniatures: bool = False):
     """A process pool of `n` hashing workers, started now (not at the first item) from a thread, so that their
     start-up overlaps the scan's own (banks loaded, the sources' sizes walked, resumed items skipped).
 
     The workers come from a forkserver that has imported the hashing code and loaded the numba kernels
-    once (`vigie.ingest.preload`): each worker forks ready instead of importing and loading them itself
+    once (`vigie.ingest.preload`; `preload_plain` for a scan without query variants, `--fast`): each worker forks
+    ready instead of importing and loading them itself
     (seconds per worker, and a JIT compile per worker after the code changed)."""
     from concurrent.futures import ProcessPoolExecutor
 
     from vigie.batch import forkserver_context
 
-    ctx = forkserver_context("vigie.ingest.preload")
+    ctx = forkserver_context("vigie.ingest.preload" if _variants_on(settings) else "vigie.ingest.preload_plain")
+    from vigie.store.lookup import earlier_content
+
+    lookup = earlier_content(settings.effective_database_url)  # compiled here: workers need no SQLAlchemy
     ex = ProcessPoolExecutor(n, mp_context=ctx, initializer=scan_worker.init,
-                             initargs=(settings, scan_id, os.getpid(), known_good, miniatures))
+                             initargs=(settings, scan_id, os.getpid(), known_good, miniatures, lookup))
 
     ex.vigie_probes = []  # one answer per worker: `_started`
 

@@ -1,8 +1,9 @@
 """The worker side of a scan's process pool: what each hashing process holds and runs.
 
 Kept apart from `vigie.ingest.scan` so that a worker (and the forkserver it forks from) imports only the
-hashing code: the store and SQLAlchemy are imported on the first look-up of earlier content, in each worker
-in parallel, and the matcher, the index and the report code never.
+hashing code: the look-up of earlier content runs on a DB-API connection with SQL compiled in the scan's
+process (`vigie.store.lookup`), so SQLAlchemy, the store's models, the matcher, the index and the report code
+are never imported here.
 """
 
 from __future__ import annotations
@@ -13,27 +14,28 @@ from typing import TYPE_CHECKING
 from vigie.ingest.heap import keep_heap
 from vigie.ingest.process import PDQ_REDUCED, ItemResult, RecentContent, process_item
 from vigie.lifeline import watch_parent
+from vigie.store.lookup import Query, Reader
 
 if TYPE_CHECKING:  # pragma: no cover
     from vigie.banks.known_good import KnownGood
     from vigie.ingest.members import Item
     from vigie.settings import Settings
-    from vigie.store.db import Store
 
 _settings: Settings | None = None
-_store: Store | None = None
 _scan: int | None = None
 _known_good: KnownGood | None = None
 _miniatures = False
-_known_stmt = None
+_reader: Reader | None = None
 _recent = RecentContent()
 
 
 def init(settings: Settings, scan_id: int, parent: int | None = None, known_good: KnownGood | None = None,
-         miniatures: bool = False) -> None:
-    """The pool's initializer: this scan's settings and id, its known-good digests; leave with the scan."""
-    global _settings, _scan, _known_good, _miniatures
+         miniatures: bool = False, lookup: Query | None = None) -> None:
+    """The pool's initializer: this scan's settings and id, its known-good digests, the store look-up compiled
+    in the scan's process (`vigie.store.lookup.earlier_content`); leave with the scan."""
+    global _settings, _scan, _known_good, _miniatures, _reader
     _settings, _scan, _known_good, _miniatures = settings, scan_id, known_good, miniatures
+    _reader = Reader(lookup) if lookup is not None else None
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     keep_heap(settings.scan_heap_keep_mb)
     if parent is not None:
@@ -42,27 +44,19 @@ def init(settings: Settings, scan_id: int, parent: int | None = None, known_good
 
 def known_in_store(sha256: str) -> ItemResult | None:
     """An earlier location of this scan with the same content, already committed."""
-    global _store, _known_stmt
-    if _known_stmt is None:  # asked for every item a worker hashes: one prepared statement, no ORM session
-        from sqlalchemy import bindparam, select
+    global _reader
+    if _reader is None:  # initialised without the compiled look-up: compile it here (imports SQLAlchemy)
+        from vigie.store.lookup import earlier_content
 
-        from vigie.store.db import Store
-        from vigie.store.models import ScanFile
-
-        _store = Store.open(_settings, migrate=False)
-        _known_stmt = select(ScanFile.location, ScanFile.media_type, ScanFile.pdq, ScanFile.pdq_quality,
-                             ScanFile.flags, ScanFile.error_code, ScanFile.error_message, ScanFile.detail).where(
-            ScanFile.scan_id == bindparam("scan"), ScanFile.sha256 == bindparam("sha"),
-            ScanFile.media_type.is_not(None)).limit(1)
-    with _store.engine.connect() as conn:
-        row = conn.execute(_known_stmt, {"scan": _scan, "sha": sha256}).first()
+        _reader = Reader(earlier_content(_settings.effective_database_url))
+    row = _reader.first(scan=_scan, sha=sha256)
     if row is None:
         return None
-    d = row.detail or {}
-    return ItemResult(row.location, media_type=row.media_type, pdq=row.pdq, pdq_quality=row.pdq_quality,
+    d = row["detail"] or {}
+    return ItemResult(row["location"], media_type=row["media_type"], pdq=row["pdq"], pdq_quality=row["pdq_quality"],
                       pdq_variants=d.get("pdq_variants", []),
-                      flags=[f for f in (row.flags or []) if f == PDQ_REDUCED],
-                      error=(row.error_code, row.error_message) if row.error_code else None,
+                      flags=[f for f in (row["flags"] or []) if f == PDQ_REDUCED],
+                      error=(row["error_code"], row["error_message"]) if row["error_code"] else None,
                       detail={k: v for k, v in d.items() if k != "pdq_variants"},
                       video_frames=[tuple(x) for x in d.get("video_frames", [])])
 
