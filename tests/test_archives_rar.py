@@ -154,3 +154,92 @@ def test_a_scan_queues_rar_members_with_their_media(store, tmp_path, media_key):
         assert rows[loc].klass == "unknown" and rows[loc].sha256 == sha(data), loc
     rep = enqueue_scan(store, settings, scan_id, media_reader=lambda loc: read_location(loc, settings))
     assert rep["media_missing"] == 0 and rmedia.has_media(store, sha(a), "original")
+
+
+# -- multi-volume -----------------------------------------------------------------------------------
+
+
+def rar4_volumes(pieces: list[list[tuple[str, bytes, bytes, int]]]) -> list[bytes]:
+    """The volumes of a RAR 4 set (new naming): `pieces[v]` lists (name, this volume's part, whole data, flags)
+    with 0x01 (continued from the previous volume) and 0x02 (continued in the next)."""
+
+    def block(kind: int, flags: int, body: bytes) -> bytes:
+        head = struct.pack("<BHH", kind, flags, 7 + len(body)) + body
+        return struct.pack("<H", zlib.crc32(head) & 0xFFFF) + head
+
+    out = []
+    for v, members in enumerate(pieces):
+        main = 0x0001 | 0x0010 | (0x0100 if v == 0 else 0)  # volume, new naming, first volume
+        vol = b"Rar!\x1a\x07\x00" + block(0x73, main, bytes(6))
+        for name, part, whole, flags in members:
+            raw = name.encode()
+            body = struct.pack("<IIBIIBBHI", len(part), len(whole), 2, zlib.crc32(whole), DOS_2024, 20, 0x30,
+                               len(raw), 0x20) + raw
+            vol += block(0x74, 0x8000 | flags, body) + part
+        out.append(vol + block(0x7B, 0x4000 | (0x0001 if v < len(pieces) - 1 else 0), b""))
+    return out
+
+
+def rar5_volumes(pieces: list[list[tuple[str, bytes, bytes, int]]]) -> list[bytes]:
+    """The volumes of a RAR 5 set: `pieces[v]` lists (name, this volume's part, whole data, header flags) with
+    0x0008 (continued from the previous volume) and 0x0010 (continued in the next)."""
+
+    def block(kind: int, flags: int, body: bytes, data_size: int | None = None) -> bytes:
+        fields = vint(kind) + vint(flags) + (vint(data_size) if data_size is not None else b"") + body
+        rest = vint(len(fields)) + fields
+        return struct.pack("<I", zlib.crc32(rest)) + rest
+
+    out = []
+    for v, members in enumerate(pieces):
+        vol = b"Rar!\x1a\x07\x01\x00" + block(1, 0, vint(0x0001) if v == 0 else vint(0x0001 | 0x0002) + vint(v))
+        for name, part, whole, flags in members:
+            raw = name.encode()
+            body = (vint(0x0002 | 0x0004) + vint(len(whole)) + vint(0o100644)
+                    + struct.pack("<II", 1715941800, zlib.crc32(whole)) + vint(0) + vint(1) + vint(len(raw)) + raw)
+            vol += block(2, 0x0002 | flags, body, len(part)) + part
+        out.append(vol + block(5, 0, vint(0x0001 if v < len(pieces) - 1 else 0)))
+    return out
+
+
+def split3(data: bytes) -> tuple[bytes, bytes]:
+    return data[:len(data) // 3], data[len(data) // 3:]
+
+
+def test_a_multi_volume_rar_is_read_whole_from_its_first_volume(tmp_path):
+    a, b, c = pic(101, size=(160, 120)), pic(102, "PNG"), pic(103, size=(140, 100))
+    a1, a2 = split3(a)
+    c1, c2 = split3(c)
+    vols = rar4_volumes([[("a.jpg", a1, a, 0x02)], [("a.jpg", a2, a, 0x01), ("b.png", b, b, 0), ("c.jpg", c1, c, 0x02)],
+                         [("c.jpg", c2, c, 0x01)]])
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    for i, v in enumerate(vols, 1):
+        (ev / f"set.part{i}.rar").write_bytes(v)
+    old = rar4_volumes([[("d.jpg", a1, a, 0x02)], [("d.jpg", a2, a, 0x01)]])
+    (ev / "old.rar").write_bytes(old[0])
+    (ev / "old.r00").write_bytes(old[1])
+    new = rar5_volumes([[("e.jpg", c1, c, 0x0010)], [("e.jpg", c2, c, 0x0008), ("f.png", b, b, 0)]])
+    (ev / "five.part01.rar").write_bytes(new[0])
+    (ev / "five.part02.rar").write_bytes(new[1])
+    items = by_loc(scan([ev]))
+    five = str(ev / "five.part01.rar")
+    assert items[f"{five}!e.jpg"].data == c and items[f"{five}!f.png"].data == b and items[five].meta["volumes"] == 2
+    assert items[str(ev / "five.part02.rar")].meta["segment_of"] == "five.part01.rar"
+    first = str(ev / "set.part1.rar")
+    assert items[first].meta["volumes"] == 3 and code(items[first]) is None
+    assert items[f"{first}!a.jpg"].data == a and items[f"{first}!b.png"].data == b and items[f"{first}!c.jpg"].data == c
+    for i in (2, 3):
+        rec = items[str(ev / f"set.part{i}.rar")]  # a record of the set, never opened alone
+        assert rec.container and rec.meta["segment_of"] == "set.part1.rar" and code(rec) is None
+        assert not [loc for loc in items if loc.startswith(str(ev / f"set.part{i}.rar") + "!")]
+    assert items[f"{ev / 'old.rar'}!d.jpg"].data == a and items[str(ev / "old.r00")].meta["segment_of"] == "old.rar"
+    assert read_location(f"{first}!c.jpg", Settings()) == c  # re-opened with its volumes, for review
+    # a later volume whose first volume was not seized: read alone, as far as it goes
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (lone / "set.part2.rar").write_bytes(vols[1])
+    alone = by_loc(scan([lone]))
+    part2 = str(lone / "set.part2.rar")
+    assert code(alone[f"{part2}!a.jpg"]) == "corrupt_container"  # its start is in the missing first volume
+    assert alone[f"{part2}!b.png"].data == b  # whole in this volume
+    assert code(alone[f"{part2}!c.jpg"]) == "corrupt_container"  # its end is in the third, not beside it

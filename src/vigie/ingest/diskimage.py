@@ -10,6 +10,11 @@ Directories are walked sorted by name, once per inode (loops in damaged file sys
 followed twice). Entries the file system lists as deleted come with ``deleted=True`` and
 whatever bytes are still readable. TSK's virtual ``$OrphanFiles`` folder (deleted files
 whose name is gone) is walked too; its other virtual files ($MBR, $FAT1…) are not listed.
+
+Space that no file system describes is carved whole (`_no_fs`): a partition whose file system The Sleuth
+Kit cannot open (``image!p2/@unallocated:0x…``), the space between and around partitions
+(``image!unpartitioned/@unallocated:0x…``, disk offsets) and media with neither a file system nor a
+partition table (``image!/@unallocated:0x…``).
 """
 
 from __future__ import annotations

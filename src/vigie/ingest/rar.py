@@ -5,15 +5,25 @@ the non-free `unrar`: libarchive reads both formats, stored and compressed, soli
 come in stored order (a solid archive can only be read in order), each read in `CHUNK` pieces into a
 `MemberSink`: the ratio guard counts the packed bytes libarchive actually consumed, never a size the header
 declares. libarchive cannot decrypt RAR: an encrypted member is listed (`encrypted`) with its name and size,
-and an archive whose headers are encrypted is reported as such. Only the first volume of a multi-volume
-archive is read (a member that goes on in the next volume is `corrupt_container`).
+and an archive whose headers are encrypted is reported as such.
+
+A multi-volume archive (``x.part1.rar``, ``x.part2.rar``…, or the older ``x.rar``, ``x.r00``, ``x.r01``…) is read
+from its first volume with the volumes found beside it, in order, as one archive: a member that goes on from one
+volume into the next is read whole, under the first volume's location (``x.part1.rar!photo.jpg``). A later
+volume met in a folder whose first volume is there too is a record of that set (`meta["segment_of"]`), never
+opened alone; one whose first volume is missing is read alone, as far as it goes. Volumes inside an archive
+(bytes, no folder) are read one by one.
 """
 
 from __future__ import annotations
 
 import ctypes
 import datetime as dt
+import os
+import re
+import struct
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import BinaryIO
 
 from vigie.errors import ErrorRecord
@@ -37,6 +47,126 @@ SIGNATURES = (b"Rar!\x1a\x07\x00", b"Rar!\x1a\x07\x01\x00")
 
 def is_rar(head: bytes) -> bool:
     return head.startswith(SIGNATURES)
+
+
+def _vint(b: bytes, pos: int) -> tuple[int, int]:
+    n = shift = 0
+    while pos < len(b) and shift < 64:
+        c = b[pos]
+        n |= (c & 0x7F) << shift
+        pos += 1
+        if not c & 0x80:
+            return n, pos
+        shift += 7
+    raise ValueError("truncated vint")
+
+
+def volume_of(head: bytes) -> tuple[bool, bool]:
+    """(part of a multi-volume set, its first volume) from the archive's main header."""
+    try:
+        if head.startswith(SIGNATURES[0]):  # RAR 4: MHD_VOLUME 0x0001, MHD_FIRSTVOLUME 0x0100 (RAR 3.0 and later)
+            kind, flags = struct.unpack_from("<BH", head, 9)
+            if kind != 0x73 or not flags & 0x0001:
+                return False, False
+            return True, bool(flags & 0x0100)
+        if head.startswith(SIGNATURES[1]):  # RAR 5: archive flags 0x0001 volume, 0x0002 its number follows
+            _, pos = _vint(head, 12)  # header size, after the header's CRC32
+            kind, pos = _vint(head, pos)
+            hflags, pos = _vint(head, pos)
+            if kind != 1:
+                return False, False
+            if hflags & 0x0001:
+                _, pos = _vint(head, pos)  # extra area size
+            aflags, pos = _vint(head, pos)
+            if not aflags & 0x0001:
+                return False, False
+            number = _vint(head, pos)[0] if aflags & 0x0002 else 0
+            return True, number == 0
+    except (struct.error, ValueError):
+        pass
+    return False, False
+
+
+_PART = re.compile(r"^(?P<stem>.*\.part)(?P<n>\d+)(?P<ext>\.rar)$", re.I)
+_OLD = re.compile(r"^(?P<stem>.*)\.(?P<ext>rar|[r-z]\d\d)$", re.I)
+MAX_VOLUMES = 10_000
+
+
+def _old_suffix(i: int) -> str:
+    """The suffix of the old naming's volume i (0: ``rar``, then ``r00``…``r99``, ``s00``…)."""
+    return "rar" if i == 0 else f"{chr(ord('r') + (i - 1) // 100)}{(i - 1) % 100:02d}"
+
+
+def _set_of(path: str) -> tuple[str, int] | None:
+    """The path the first volume of `path`'s set would have, and `path`'s index in the set (None: not named as
+    a volume)."""
+    folder, name = os.path.split(path)
+    m = _PART.match(name)
+    if m:
+        return os.path.join(folder, f"{m['stem']}{1:0{len(m['n'])}d}{m['ext']}"), int(m["n"]) - 1
+    m = _OLD.match(name)
+    if m:
+        suffix = m["ext"].lower()
+        i = 0 if suffix == "rar" else (ord(suffix[0]) - ord("r")) * 100 + int(suffix[1:]) + 1
+        case = str.upper if m["ext"].isupper() else str.lower
+        return os.path.join(folder, f"{m['stem']}.{case('rar')}"), i
+    return None
+
+
+def _volume_path(first: str, i: int) -> str:
+    """The path of volume `i` of the set whose first volume is `first`."""
+    folder, name = os.path.split(first)
+    m = _PART.match(name)
+    if m:
+        return os.path.join(folder, f"{m['stem']}{int(m['n']) + i:0{len(m['n'])}d}{m['ext']}")
+    m = _OLD.match(name)
+    case = str.upper if m["ext"].isupper() else str.lower
+    return os.path.join(folder, f"{m['stem']}.{case(_old_suffix(i))}")
+
+
+def volumes(path: str) -> list[str]:
+    """The volumes of the set whose first volume is `path`, in order, as far as they follow one another on disk
+    (at most MAX_VOLUMES; `path` alone when it is not named as a first volume)."""
+    got = _set_of(path)
+    if got is None or got[1] != 0:
+        return [path]
+    out = [path]
+    for i in range(1, MAX_VOLUMES):
+        nxt = _volume_path(path, i)
+        if not os.path.isfile(nxt):
+            break
+        out.append(nxt)
+    return out
+
+
+def first_volume(path: str) -> str | None:
+    """The first volume of the set a later volume `path` belongs to, when it lies beside it."""
+    got = _set_of(path)
+    if got is None or got[1] <= 0:
+        return None
+    return got[0] if os.path.isfile(got[0]) else None
+
+
+@contextmanager
+def _open_volumes(paths: list[str], fmt: str):
+    """libarchive reading the volumes `paths` in order as one archive (`archive_read_open_filenames`)."""
+    from libarchive import ffi
+    from libarchive.read import ArchiveRead
+
+    fn = ffi.libarchive.archive_read_open_filenames
+    fn.argtypes, fn.restype = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_size_t], ctypes.c_int
+    names = (ctypes.c_char_p * (len(paths) + 1))(*[os.fsencode(p) for p in paths], None)
+    archive_p = ffi.read_new()
+    try:
+        ffi.get_read_filter_function("all")(archive_p)
+        ffi.get_read_format_function(fmt)(archive_p)
+        if fn(archive_p, names, CHUNK) != 0:
+            from libarchive.exception import ArchiveError
+
+            raise ArchiveError(ffi.error_string(archive_p) or b"cannot open the volumes")
+        yield ArchiveRead(archive_p)
+    finally:
+        ffi.read_free(archive_p)
 
 
 def _encrypted(entry) -> bool:
@@ -67,11 +197,25 @@ def members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: C
         yield item
         return
     fobj.seek(0)
-    fmt = "rar" if fobj.read(len(SIGNATURES[0])) == SIGNATURES[0] else "rar5"
+    head = fobj.read(64)
     fobj.seek(0)
+    fmt = "rar" if head.startswith(SIGNATURES[0]) else "rar5"
+    multi, first = volume_of(head)
+    paths = [item.path]
+    if multi and item.path:
+        if not first and first_volume(item.path) is not None:
+            item.meta["segment"] = "volume"
+            item.meta["segment_of"] = os.path.basename(first_volume(item.path))
+            yield item  # read with its first volume, never alone
+            return
+        if first:
+            paths = volumes(item.path)
+            item.meta["volumes"] = len(paths)
+    opened = _open_volumes(paths, fmt) if len(paths) > 1 else \
+        libarchive.stream_reader(fobj, format_name=fmt, block_size=CHUNK)
     shown = False
     try:
-        with libarchive.stream_reader(fobj, format_name=fmt, block_size=CHUNK) as archive:
+        with opened as archive:
             entries = iter(archive)
             entry = next(entries, None)  # the first header: an archive that has none is reported on its own row
             shown = True
@@ -165,6 +309,6 @@ def _member(item: Item, archive, entry, rawname: str, count: int, book: NameBook
             return False
         yield Item(loc, size=declared, meta=meta,
                    error=ErrorRecord("corrupt_container", f"archive damaged in this member: {text}"))
-        return True
+        return False  # the next header says whether libarchive can go on (a lone later volume's first member)
     yield from ctx.expand(Item(loc, size=len(data), data=data, meta=meta), depth + 1)
     return False
