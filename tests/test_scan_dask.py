@@ -86,3 +86,19 @@ def test_parse_cluster():
     for bad in ("", "local:0", "local:x", "nonsense"):
         with pytest.raises(ValueError):
             parse_cluster(bad)
+
+
+def test_a_local_cluster_runs_without_dask_monitoring():
+    """The workers of a local cluster run no statistical profiler and the scan's process no GIL monitor or fast
+    tick (`vigie.ingest.distributed.QUIET`): on the scan's two cores they took about 0.8 s of CPU from a 6 s
+    bench run (docs/scanning.md, seventh round)."""
+    import dask
+
+    client = open_client("local:1")
+    try:
+        got = client.run(lambda: (dask.config.get("distributed.worker.profile.enabled"),
+                                  dask.config.get("distributed.admin.tick.interval")))
+        assert list(got.values()) == [(False, "500ms")]
+        assert dask.config.get("distributed.worker.profile.enabled") is True  # the process's own config untouched
+    finally:
+        close_client(client)

@@ -53,6 +53,11 @@ LOST_WORKER_TIMEOUT = "3650 days"
 #: died twice is run again one item per task, and an item that killed it twice is a `decoder_crash`. Each death
 #: costs a worker's restart (imports and kernels: 1.5-2.5 s on a 2-core machine).
 ALLOWED_FAILURES = 1
+#: Dask's own monitoring, which on a cluster of a scan's two cores takes CPU from the hashing: the workers'
+#: statistical profiler (a stack sample every 10 ms), the event loops' 20 ms tick and the 0.5 s system monitor
+#: (the scheduler, nannies and client share the scan's process). Nobody looks at a local cluster's dashboard.
+QUIET = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "500ms",
+         "distributed.admin.system-monitor.interval": "5s", "distributed.admin.system-monitor.gil.enabled": False}
 #: Environment of the worker processes this module starts: one thread each for numeric libraries.
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 #: Per worker process: content already hashed, per scan (token), so a duplicate is hashed once per worker.
@@ -60,8 +65,8 @@ _SEEN: OrderedDict[str, RecentContent] = OrderedDict()
 _SEEN_PER_SCAN = 10_000
 _SEEN_SCANS = 4
 #: Most items, and most bytes of content, in one task.
-BATCH_ITEMS = 16
-BATCH_BYTES = 8 * 1024 * 1024
+BATCH_ITEMS = 32
+BATCH_BYTES = 16 * 1024 * 1024
 
 
 def parse_cluster(spec: str) -> tuple[str, int] | tuple[str, str]:
@@ -112,7 +117,7 @@ def open_client(spec: str):
             dask.config.set({"distributed.deploy.lost-worker-timeout": LOST_WORKER_TIMEOUT})
             with dask.config.set({"temporary-directory": scratch,  # the nannies make their own too
                                   "distributed.worker.multiprocessing-method": "forkserver",
-                                  "distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+                                  "distributed.scheduler.allowed-failures": ALLOWED_FAILURES, **QUIET}):
                 cluster = LocalCluster(n_workers=arg, threads_per_worker=1, processes=True, dashboard_address=None,
                                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                                        env=dict(WORKER_ENV), local_directory=scratch,
