@@ -65,8 +65,8 @@ _SEEN: OrderedDict[str, RecentContent] = OrderedDict()
 _SEEN_PER_SCAN = 10_000
 _SEEN_SCANS = 4
 #: Most items, and most bytes of content, in one task.
-BATCH_ITEMS = 32
-BATCH_BYTES = 16 * 1024 * 1024
+BATCH_ITEMS = 64
+BATCH_BYTES = 32 * 1024 * 1024
 
 
 def parse_cluster(spec: str) -> tuple[str, int] | tuple[str, str]:
