@@ -28,26 +28,17 @@ from vigie.ingest.members import (
     LimitExceeded,
     MemberSink,
     NameBook,
+    damaged,
     limit_item,
     member_meta,
     read_member,
     safe_name,
+    too_many,
 )
 from vigie.ingest.names import escape
 
 _READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, tarfile.TarError,
                 RuntimeError, struct.error)
-
-
-def _too_many(location: str, ctx: Context) -> Item:
-    n = ctx.settings.archive_max_entries
-    return Item(location, error=ErrorRecord("too_many_entries", f"over archive_max_entries ({n}) entries: "
-                                            "this one and the rest of the archive are not read"))
-
-
-def _damaged(container: Item, exc: BaseException) -> Item:
-    return Item(f"{container.location}{SEP}<damaged>",
-                error=ErrorRecord("corrupt_container", f"archive damaged after the members listed before: {exc}"))
 
 
 # -- zip -----------------------------------------------------------------------------------------
@@ -85,7 +76,7 @@ def zip_members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ct
                                                    "mtime": _zip_time(info.date_time)})
         loc = f"{item.location}{SEP}{book.unique(name, meta)}"
         if count > ctx.settings.archive_max_entries:
-            yield _too_many(loc, ctx)
+            yield too_many(loc, ctx)
             return
         if not ctx.wants(loc):
             continue  # re-opening another member: this one is not read
@@ -228,7 +219,7 @@ def _zip_local_scan(item: Item, fobj: BinaryIO, depth: int, ctx: Context) -> Ite
                                                                  mtime >> 11, (mtime >> 5) & 63, (mtime & 31) * 2))})
         loc = f"{item.location}{SEP}{book.unique(name, meta)}"
         if count > ctx.settings.archive_max_entries:
-            yield _too_many(loc, ctx)
+            yield too_many(loc, ctx)
             return
         if flags & 0x1:
             meta["encrypted"] = True
@@ -318,21 +309,21 @@ def tar_members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ct
         try:
             m = tf.next()
         except _READ_ERRORS as exc:
-            yield _damaged(item, exc)
+            yield damaged(item, exc)
             return
         if m is None:
             return
         count += 1
         if m.isdir():
             if count > ctx.settings.archive_max_entries:
-                yield _too_many(f"{item.location}{SEP}{safe_name(m.name)[0]}", ctx)
+                yield too_many(f"{item.location}{SEP}{safe_name(m.name)[0]}", ctx)
                 return
             continue
         name, unsafe = safe_name(m.name)
         meta = member_meta(m.name, unsafe, {"mtime": m.mtime, "mode": m.mode})
         loc = f"{item.location}{SEP}{book.unique(name, meta)}"
         if count > ctx.settings.archive_max_entries:
-            yield _too_many(loc, ctx)
+            yield too_many(loc, ctx)
             return
         if not ctx.wants(loc):
             continue  # re-opening another member: the stream skips this one's data
@@ -495,7 +486,7 @@ def _7z_members(item: Item, sz, depth: int, ctx: Context, errors: tuple) -> Iter
                 pass
         loc = f"{item.location}{SEP}{book.unique(name, meta)}"
         if count > ctx.settings.archive_max_entries:
-            yield _too_many(loc, ctx)
+            yield too_many(loc, ctx)
             return
         if encrypted and not f.emptystream:
             meta["encrypted"] = True

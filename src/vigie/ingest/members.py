@@ -174,6 +174,19 @@ class MemberSink:
         return bytes(self.buf)
 
 
+def too_many(location: str, ctx: Context) -> Item:
+    """The item at which an archive passed `archive_max_entries`: it and the rest are not read."""
+    n = ctx.settings.archive_max_entries
+    return Item(location, error=ErrorRecord("too_many_entries", f"over archive_max_entries ({n}) entries: "
+                                            "this one and the rest of the archive are not read"))
+
+
+def damaged(container: Item, exc: BaseException | str) -> Item:
+    """The record of damage met after the members listed before it (a stream cannot be read past it)."""
+    return Item(f"{container.location}{SEP}<damaged>",
+                error=ErrorRecord("corrupt_container", f"archive damaged after the members listed before: {exc}"))
+
+
 def read_member(read: Callable[[int], bytes], ctx: Context, **kw) -> bytes:
     """Read a member through `read(n)` in chunks into a MemberSink (same keywords); its bytes."""
     sink = MemberSink(ctx, **kw)

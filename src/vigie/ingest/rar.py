@@ -3,9 +3,9 @@
 RAR is how much of the material hotlines and police meet is packed, and no Python library reads it without
 the non-free `unrar`: libarchive reads both formats, stored and compressed, solid too, as a stream. Members
 come in stored order (a solid archive can only be read in order), each read in `CHUNK` pieces into a
-`MemberSink`: the ratio guard counts the packed bytes libarchive actually consumed, never a size the header
-declares. libarchive cannot decrypt RAR: an encrypted member is listed (`encrypted`) with its name and size,
-and an archive whose headers are encrypted is reported as such.
+`MemberSink` (`vigie.ingest.members`): the ratio guard counts the packed bytes libarchive actually consumed,
+never a size the header declares. libarchive cannot decrypt RAR: an encrypted member is listed (`encrypted`)
+with its name and size, and an archive whose headers are encrypted is reported as such.
 
 A multi-volume archive (``x.part1.rar``, ``x.part2.rar``…, or the older ``x.rar``, ``x.r00``, ``x.r01``…) is read
 from its first volume with the volumes found beside it, in order, as one archive: a member that goes on from one
@@ -27,18 +27,7 @@ from contextlib import contextmanager
 from typing import BinaryIO
 
 from vigie.errors import ErrorRecord
-from vigie.ingest.members import (
-    CHUNK,
-    SEP,
-    Context,
-    Item,
-    LimitExceeded,
-    MemberSink,
-    NameBook,
-    limit_item,
-    member_meta,
-    safe_name,
-)
+from vigie.ingest import members as mem
 from vigie.ingest.names import escape
 
 #: RAR 1.5-4.x and RAR 5 signatures.
@@ -160,7 +149,7 @@ def _open_volumes(paths: list[str], fmt: str):
     try:
         ffi.get_read_filter_function("all")(archive_p)
         ffi.get_read_format_function(fmt)(archive_p)
-        if fn(archive_p, names, CHUNK) != 0:
+        if fn(archive_p, names, mem.CHUNK) != 0:
             from libarchive.exception import ArchiveError
 
             raise ArchiveError(ffi.error_string(archive_p) or b"cannot open the volumes")
@@ -188,7 +177,8 @@ def _name(entry) -> str:
     return raw or ""
 
 
-def members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: Context) -> Iterator[Item]:
+def members(item: mem.Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: mem.Context
+            ) -> Iterator[mem.Item]:
     try:
         import libarchive
         from libarchive.exception import ArchiveError
@@ -212,7 +202,7 @@ def members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: C
             paths = volumes(item.path)
             item.meta["volumes"] = len(paths)
     opened = _open_volumes(paths, fmt) if len(paths) > 1 else \
-        libarchive.stream_reader(fobj, format_name=fmt, block_size=CHUNK)
+        libarchive.stream_reader(fobj, format_name=fmt, block_size=mem.CHUNK)
     shown = False
     try:
         with opened as archive:
@@ -220,22 +210,22 @@ def members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: C
             entry = next(entries, None)  # the first header: an archive that has none is reported on its own row
             shown = True
             yield item
-            book = NameBook()
+            book = mem.NameBook()
             count = 0
             while entry is not None and not ctx.exhausted:
                 count += 1
                 rawname = _name(entry)
                 if entry.isdir:
                     if count > ctx.settings.archive_max_entries:
-                        yield _too_many(f"{item.location}{SEP}{safe_name(rawname, backslash=True)[0]}", ctx)
+                        name = mem.safe_name(rawname, backslash=True)[0]
+                        yield mem.too_many(f"{item.location}{mem.SEP}{name}", ctx)
                         return
                 elif (yield from _member(item, archive, entry, rawname, count, book, depth, ctx, ArchiveError)):
                     return  # a bomb, the entry limit or damage: a stream cannot go on past it
                 try:
                     entry = next(entries, None)
                 except ArchiveError as exc:
-                    yield Item(f"{item.location}{SEP}<damaged>", error=ErrorRecord(
-                        "corrupt_container", f"archive damaged after the members listed before: {exc}"))
+                    yield mem.damaged(item, exc)
                     return
     except ArchiveError as exc:
         if shown:  # raised while closing, after every member was listed
@@ -249,26 +239,20 @@ def members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: C
         yield item
 
 
-def _too_many(location: str, ctx: Context) -> Item:
-    n = ctx.settings.archive_max_entries
-    return Item(location, error=ErrorRecord("too_many_entries", f"over archive_max_entries ({n}) entries: "
-                                            "this one and the rest of the archive are not read"))
-
-
-def _member(item: Item, archive, entry, rawname: str, count: int, book: NameBook, depth: int, ctx: Context,
-            ArchiveError):  # noqa: N803
+def _member(item: mem.Item, archive, entry, rawname: str, count: int, book: mem.NameBook, depth: int,
+            ctx: mem.Context, ArchiveError):  # noqa: N803
     """Yield one member's items; return True when the archive must not be read further."""
-    name, unsafe = safe_name(rawname, backslash=True)
-    meta = member_meta(rawname, unsafe)
+    name, unsafe = mem.safe_name(rawname, backslash=True)
+    meta = mem.member_meta(rawname, unsafe)
     try:
         mtime = entry.mtime
         if mtime:
             meta["mtime"] = dt.datetime.fromtimestamp(int(mtime), dt.UTC).isoformat()
     except (ValueError, OverflowError, OSError):
         pass
-    loc = f"{item.location}{SEP}{book.unique(name, meta)}"
+    loc = f"{item.location}{mem.SEP}{book.unique(name, meta)}"
     if count > ctx.settings.archive_max_entries:
-        yield _too_many(loc, ctx)
+        yield mem.too_many(loc, ctx)
         return True
     if not ctx.wants(loc):
         return False  # re-opening another member: libarchive skips this one's data
@@ -276,15 +260,15 @@ def _member(item: Item, archive, entry, rawname: str, count: int, book: NameBook
         target = escape(entry.linkpath or "")[0]
         meta["link_target"] = target
         meta["hard_link"] = bool(entry.islnk)
-        yield Item(loc, meta=meta, error=ErrorRecord("link", f"link to {target!r}: listed, not followed"))
+        yield mem.Item(loc, meta=meta, error=ErrorRecord("link", f"link to {target!r}: listed, not followed"))
         return False
     if not entry.isreg and entry.filetype:  # no type bits at all (a bare 0o644 from some writers): a file
-        yield Item(loc, meta=meta, error=ErrorRecord("special_file", "device or FIFO member: listed, not read"))
+        yield mem.Item(loc, meta=meta, error=ErrorRecord("special_file", "device or FIFO member: listed, not read"))
         return False
     declared = entry.size
     if _encrypted(entry):
         meta["encrypted"] = True
-        yield Item(loc, size=declared, meta=meta, error=ErrorRecord("encrypted", "encrypted member: no password, "
+        yield mem.Item(loc, size=declared, meta=meta, error=ErrorRecord("encrypted", "encrypted member: no password, "
                                                                      "not read"))
         return False
     start = archive.bytes_read
@@ -292,23 +276,23 @@ def _member(item: Item, archive, entry, rawname: str, count: int, book: NameBook
     def packed(n: int) -> int:  # packed bytes libarchive consumed since this member began (solid: the stream's)
         return max(archive.bytes_read - start, 1)
 
-    sink = MemberSink(ctx, packed=packed)
+    sink = mem.MemberSink(ctx, packed=packed)
     try:
-        for block in entry.get_blocks(CHUNK):
+        for block in entry.get_blocks(mem.CHUNK):
             sink.write(block)
         data = sink.finish()
-    except LimitExceeded as exc:
-        yield limit_item(loc, exc, meta=meta)
+    except mem.LimitExceeded as exc:
+        yield mem.limit_item(loc, exc, meta=meta)
         return exc.code == "zip_bomb" or exc.stop  # too_large: streamed to its end, the archive goes on
     except ArchiveError as exc:
         text = str(exc)
         if "encrypt" in text.lower() or "password" in text.lower():
             meta["encrypted"] = True
-            yield Item(loc, size=declared, meta=meta,
+            yield mem.Item(loc, size=declared, meta=meta,
                        error=ErrorRecord("encrypted", f"encrypted member: no password, not read ({text})"))
             return False
-        yield Item(loc, size=declared, meta=meta,
+        yield mem.Item(loc, size=declared, meta=meta,
                    error=ErrorRecord("corrupt_container", f"archive damaged in this member: {text}"))
         return False  # the next header says whether libarchive can go on (a lone later volume's first member)
-    yield from ctx.expand(Item(loc, size=len(data), data=data, meta=meta), depth + 1)
+    yield from ctx.expand(mem.Item(loc, size=len(data), data=data, meta=meta), depth + 1)
     return False
