@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
+import sys
 import zipfile
 import zlib
 
@@ -243,3 +244,14 @@ def test_a_multi_volume_rar_is_read_whole_from_its_first_volume(tmp_path):
     assert code(alone[f"{part2}!a.jpg"]) == "corrupt_container"  # its start is in the missing first volume
     assert alone[f"{part2}!b.png"].data == b  # whole in this volume
     assert code(alone[f"{part2}!c.jpg"]) == "corrupt_container"  # its end is in the third, not beside it
+
+
+def test_without_libarchive_a_rar_is_unsupported_and_the_scan_goes_on(tmp_path, monkeypatch):
+    a = pic(111)
+    (tmp_path / "x.rar").write_bytes(rar5([("a.jpg", a)]))
+    (tmp_path / "y.jpg").write_bytes(a)
+    monkeypatch.setitem(sys.modules, "libarchive", None)  # as where neither libarchive-c nor libarchive13 is
+    items = by_loc(scan([tmp_path]))
+    rec = items[str(tmp_path / "x.rar")]
+    assert code(rec) == "unsupported" and "libarchive" in rec.error.message
+    assert items[str(tmp_path / "y.jpg")].error is None

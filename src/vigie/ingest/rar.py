@@ -182,7 +182,7 @@ def members(item: mem.Item, fobj: BinaryIO, size: int, kind: str, depth: int, ct
     try:
         import libarchive
         from libarchive.exception import ArchiveError
-    except (ImportError, OSError) as exc:  # the binding, or libarchive itself (Debian libarchive13), is missing
+    except (ImportError, OSError, AttributeError) as exc:  # libarchive-c, or libarchive13 itself, is missing
         item.error = ErrorRecord("unsupported", f"RAR needs libarchive (libarchive-c and libarchive13): {exc}")
         yield item
         return
