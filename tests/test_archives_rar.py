@@ -255,3 +255,27 @@ def test_without_libarchive_a_rar_is_unsupported_and_the_scan_goes_on(tmp_path, 
     rec = items[str(tmp_path / "x.rar")]
     assert code(rec) == "unsupported" and "libarchive" in rec.error.message
     assert items[str(tmp_path / "y.jpg")].error is None
+
+
+def test_a_read_that_fails_inside_a_rar_is_its_error_not_the_scans():
+    """A bad sector under a RAR on the evidence (an OSError from the read): the members before it are listed, the
+    archive says where it stopped, nothing is raised to the scan."""
+    from vigie.ingest import rar
+    from vigie.ingest.containers import new_context
+    from vigie.ingest.members import Item
+
+    a, b = pic(121), pic(122, size=(300, 200))
+    data = rar4([("a.jpg", a), ("b.jpg", b)])
+
+    class BadSector(io.BytesIO):
+        def readinto(self, buf):
+            if self.tell() > len(data) - len(b) // 2:
+                raise OSError(5, "Input/output error")
+            return super().readinto(memoryview(buf)[:4096])  # small reads: the failure lands inside b.jpg
+
+    got = list(rar.members(Item("ev/x.rar"), BadSector(data), len(data), "rar", 1, new_context(Settings())))
+    assert got[0].location == "ev/x.rar" and got[1].location == "ev/x.rar!a.jpg" and got[1].data == a
+    assert not [i for i in got if i.location == "ev/x.rar!b.jpg" and i.error is None]  # never taken for whole
+    last = got[-1]  # libarchive saw the stream end; the failed read is said, not lost
+    assert last.location == "ev/x.rar!<damaged>" and code(last) == "corrupt_container"
+    assert "Input/output error" in last.error.message

@@ -177,15 +177,53 @@ def _name(entry) -> str:
     return raw or ""
 
 
+class _Guarded:
+    """The archive's file object as libarchive reads it, through a ctypes callback, which swallows exceptions: a
+    read that fails (a bad sector) would look like the end of the archive and its last members vanish without a
+    word. The failure is kept here and reported after the members read before it (`members`)."""
+
+    def __init__(self, fobj: BinaryIO):
+        self.fobj, self.error = fobj, None
+
+    def readinto(self, buf) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            return self.fobj.readinto(buf)
+        except OSError as exc:
+            self.error = exc
+            return 0
+
+    def read(self, n: int = -1) -> bytes:
+        return self.fobj.read(n)
+
+    def seekable(self) -> bool:
+        return self.fobj.seekable()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.fobj.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.fobj.tell()
+
+
 def members(item: mem.Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: mem.Context
             ) -> Iterator[mem.Item]:
+    guarded = _Guarded(fobj)
+    yield from _members(item, guarded, kind, depth, ctx)
+    if guarded.error is not None:
+        yield mem.damaged(item, f"reading the archive failed at byte {guarded.tell()}: {guarded.error}")
+
+
+def _members(item: mem.Item, fobj, kind: str, depth: int, ctx: mem.Context) -> Iterator[mem.Item]:
     try:
         import libarchive
-        from libarchive.exception import ArchiveError
+        from libarchive.exception import ArchiveError as _ArchiveError
     except (ImportError, OSError, AttributeError) as exc:  # libarchive-c, or libarchive13 itself, is missing
         item.error = ErrorRecord("unsupported", f"RAR needs libarchive (libarchive-c and libarchive13): {exc}")
         yield item
         return
+    ArchiveError = (_ArchiveError, OSError)  # noqa: N806 - libarchive's, or a read of the evidence that failed
     fobj.seek(0)
     head = fobj.read(64)
     fobj.seek(0)
