@@ -251,6 +251,8 @@ def _provenance(data: bytes, r: ItemResult) -> None:
         r.flags.append("ai_likely")
     if p.gps:
         r.flags.append("gps")
+    if p.thumbnail_of:  # a desktop's thumbnail: evidence its original (`uri`) was on the device
+        r.flags.append("thumbnail_of")
 
 
 def _video(data: bytes, settings: Settings, r: ItemResult, miniatures: bool = False) -> None:

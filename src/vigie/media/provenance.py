@@ -113,6 +113,7 @@ class Provenance:
     c2pa: dict | None = None
     iptc_source_type: str | None = None
     generator: dict | None = None
+    thumbnail_of: dict | None = None  # a freedesktop.org thumbnail (Linux desktops): the file it was made of
     ai_likely: bool = False
     evidence: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -125,7 +126,7 @@ class Provenance:
             if value:
                 out[name] = value
         out["gps"] = self.gps
-        for name in ("c2pa", "iptc_source_type", "generator"):
+        for name in ("c2pa", "iptc_source_type", "generator", "thumbnail_of"):
             value = getattr(self, name)
             if value:
                 out[name] = value
@@ -207,7 +208,30 @@ def _read(prov: Provenance, data: bytes, media_type: str | None) -> None:
         _apply_xmp(prov, packet)
 
     _apply_texts(prov, texts)
+    _apply_thumbnail(prov, texts)
     _apply_c2pa(prov, data, mtype, scan)
+
+
+#: The keys of a freedesktop.org thumbnail (the Thumbnail Managing Standard: ``~/.cache/thumbnails/normal/
+#: <md5 of the URI>.png`` on Linux desktops, ``~/.thumbnails`` before), kept when the picture is deleted.
+THUMBNAIL_KEYS = {"png:Thumb::URI": "uri", "png:Thumb::MTime": "mtime", "png:Thumb::Size": "size",
+                  "png:Thumb::Mimetype": "mimetype", "png:Software": "software"}
+
+
+def _apply_thumbnail(prov: Provenance, texts: dict[str, str]) -> None:
+    """A PNG holding ``Thumb::URI`` is a desktop's thumbnail of the file at that URI: the link between the
+    thumbnail and its original, which may be long gone (the standard requires ``Thumb::URI`` and
+    ``Thumb::MTime``; the original's modification time, seconds since 1970)."""
+    uri = texts.get("png:Thumb::URI")
+    if not uri:
+        return
+    got = {name: _short(texts[key], 2048) for key, name in THUMBNAIL_KEYS.items() if texts.get(key)}
+    for name in ("mtime", "size"):
+        try:
+            got[name] = int(got[name])
+        except (KeyError, ValueError):
+            got.pop(name, None)
+    prov.thumbnail_of = got
 
 
 # ------------------------------------------------------------------------------------------

@@ -78,6 +78,7 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
     clusters: dict[str, dict] = {}
     vics_groups: dict[str, dict] = {}
     srcs = SourceHashes(scan, out_dir)
+    links = ThumbnailLinks(out_dir)
     with open(os.path.join(out_dir, "files.csv.part"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(FILES_COLUMNS)
@@ -93,6 +94,8 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
                 errors[r.error_code] += 1
             for fl in r.flags or []:
                 flags_count[fl] += 1
+            if "thumbnail_of" in (r.flags or []):
+                links.add(r, top)
             is_media = bool(r.media_type) and r.media_type.split("/")[0] in ("image", "video")
             if is_media:
                 media_locs += 1
@@ -145,6 +148,7 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
         "exposure_spared": {"media_locations": media_locs, "classified_without_viewing": spared,
                             "share": round(spared / media_locs, 4) if media_locs else 0.0},
         "unknown_clusters": len(clusters),
+        "thumbnail_links": links.finish(),
     }
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2, sort_keys=True)
@@ -153,6 +157,39 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
         c["contents"] = sorted(c["contents"])
     render_html(os.path.join(out_dir, "report.html"), summary, cl_list, errors_list(store, scan_id), out_dir)
     return summary
+
+
+THUMBNAIL_COLUMNS = ["location", "sha256", "class", "bank", "category", "original_uri", "original_mtime"]
+
+
+class ThumbnailLinks:
+    """`thumbnail_links.csv`: each desktop thumbnail found (a PNG holding ``Thumb::URI``, flag `thumbnail_of`)
+    with the file it was made of. One whose class is `exact` or `near` shows known material was on the device
+    at that path, even where the file itself is gone. Written only when there is one."""
+
+    def __init__(self, out_dir: str):
+        self.path = os.path.join(out_dir, "thumbnail_links.csv")
+        self.f = self.w = None
+        self.count = self.known = 0
+
+    def add(self, r, top: dict | None) -> None:
+        of = ((r.detail or {}).get("provenance") or {}).get("thumbnail_of") or {}
+        if self.w is None:
+            self.f = open(self.path + ".part", "w", newline="")  # noqa: SIM115 - closed in finish()
+            self.w = csv.writer(self.f)
+            self.w.writerow(THUMBNAIL_COLUMNS)
+        self.w.writerow([r.location, r.sha256 or "", r.klass, top["bank"] if top else "",
+                         (top.get("category") or "") if top else "", of.get("uri", ""), of.get("mtime", "")])
+        self.count += 1
+        self.known += r.klass in ("exact", "near")
+
+    def finish(self) -> dict:
+        if self.f is not None:
+            self.f.close()
+            os.replace(self.path + ".part", self.path)
+        elif os.path.exists(self.path):
+            os.remove(self.path)  # from an earlier run of a scan that found none this time
+        return {"count": self.count, "known": self.known}
 
 
 def errors_list(store: Store, scan_id: int, limit: int = 2000) -> list[dict]:
