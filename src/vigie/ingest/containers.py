@@ -2,10 +2,11 @@
 
 `iter_items(paths, settings)` walks folders (`vigie.ingest.folders`: links and special files
 are records, never followed or opened) and yields one `Item` per entry. A file whose bytes
-(never its name) say zip, tar (plain, gzip, bzip2, xz), 7z or raw disk image (MBR/GPT
-partition table, FAT, exFAT, NTFS, ext) is yielded with `container=True` and is followed
-by its members, recursively, down to
-`settings.archive_max_depth`. Members are read into memory (`Item.data`); nothing is ever
+(never its name) say zip, tar (plain, gzip, bzip2, xz), 7z, RAR, a CD/DVD or raw disk image (MBR/GPT
+partition table, FAT, exFAT, NTFS, ext, ISO 9660), an evidence image, a PDF or a thumbnail cache is yielded
+with `container=True` and is followed by its members, recursively, down to
+`settings.archive_max_depth`. One kind is known by its name, having no magic of its own: Android's
+``.thumbdata…`` thumbnail caches (`vigie.ingest.thumbdata`). Members are read into memory (`Item.data`); nothing is ever
 extracted or written anywhere, and evidence is opened read-only.
 
 Locations are stable across runs (a scan resumes by location): the path as given, then each
@@ -33,7 +34,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from vigie.errors import ErrorRecord
-from vigie.ingest import archives, diskimage, evidence, pdf, rar, thumbcache, thumbnails, thumbsdb
+from vigie.ingest import archives, diskimage, evidence, pdf, rar, thumbcache, thumbdata, thumbnails, thumbsdb
 from vigie.ingest.folders import iter_entries
 from vigie.ingest.members import (  # noqa: F401 - the names scanners and tests know this module by
     CHUNK,
@@ -184,7 +185,8 @@ KINDS = {"zip": archives.zip_members, "7z": archives.sevenzip_members, "rar": ra
          "disk": diskimage.members, "ewf": evidence.ewf_members, "ewf-segment": evidence.ewf_segment_members,
          "split": evidence.split_members, "pdf": pdf.members, "vmdk": evidence.vdisk_members,
          "vmdk-extent": evidence.vdisk_members, "vhd": evidence.vdisk_members, "vhdx": evidence.vdisk_members,
-         "qcow": evidence.vdisk_members, "thumbcache": thumbcache.members, "ole": thumbsdb.members}
+         "qcow": evidence.vdisk_members, "thumbcache": thumbcache.members, "thumbdata": thumbdata.members,
+         "ole": thumbsdb.members}
 #: Kinds whose content is a drive's media: the container item carries the acquisition hash.
 ACQUISITION = frozenset({"disk", "ewf", "split", "vmdk", "vhd", "vhdx", "qcow"})
 
@@ -243,6 +245,8 @@ def from_path(item: Item, ctx: Context) -> Iterator[Item]:
     kind = sniff_container(head)
     if kind is None and disc_image(head, lambda off, n: _head_at(path, off, n)):
         kind = "disk"  # an ISO 9660 CD or DVD image: The Sleuth Kit reads its file system
+    if kind is None and thumbdata.is_thumbdata(item.location):
+        kind = "thumbdata"  # Android's thumbnail cache: known by its name, its bytes have no magic
     piece = evidence.split_first(path) if kind in (None, "disk") else None
     if piece is not None and sniff_container(_head(piece[0])) == "disk":
         yield evidence.split_piece(item, *piece)  # x.002: read with x.001, never alone
@@ -290,6 +294,8 @@ def expand(item: Item, depth: int, ctx: Context) -> Iterator[Item]:
         kind = sniff_container(data[:HEAD_BYTES])
         if kind is None and disc_image(data[:HEAD_BYTES], lambda off, n: data[off:off + n]):
             kind = "disk"
+        if kind is None and thumbdata.is_thumbdata(item.location):
+            kind = "thumbdata"
         if kind is not None:
             item.container = True
             item.meta["format"] = kind

@@ -1,0 +1,69 @@
+"""Android's thumbnail data caches (``DCIM/.thumbnails/.thumbdata3--1967290299``, ``.thumbdata4--…``,
+``.thumbdata5--…``): the Gallery's thumbnail of every picture it has shown, packed one after another in one
+file, and kept there after the picture is deleted, so a thumbnail that matches a known picture is evidence
+the picture was on the phone.
+
+The entries are found by carving (`vigie.ingest.carving`): a picture's signature followed by its structure to
+its end, whatever the slot layout of the Android version (in the versions described by forensic write-ups, a
+marker byte, the image's id and the JPEG's length precede each JPEG in slots of a fixed size; nothing here
+depends on that). Members are named by their offset in the file, ``.thumbdata3--1967290299!0x00002710.jpg``,
+with ``meta["offset"]``, ``meta["carved_type"]`` and the flag ``embedded``; each is re-read from that offset
+alone for review. The file is known by its name (``.thumbdata`` at the start), as forensic tools find it:
+its bytes have no magic of their own. The test writes such a file with a helper (no real phone's cache is in
+the test data).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from vigie.ingest import carving
+from vigie.ingest.members import SEP, Context, Item, too_many
+
+_EXT = {"jpeg": "jpg", "png": "png", "gif": "gif", "webp": "webp", "bmp": "bmp"}
+
+
+def is_thumbdata(location: str) -> bool:
+    """Whether the file (or member) at `location` is named as an Android thumbnail data cache."""
+    name = location.rsplit(SEP, 1)[-1].rsplit("/", 1)[-1]
+    return os.path.basename(name).lower().startswith(".thumbdata")
+
+
+def members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: Context) -> Iterator[Item]:
+    item.meta["format"] = "thumbdata"
+    yield item
+
+    def read(off: int, n: int) -> bytes:
+        fobj.seek(off)
+        return fobj.read(max(0, min(n, size - off)))
+
+    limit = min(carving.CARVE_MAX, ctx.settings.max_file_bytes)
+    prefix = f"{item.location}{SEP}"
+    t = ctx.target
+    if t is not None:  # re-opening one entry: measured from its offset alone
+        try:
+            off = int(t[len(prefix):].split(".", 1)[0], 16) if t.startswith(prefix + "0x") else -1
+        except ValueError:
+            return
+        got = carving.measure(read, off, min(limit, size - off)) if 0 <= off < size else None
+        if got is not None and t == f"{prefix}0x{off:08x}.{_EXT.get(got[0], 'bin')}":
+            yield _entry(item, prefix, off, got, read, depth, ctx)
+        return
+    count = 0
+    for off, ptype, n in carving.carve(read, [(0, size)], limit, video_limit=limit):
+        if ptype not in _EXT:
+            continue  # a video signature inside a thumbnail cache: not a thumbnail
+        count += 1
+        if count > ctx.settings.archive_max_entries:
+            yield too_many(f"{prefix}0x{off:08x}.{_EXT[ptype]}", ctx)
+            return
+        yield from ctx.expand(_entry(item, prefix, off, (ptype, n), read, depth, ctx), depth + 1)
+
+
+def _entry(item: Item, prefix: str, off: int, got: tuple[str, int], read, depth: int, ctx: Context) -> Item:
+    ptype, n = got
+    meta = {"offset": off, "carved_type": ptype, "embedded": True}
+    return Item(f"{prefix}0x{off:08x}.{_EXT.get(ptype, 'bin')}", size=n, data=read(off, n), deleted=item.deleted,
+                meta=meta)
