@@ -61,6 +61,9 @@ def test_a_scan_links_thumbnails_to_their_originals_and_says_which_show_known_ma
         flagged = [r for r in csv.DictReader(f) if "thumbnail_of" in r["flags"].split(";")]
     assert len(flagged) == 2
     assert json.loads((out / "summary.json").read_text())["counts"]["flags"]["thumbnail_of"] == 2
+    page = (out / "report.html").read_text()  # the known one, as text: where known material was
+    assert "Thumbnails of known material: 1" in page and known_uri in page and other_uri not in page
+    assert "<img" not in page
     # a scan with none writes no such file
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -44,7 +44,10 @@ def _bars(counts: dict, cls: bool = False) -> str:
     return f'<svg width="640" height="{h}" role="img">{"".join(rows)}</svg>'
 
 
-def render_html(path: str, summary: dict, clusters: list[dict], errors: list[dict], out_dir: str) -> None:
+def render_html(path: str, summary: dict, clusters: list[dict], errors: list[dict], out_dir: str,
+                known_links: list[dict] | None = None) -> None:
+    """The report page; `known_links`: desktop thumbnails of known material with the files they were made of
+    (`vigie.report.scan_report.ThumbnailLinks`), listed as text."""
     c = summary["counts"]
     e = summary["exposure_spared"]
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Vigie scan report</title>"
@@ -78,7 +81,22 @@ def render_html(path: str, summary: dict, clusters: list[dict], errors: list[dic
         if len(cl["members"]) > 5:
             parts.append(f"<div class='loc'>… and {len(cl['members']) - 5} more (files.csv)</div>")
         parts.append("</div>")
-    parts.append("</div><h2>Errors</h2>")
+    parts.append("</div>")
+    links = summary.get("thumbnail_links") or {}
+    if links.get("known"):
+        parts.append(f"<h2>Thumbnails of known material: {links['known']:,}</h2><p>Desktop thumbnails that match the "
+                     "banks, with the file each was made of: known material was on the device at that path, even "
+                     "where the file itself is gone. All thumbnails with their originals are in "
+                     "<code>thumbnail_links.csv</code>.</p>")
+    if links.get("known") and known_links:
+        parts.append("<table class='links'><tr><th>original</th><th>thumbnail</th><th>class</th><th>bank</th>"
+                     "<th>category</th></tr>")
+        for ln in known_links:
+            parts.append(f"<tr><td class='loc'>{html.escape(ln['uri'])}</td><td class='loc'>"
+                         f"{html.escape(ln['location'])}</td><td>{html.escape(ln['class'])}</td>"
+                         f"<td>{html.escape(ln['bank'])}</td><td>{html.escape(ln['category'])}</td></tr>")
+        parts.append("</table>")
+    parts.append("<h2>Errors</h2>")
     if errors:
         parts.append("<table><tr><th>location</th><th>code</th><th>reason</th></tr>")
         for er in errors:

@@ -155,10 +155,13 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
     cl_list = sorted(clusters.values(), key=lambda c: c["name"])
     for c in cl_list:
         c["contents"] = sorted(c["contents"])
-    render_html(os.path.join(out_dir, "report.html"), summary, cl_list, errors_list(store, scan_id), out_dir)
+    render_html(os.path.join(out_dir, "report.html"), summary, cl_list, errors_list(store, scan_id), out_dir,
+                links.known_rows)
     return summary
 
 
+#: Thumbnails of known material listed in report.html (all are in thumbnail_links.csv).
+KNOWN_LINKS_SHOWN = 500
 THUMBNAIL_COLUMNS = ["location", "sha256", "class", "bank", "category", "original_uri", "original_mtime"]
 
 
@@ -171,6 +174,7 @@ class ThumbnailLinks:
         self.path = os.path.join(out_dir, "thumbnail_links.csv")
         self.f = self.w = None
         self.count = self.known = 0
+        self.known_rows: list[dict] = []  # the first ones of known material, for report.html
 
     def add(self, r, top: dict | None) -> None:
         of = ((r.detail or {}).get("provenance") or {}).get("thumbnail_of") or {}
@@ -181,7 +185,12 @@ class ThumbnailLinks:
         self.w.writerow([r.location, r.sha256 or "", r.klass, top["bank"] if top else "",
                          (top.get("category") or "") if top else "", of.get("uri", ""), of.get("mtime", "")])
         self.count += 1
-        self.known += r.klass in ("exact", "near")
+        if r.klass in ("exact", "near"):
+            self.known += 1
+            if len(self.known_rows) < KNOWN_LINKS_SHOWN:
+                self.known_rows.append({"location": r.location, "uri": of.get("uri", ""), "class": r.klass,
+                                        "bank": top["bank"] if top else "",
+                                        "category": (top.get("category") or "") if top else ""})
 
     def finish(self) -> dict:
         if self.f is not None:
