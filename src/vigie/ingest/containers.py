@@ -132,6 +132,17 @@ def disc_image(head: bytes, read_at: Callable[[int, int], bytes]) -> bool:
     return len(head) == HEAD_BYTES and not head.strip(b"\0") and read_at(ISO_DESCRIPTOR, 5) == b"CD001"
 
 
+def container_kind(head: bytes, location: str, read_at: Callable[[int, int], bytes]) -> str | None:
+    """The container format of a file or member: `sniff_container` on its head, then what the head cannot say:
+    an ISO 9660 disc (`disc_image`, read further only for a blank head) and Android's thumbnail cache (by name)."""
+    kind = sniff_container(head)
+    if kind is None and disc_image(head, read_at):
+        kind = "disk"  # an ISO 9660 CD or DVD image: The Sleuth Kit reads its file system
+    if kind is None and thumbdata.is_thumbdata(location):
+        kind = "thumbdata"  # Android's thumbnail cache: known by its name, its bytes have no magic
+    return kind
+
+
 def sniff_container(head: bytes) -> str | None:
     """The container format of a file from its first HEAD_BYTES bytes: zip, tar, tar.gz, tar.bz2,
     tar.xz, gz, bz2, xz (one compressed file), 7z, rar, disk (raw disk image or file-system image), ewf
@@ -242,11 +253,7 @@ def from_path(item: Item, ctx: Context) -> Iterator[Item]:
     except OSError:
         yield item
         return
-    kind = sniff_container(head)
-    if kind is None and disc_image(head, lambda off, n: _head_at(path, off, n)):
-        kind = "disk"  # an ISO 9660 CD or DVD image: The Sleuth Kit reads its file system
-    if kind is None and thumbdata.is_thumbdata(item.location):
-        kind = "thumbdata"  # Android's thumbnail cache: known by its name, its bytes have no magic
+    kind = container_kind(head, item.location, lambda off, n: _head_at(path, off, n))
     piece = evidence.split_first(path) if kind in (None, "disk") else None
     if piece is not None and sniff_container(_head(piece[0])) == "disk":
         yield evidence.split_piece(item, *piece)  # x.002: read with x.001, never alone
@@ -291,11 +298,7 @@ def expand(item: Item, depth: int, ctx: Context) -> Iterator[Item]:
     """Yield a member read into memory; when its bytes are a container, open it too (at `depth`)."""
     if item.data is not None and item.error is None:
         data = item.data
-        kind = sniff_container(data[:HEAD_BYTES])
-        if kind is None and disc_image(data[:HEAD_BYTES], lambda off, n: data[off:off + n]):
-            kind = "disk"
-        if kind is None and thumbdata.is_thumbdata(item.location):
-            kind = "thumbdata"
+        kind = container_kind(data[:HEAD_BYTES], item.location, lambda off, n: data[off:off + n])
         if kind is not None:
             item.container = True
             item.meta["format"] = kind

@@ -120,6 +120,7 @@ def _members(item: Item, fobj: BinaryIO, size: int, depth: int, ctx: Context, mp
         fs = None
     parts: list[tuple[int, int, str]] = []
     bare = False  # neither a file system nor a partition table: all of the media is carved
+    carved = "; all of it is carved" if ctx.settings.carve_unallocated else ""  # said of space with no file system
     if fs is None:
         try:
             vs = pytsk3.Volume_Info(img)
@@ -129,7 +130,6 @@ def _members(item: Item, fobj: BinaryIO, size: int, depth: int, ctx: Context, mp
                     desc = part.desc.decode("utf-8", "replace") if isinstance(part.desc, bytes) else str(part.desc)
                     parts.append((part.start * block, part.len * block, desc))
         except (OSError, RuntimeError) as exc:
-            carved = "; all of it is carved" if ctx.settings.carve_unallocated else ""
             item.error = ErrorRecord("no_filesystem", "no file system or partition table that The Sleuth Kit can "
                                      "open (wiped, reformatted, an unknown or encrypted file system, or damaged)"
                                      f"{carved}: {str(exc).strip()[:300]}")
@@ -162,7 +162,6 @@ def _members(item: Item, fobj: BinaryIO, size: int, depth: int, ctx: Context, mp
             try:
                 pfs = pytsk3.FS_Info(img, offset=offset)
             except (OSError, RuntimeError) as exc:
-                carved = "; all of it is carved" if ctx.settings.carve_unallocated else ""
                 if ctx.wants(prefix):
                     yield Item(prefix, meta={"partition": i, "offset": offset, "length": length, "description": desc},
                                error=ErrorRecord("no_filesystem", f"partition {i} ({desc}): no file system The Sleuth "
@@ -214,9 +213,8 @@ def _no_fs(img, base: int, total: int, prefix: str, depth: int, ctx: Context, ex
     if not ctx.settings.carve_unallocated:
         return
     used = _Used(512, mp, base)
-    used.ranges = list(skip)
-    if window is not None:
-        used.ranges = [r for r in ((0, window[0]), (window[1], total)) if r[1] > r[0]]
+    used.ranges = list(skip) if window is None else \
+        [r for r in ((0, window[0]), (window[1], total)) if r[1] > r[0]]  # all but the stretch
     if plans is not None:
         plans.append((read, total, used, prefix, fsname, extra))
     else:

@@ -44,11 +44,8 @@ def init(settings: Settings, scan_id: int, parent: int | None = None, known_good
 
 def known_in_store(sha256: str) -> ItemResult | None:
     """An earlier location of this scan with the same content, already committed."""
-    global _reader
-    if _reader is None:  # initialised without the compiled look-up: compile it here (imports SQLAlchemy)
-        from vigie.store.lookup import earlier_content
-
-        _reader = Reader(earlier_content(_settings.effective_database_url))
+    if _reader is None:  # started without the look-up (`start_pool` always gives it): hashed anyway
+        return None
     row = _reader.first(scan=_scan, sha=sha256)
     if row is None:
         return None
