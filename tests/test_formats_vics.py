@@ -427,3 +427,15 @@ def test_vics_through_csv_and_back_keeps_the_media():
     data, _ = write(via_csv, fmt.bank_meta)
     _, rows2 = read(data)
     assert [comparable(e) for e in ok(rows2)] == [comparable(e) for e in first]
+
+
+def test_dates_are_written_as_vics_writers_write_them_in_utc():
+    """ISO-8601 in UTC, seven fractional digits, Z; a naive time is UTC; the year always has four digits."""
+    from vigie.banks.formats._common import format_date, parse_date
+
+    assert format_date(datetime(2024, 1, 2, 3, 4, 5, 6789)) == "2024-01-02T03:04:05.0067890Z"
+    paris = timezone(timedelta(hours=2))
+    assert format_date(datetime(2024, 5, 6, 1, 59, 59, 999999, tzinfo=paris)) == "2024-05-05T23:59:59.9999990Z"
+    assert format_date(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00.0000000Z"
+    for text in ("2024-01-02T03:04:05.0067890Z", "1999-12-31T23:59:59.0000000Z"):
+        assert format_date(parse_date(text)) == text

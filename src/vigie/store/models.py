@@ -156,7 +156,8 @@ class ScanFile(Base):
 
     __tablename__ = "scan_files"
     __table_args__ = (UniqueConstraint("scan_id", "location", name="uq_scan_location"),
-                      Index("ix_scan_files_sha256", "scan_id", "sha256"))
+                      Index("ix_scan_files_sha256", "scan_id", "sha256"),
+                      Index("ix_scan_files_seq", "scan_id", "seq"))  # read in scan order, in chunks
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id", ondelete="CASCADE"))
