@@ -102,3 +102,38 @@ def test_a_local_cluster_runs_without_dask_monitoring():
         assert dask.config.get("distributed.worker.profile.enabled") is True  # the process's own config untouched
     finally:
         close_client(client)
+
+
+def test_a_local_cluster_starts_while_the_matcher_loads_and_closes_when_that_fails(source, settings, tmp_path,
+                                                                                   monkeypatch):
+    """The local cluster starts before the scan loads its banks (seconds for large ones), not after: its start
+    overlaps theirs. When loading them fails, the scan raises that error and the cluster it started is closed,
+    its workers gone."""
+    from vigie import matching
+    from vigie.ingest import distributed
+
+    store, src = source
+    opened, seen = [], {}
+
+    def open_recording(spec):
+        client = open_client(spec)
+        opened.append(client)
+        return client
+
+    def refresh_failing(self):
+        import time
+
+        for _ in range(600):  # the cluster is opening (or open) while the banks load
+            if opened:
+                break
+            time.sleep(0.05)
+        seen["cluster_open_during_load"] = bool(opened)
+        raise RuntimeError("the bank index is unreadable")
+
+    monkeypatch.setattr(distributed, "open_client", open_recording)
+    monkeypatch.setattr(matching.Matcher, "refresh", refresh_failing)
+    with pytest.raises(RuntimeError, match="unreadable"):
+        run_scan(store, settings, [str(src)], str(tmp_path / "out"), case="fails", cluster="local:1")
+    assert seen["cluster_open_during_load"]
+    assert opened[0].status == "closed"
+    assert opened[0].cluster.status.name == "closed"

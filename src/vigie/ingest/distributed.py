@@ -93,9 +93,16 @@ def parse_cluster(spec: str) -> tuple[str, int] | tuple[str, str]:
 
 def open_client(spec: str):
     """A `distributed.Client` for `spec`; for `local:N` it owns a fresh `LocalCluster` (closed with the client)."""
+    kind, arg = parse_cluster(spec)
+    if kind == "local":
+        from vigie.batch import forkserver_context
+
+        # Workers forked from this process's forkserver, which imported Dask and the hashing code and loaded
+        # the kernels once, rather than each spawned bare and importing them (seconds each). Started before
+        # this process imports Dask itself (0.4 s of one core), so that both imports run at once.
+        forkserver_context("vigie.ingest.preload", "distributed")
     from distributed import Client, LocalCluster
 
-    kind, arg = parse_cluster(spec)
     if kind == "local":
         # No dashboard; the scheduler's bare HTTP server (health, metrics) on a free local port, not 8787.
         # Workers spill into a folder of this scan's own, removed with the cluster (Dask would leave
@@ -104,11 +111,6 @@ def open_client(spec: str):
         try:
             import dask
 
-            from vigie.batch import forkserver_context
-
-            # Workers forked from this process's forkserver, which imported Dask and the hashing code and
-            # loaded the kernels once, rather than each spawned bare and importing them (seconds each).
-            forkserver_context("vigie.ingest.preload", "distributed")
             # A worker that decoders kill again and again is mostly restarting; when the cluster's lost-worker
             # timer (15 s after each loss) fired during a restart, the cluster closed its nanny for good and
             # every later task waited for a worker that never came (ordinary pictures recorded `timeout`).

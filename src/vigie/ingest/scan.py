@@ -140,7 +140,10 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
     n_workers = workers if workers is not None else settings.effective_workers
     t0 = time.perf_counter()
     in_process = n_workers <= 1 and settings.hash_in_process and fresh  # else worker processes decode
-    ready = None if cluster or in_process else start_pool(max(n_workers, 1), settings, scan_id, kg, thumbnails)
+    # The workers (a local pool, or a Dask cluster: a local one takes seconds to start) start now, while the
+    # matcher loads its banks and the sources are walked.
+    ready = _ClientOpener(cluster) if cluster else \
+        None if in_process else start_pool(max(n_workers, 1), settings, scan_id, kg, thumbnails)
     try:
         matcher = Matcher(store, settings)  # while the workers start
         matcher.refresh()
@@ -149,7 +152,9 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
         for _ in range(done):  # resume: these locations are in the store already
             next(items, None)
     except BaseException:
-        if ready is not None:
+        if isinstance(ready, _ClientOpener):
+            ready.close()
+        elif ready is not None:
             ready.shutdown(wait=False, cancel_futures=True)
         raise
     pending: list[tuple[Item, ItemResult]] = []
@@ -204,18 +209,19 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
 def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, cluster: str | None = None,
             known_good: KnownGood | None = None, miniatures: bool = False, ready=None, early: bool = False
             ) -> Iterator[tuple[Item, ItemResult]]:
-    """Results in input order; on a Dask cluster when `cluster` is given, else a process pool (`ready`, from
-    `start_pool`, or a new one; one worker process for `n` <= 1 too, so that a decoder crash costs its file,
-    not the scan) with a window bounded in tasks and bytes; small files go several to a task (`_shares_task`).
+    """Results in input order; on a Dask cluster when `cluster` is given (`ready`: its `_ClientOpener`, or a
+    new one), else a process pool (`ready`, from `start_pool`, or a new one; one worker process for `n` <= 1
+    too, so that a decoder crash costs its file, not the scan) with a window bounded in tasks and bytes; small
+    files go several to a task (`_shares_task`).
     In this process only for one worker with the setting `hash_in_process`, on a fresh scan (`early`).
 
     `early`: hash the first small pictures in this process while the pool starts (`_while_starting`). Not on
     a resumed scan: a picture that crashed its decoder there would crash the scan again, where the pool pins
     the crash on the file."""
     if cluster:
-        from vigie.ingest.distributed import close_client, hash_on_cluster
+        from vigie.ingest.distributed import hash_on_cluster
 
-        opening = _ClientOpener(cluster)  # a local cluster takes seconds to start: hash here meanwhile
+        opening = ready if ready is not None else _ClientOpener(cluster)  # seconds to start: hash here meanwhile
         try:
             it = iter(items)
             if early:
@@ -227,9 +233,7 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
                     r.flags.append("known_good")
                 yield item, r
         finally:
-            opening.thread.join()
-            if opening.result is not None:
-                close_client(opening.result)
+            opening.close()
         return
     if n <= 1 and settings.hash_in_process and early:
         # Only on a fresh scan: a resumed one may be resuming after the file that crashed this process.
@@ -494,6 +498,15 @@ class _ClientOpener:
         if self.error is not None:
             raise self.error
         return self.result
+
+    def close(self) -> None:
+        """Wait for the opening to end and close the client (and the local cluster it started), if one opened."""
+        from vigie.ingest.distributed import close_client
+
+        self.thread.join()
+        if self.result is not None:
+            result, self.result = self.result, None
+            close_client(result)
 
 
 def _started(ex, n: int) -> bool:
