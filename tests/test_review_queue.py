@@ -218,3 +218,41 @@ def test_altered_copies_join_their_originals_cluster_and_say_by_which_variant(st
     assert near[mirrored["item"]]["item"] == first["item"] and near[mirrored["item"]]["variant"] in (
         "flipy", "flipx", "rot180")
     assert near[framed["item"]]["variant"].startswith("unbordered")
+
+
+def test_enqueue_scan_in_small_batches_gives_the_same_queue_and_a_stopped_run_is_completed(store, scanned):
+    """A scan's contents are queued a batch at a time, each batch a transaction of its own (a seized drive's tens
+    of millions of unknown pictures are never held at once): with one content per batch the queue is the one a
+    single batch gives (the resized copy still joins its original's cluster, queued in another batch), and a
+    run stopped half-way (here: the evidence unreadable at the third content) keeps what it committed and is
+    completed by running it again, nothing queued twice."""
+    from vigie.ingest.reopen import read_location
+
+    scan_id, src = scanned
+    calls = []
+
+    def failing_third(loc):
+        calls.append(loc)
+        if len(calls) >= 3:  # one read per content (its first location reads back)
+            raise OSError("the evidence drive went away")
+        return read_location(loc, store.settings)
+
+    with pytest.raises(OSError, match="went away"):
+        queue.enqueue_scan(store, store.settings, scan_id, batch=1, media_reader=failing_third)
+    first = items(store)
+    assert len(first) == 2  # two batches committed before the failure, each whole
+    assert all(it.state == "queued" for it in first.values())
+    rep = queue.enqueue_scan(store, store.settings, scan_id, batch=1)
+    assert rep["unknown_rows"] == 5 and rep["items_existing"] == 2 and rep["items_added"] == 2
+    got = items(store)
+    assert len(got) == 4 and set(first) <= set(got)
+    u0 = got[sha(jpeg(20))]
+    assert sorted(os.path.basename(x) for x in u0.source_refs[0]["locations"]) == ["u0-copy.jpg", "u0.jpg"]
+    u2, u2big = got[sha(jpeg(22))], got[sha((src / "u2-big.jpg").read_bytes())]
+    assert u2.cluster_id == u2big.cluster_id != u0.cluster_id
+    with store.sessions() as s:
+        assert len(list(s.scalars(select(ReviewCluster)))) == 3
+    enqueues = [r for r in audit.iter_records(store) if r.action == "review.enqueue"]
+    assert len(enqueues) == 4  # one per batch that queued something
+    again = queue.enqueue_scan(store, store.settings, scan_id, batch=3)
+    assert again["items_added"] == 0 and again["items_existing"] == 4 and again["unknown_rows"] == 5

@@ -100,11 +100,20 @@ def _known(matcher, cands: list[dict]) -> list[bool]:
 # ---------------------------------------------------------------------------------------------- enqueue
 
 
+#: Distinct contents of a scan queued per transaction (`enqueue_scan`): a seized drive may hold tens of millions
+#: of unknown pictures, and neither their rows nor their media may be held at once, in memory or in one transaction.
+ENQUEUE_BATCH = 500
+
+
 def enqueue_scan(store: Store, settings, scan_id: int, *, source: str = "scan",
-                 media_reader: Callable[[str], bytes | None] | None = None, by: str = "system") -> dict:
+                 media_reader: Callable[[str], bytes | None] | None = None, by: str = "system",
+                 batch: int = ENQUEUE_BATCH) -> dict:
     """Queue the `unknown` rows of a scan (never `exact` or `near`); see the module docstring.
 
-    Running it again on the same scan adds nothing new. Returns counts.
+    The scan's distinct contents are queued `batch` at a time, each batch in a transaction of its own (each with
+    its `review.enqueue` audit record), so memory stays bounded whatever the scan's size, and a run stopped
+    half-way is completed by running it again. Running it again on the same scan adds nothing new. Returns
+    counts, summed over the batches.
     """
     if source not in SOURCE_RANK:
         raise UsageError(f"source is one of {', '.join(SOURCES)}", code="bad_value")
@@ -113,33 +122,53 @@ def enqueue_scan(store: Store, settings, scan_id: int, *, source: str = "scan",
 
         def media_reader(loc: str) -> bytes | None:
             return reopen(loc, settings)
-    with store.sessions() as s:
-        rows = list(s.scalars(select(ScanFile).where(ScanFile.scan_id == scan_id, ScanFile.klass == "unknown",
-                                                     ScanFile.sha256.is_not(None)).order_by(ScanFile.seq)))
-    if not rows:
+    ref = {"kind": "scan", "scan_id": scan_id}
+    report, rows = None, 0
+    for cands, n in _scan_contents(store, scan_id, max(1, batch)):
+        part = _enqueue(store, settings, cands, source, ref, by, lambda c: _first_media(c, media_reader))
+        report = part if report is None else {k: report[k] + part[k] for k in report}
+        rows += n
+    if report is None:
         with store.sessions() as s:
             from vigie.store.models import Scan
 
             if s.get(Scan, scan_id) is None:
                 raise NotFound(f"no scan {scan_id}", code="scan_not_found")
-    by_sha: dict[str, dict] = {}
-    for r in rows:
-        c = by_sha.get(r.sha256)
-        if c is None:
-            d = r.detail or {}
-            c = by_sha[r.sha256] = {
-                "sha256": r.sha256, "md5": r.md5, "sha1": r.sha1, "pdq": r.pdq, "pdq_quality": r.pdq_quality,
-                "media_type": r.media_type, "size": r.size, "flags": set(), "locations": [],
-                "pdq_variants": d.get("pdq_variants") or [], "video_frames": d.get("video_frames") or [],
-                "detail": {k: v for k, v in d.items() if k in ("provenance", "video", "source")}}
-        c["locations"].append(r.location)
-        c["flags"] |= set(r.flags or [])
-    ref = {"kind": "scan", "scan_id": scan_id}
-    report = _enqueue(store, settings, list(by_sha.values()), source, ref, by,
-                      lambda c: _first_media(c, media_reader))
+        report = _enqueue(store, settings, [], source, ref, by, None)
     report["scan"] = scan_id
-    report["unknown_rows"] = len(rows)
+    report["unknown_rows"] = rows
     return report
+
+
+def _scan_contents(store: Store, scan_id: int, batch: int):
+    """`(contents, rows)` for the `unknown` rows of a scan, `batch` distinct contents at a time in SHA-256 order
+    (through the scan's (scan_id, sha256) index), each content with all its locations in scan order."""
+    unknown = (ScanFile.scan_id == scan_id, ScanFile.klass == "unknown")
+    last = ""  # every SHA-256 sorts after it; a row without one (not read) is never queued
+    while True:
+        with store.sessions() as s:
+            shas = list(s.scalars(select(ScanFile.sha256).where(*unknown, ScanFile.sha256 > last).distinct()
+                                  .order_by(ScanFile.sha256).limit(batch)))
+            if not shas:
+                return
+            rows = s.execute(select(ScanFile.sha256, ScanFile.md5, ScanFile.sha1, ScanFile.pdq,
+                                    ScanFile.pdq_quality, ScanFile.media_type, ScanFile.size, ScanFile.location,
+                                    ScanFile.flags, ScanFile.detail)
+                             .where(*unknown, ScanFile.sha256.in_(shas)).order_by(ScanFile.seq)).all()
+        by_sha: dict[str, dict] = {}
+        for r in rows:
+            c = by_sha.get(r.sha256)
+            if c is None:
+                d = r.detail or {}
+                c = by_sha[r.sha256] = {
+                    "sha256": r.sha256, "md5": r.md5, "sha1": r.sha1, "pdq": r.pdq, "pdq_quality": r.pdq_quality,
+                    "media_type": r.media_type, "size": r.size, "flags": set(), "locations": [],
+                    "pdq_variants": d.get("pdq_variants") or [], "video_frames": d.get("video_frames") or [],
+                    "detail": {k: v for k, v in d.items() if k in ("provenance", "video", "source")}}
+            c["locations"].append(r.location)
+            c["flags"] |= set(r.flags or [])
+        yield list(by_sha.values()), len(rows)
+        last = shas[-1]
 
 
 def _first_media(c: dict, reader) -> bytes | None:
