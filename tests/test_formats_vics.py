@@ -439,3 +439,24 @@ def test_dates_are_written_as_vics_writers_write_them_in_utc():
     assert format_date(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00.0000000Z"
     for text in ("2024-01-02T03:04:05.0067890Z", "1999-12-31T23:59:59.0000000Z"):
         assert format_date(parse_date(text)) == text
+
+
+def test_media_ids_stay_unique_while_the_writer_remembers_only_claims_ahead_of_its_counter():
+    """MediaIDs: a file's own where free, running numbers otherwise, never twice; the writer remembers only the
+    numbers files claimed ahead of its running counter (an export of 100 million media holds no 100 million
+    numbers), including 0, which the counter never gives."""
+    from vigie.banks.formats.vics import _media_id
+
+    state = {"next_id": 1, "used": set()}
+    got = [_media_id(None, None, state)[0] for _ in range(3)]  # 1, 2, 3
+    got.append(_media_id("7", None, state)[0])  # claimed ahead: kept as it came
+    got.append(_media_id(2, None, state)[0])  # given out already: a running number instead
+    got.append(_media_id(0, None, state)[0])  # 0 is free once
+    got.append(_media_id("0", None, state)[0])
+    got.append(_media_id(None, "20", state)[0])  # an external id that is a free number becomes the MediaID
+    got += [_media_id(None, None, state)[0] for _ in range(4)]  # 7 is taken
+    assert got == [1, 2, 3, "7", 4, 0, 5, 20, 6, 8, 9, 10]
+    assert len({str(x) for x in got}) == len(got)
+    for _ in range(100_000):
+        _media_id(None, None, state)
+    assert state["used"] == {0} and state["next_id"] == 100_012

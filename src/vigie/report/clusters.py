@@ -12,28 +12,43 @@ import numpy as np
 
 from vigie.index import hex_to_hashes, make_pdq_index
 
-
-def cluster(hashes: list[str], threshold: int = 31) -> list[int]:
-    """Cluster number (0, 1, ...) of each hash, in order of first appearance."""
-    return cluster_links(hashes, threshold)[0]
+#: Pictures searched for their neighbours at once: the matches of all of them are never held together.
+SEARCH_CHUNK = 50_000
 
 
-def cluster_links(hashes: list[str], threshold: int = 31, variants: list[list[tuple[str, str]]] | None = None
+def cluster(hashes: list[str] | np.ndarray, threshold: int = 31) -> list[int]:
+    """Cluster number (0, 1, ...) of each hash (64 hex characters, or the rows of a (n, 32) uint8 array), in
+    order of first appearance."""
+    return _links(hashes, threshold)[0].tolist()
+
+
+def cluster_array(hashes: list[str] | np.ndarray, threshold: int = 31) -> np.ndarray:
+    """`cluster` as an int64 array: 8 bytes a picture rather than a Python int each (a scan's millions)."""
+    return _links(hashes, threshold)[0]
+
+
+def cluster_links(hashes: list[str] | np.ndarray, threshold: int = 31,
+                  variants: list[list[tuple[str, str]]] | None = None
                   ) -> tuple[list[int], dict[int, tuple[int, str, int]]]:
     """Clusters as `cluster`, where `variants[i]` (kind, PDQ) of picture i also link it to any picture whose
     plain hash is near (a mirrored, rotated or framed copy joins its original's cluster).
 
     Also returns how each picture linked through a variant: {i: (j, kind, distance)}, the nearest such link,
     kept only when i has no plain-hash neighbour (then the variant is the reason it is in the cluster)."""
+    labels, links = _links(hashes, threshold, variants)
+    return labels.tolist(), links
+
+
+def _links(hashes, threshold: int, variants=None) -> tuple[np.ndarray, dict[int, tuple[int, str, int]]]:
     n = len(hashes)
     if n == 0:
-        return [], {}
-    parent = list(range(n))
+        return np.zeros(0, np.int64), {}
+    parent = np.arange(n, dtype=np.int64)  # a union-find whose root is the smallest index of its cluster
 
     def find(i: int) -> int:
         while parent[i] != i:
             parent[i] = parent[parent[i]]
-            i = parent[i]
+            i = int(parent[i])
         return i
 
     def union(i: int, j: int) -> None:
@@ -42,14 +57,17 @@ def cluster_links(hashes: list[str], threshold: int = 31, variants: list[list[tu
             parent[max(a, b)] = min(a, b)
 
     idx = make_pdq_index(n)
-    arr = hex_to_hashes(hashes)
+    arr = hashes if isinstance(hashes, np.ndarray) else hex_to_hashes(hashes)
     idx.add(np.arange(n, dtype=np.int64), arr)
     plain_linked: set[int] = set()
-    for i, matches in enumerate(idx.search(arr, threshold)):
-        for j, _ in matches:
-            if int(j) != i:
-                plain_linked.add(i)
-            union(i, int(j))
+    for start in range(0, n, SEARCH_CHUNK):
+        for i, matches in enumerate(idx.search(arr[start:start + SEARCH_CHUNK], threshold), start):
+            for j, _ in matches:
+                j = int(j)
+                if variants and j != i:  # only read for the variants' links
+                    plain_linked.add(i)
+                if j != i:
+                    union(i, j)
     links: dict[int, tuple[int, str, int]] = {}
     flat = [(i, kind, h) for i, vs in enumerate(variants or []) for kind, h in vs]
     if flat:
@@ -61,5 +79,7 @@ def cluster_links(hashes: list[str], threshold: int = 31, variants: list[list[tu
                 union(i, j)
                 if i not in plain_linked and (i not in links or dist < links[i][2]):
                     links[i] = (j, kind, int(dist))
-    names: dict[int, int] = {}
-    return [names.setdefault(find(i), len(names)) for i in range(n)], links
+    roots = np.fromiter((find(i) for i in range(n)), np.int64, n)
+    # Each cluster's root is its first picture, so numbering the roots in order numbers the clusters in order of
+    # their first appearance.
+    return np.unique(roots, return_inverse=True)[1].astype(np.int64), links

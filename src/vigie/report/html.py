@@ -63,25 +63,28 @@ def render_html(path: str, summary: dict, clusters: list[dict], errors: list[dic
              "<h2>Files by media type</h2>", _bars(c["by_media_type"]),
              "<h2>Known material by category</h2>", _bars(c["by_category"])]
     sealed = thumbs.sealed_count(out_dir)
-    parts.append(f"<h2>Unknown material: {len(clusters)} group(s) of near-duplicates</h2>"
+    total = summary.get("unknown_clusters", len(clusters))
+    parts.append(f"<h2>Unknown material: {total:,} group(s) of near-duplicates</h2>"
                  "<p>No picture is shown here. Put the scan in the review queue (<code>vigie scan --queue</code>) "
                  "to look at unknown media under the wellbeing policy."
                  + (f" {sealed:,} blurred grey miniature(s) are sealed with the media key in <code>thumbs/</code>."
                     if sealed else "") + "</p><div class='clusters'>")
-    for cl in clusters:
+    for cl in clusters:  # each: name, count (locations), contents (distinct), flags, its first members
         first = cl["members"][0]
-        flags = sorted({f for m in cl["members"] for f in m["flags"]})
         parts.append(f"<div class='cluster' data-cluster='{cl['name']}'><b>{cl['name']}</b> "
-                     f"{len(cl['members'])} location(s), {len(cl['contents'])} distinct"
+                     f"{cl['count']:,} location(s), {cl['contents']:,} distinct"
                      + (" (video)" if cl.get("video") else "")
-                     + (f" <i>{html.escape(', '.join(flags))}</i>" if flags else "")
+                     + (f" <i>{html.escape(', '.join(cl['flags']))}</i>" if cl["flags"] else "")
                      + f"<div class='sha'>{html.escape(first['sha256'])}</div>")
-        for m in cl["members"][:5]:
+        for m in cl["members"]:
             parts.append(f"<div class='loc'>{html.escape(m['location'])}</div>")
-        if len(cl["members"]) > 5:
-            parts.append(f"<div class='loc'>… and {len(cl['members']) - 5} more (files.csv)</div>")
+        if cl["count"] > len(cl["members"]):
+            parts.append(f"<div class='loc'>… and {cl['count'] - len(cl['members']):,} more (files.csv)</div>")
         parts.append("</div>")
     parts.append("</div>")
+    if total > len(clusters):
+        parts.append(f"<p>… and {total - len(clusters):,} more group(s): every location's group is in "
+                     "<code>files.csv</code> (column <code>cluster</code>).</p>")
     links = summary.get("thumbnail_links") or {}
     if links.get("known"):
         parts.append(f"<h2>Thumbnails of known material: {links['known']:,}</h2><p>Desktop thumbnails that match the "

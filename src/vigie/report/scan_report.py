@@ -15,13 +15,15 @@ import json
 import os
 from collections import Counter
 
-from sqlalchemy import select
+import numpy as np
+from sqlalchemy import distinct, func, select, tuple_
 
 from vigie import __version__
 from vigie.banks.records import BankMeta, EntryData
 from vigie.banks.verdict import from_label
+from vigie.index import hex_to_hashes
 from vigie.ingest.process import NOT_ERRORS
-from vigie.report.clusters import cluster
+from vigie.report.clusters import cluster_array
 from vigie.report.html import render_html
 from vigie.settings import Settings
 from vigie.store.db import Store
@@ -37,10 +39,15 @@ _COLUMNS = (ScanFile.seq, ScanFile.location, ScanFile.size, ScanFile.media_type,
             ScanFile.error_message, ScanFile.detail)
 
 
-def _rows(store: Store, scan_id: int, *where, columns=_COLUMNS, chunk: int = 5000):
+#: Rows read per query: the most rows the report holds at once.
+ROWS_CHUNK = 5000
+
+
+def _rows(store: Store, scan_id: int, *where, columns=_COLUMNS, chunk: int | None = None):
     """The scan's rows in scan order (named tuples with the model's attribute names), read in chunks by `seq`
     so that memory stays flat; `where`: more conditions (a narrower read), `columns`: fewer columns (`seq`
     first)."""
+    chunk = chunk or ROWS_CHUNK
     with store.sessions() as s:
         last = 0
         while True:
@@ -66,27 +73,30 @@ def acquisition_entry(location: str, file_sha256: str, meta: dict) -> dict:
     return entry
 
 
+#: Groups of unknown pictures listed in report.html, and locations listed per group (all are in files.csv,
+#: column `cluster`): a seized drive's millions of groups are counted, not each written into the page.
+HTML_CLUSTERS = 1000
+HTML_MEMBERS = 5
+
+
 def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -> dict:
+    """Write the report from the store. Its memory is bounded by the scan's distinct unknown pictures (their PDQs,
+    clustered, about 100 bytes each), not by its locations: every other figure is counted, streamed to its file
+    or read back by SQL (the VICS export in MD5 order)."""
     with store.sessions() as s:
         scan = s.get(Scan, scan_id)
         s.expunge(scan)
-    # Clusters of unknown pictures, by distinct content.
-    unknown: dict[str, str] = {}
-    for r in _rows(store, scan_id, ScanFile.klass == "unknown", ScanFile.pdq.is_not(None),
-                   columns=(ScanFile.seq, ScanFile.sha256, ScanFile.pdq)):
-        if r.sha256 not in unknown:
-            unknown[r.sha256] = r.pdq
-    keys = list(unknown)
-    numbers = cluster([unknown[k] for k in keys], settings.pdq_threshold)
-    cluster_of = {k: f"c{n + 1:04d}" for k, n in zip(keys, numbers)}
+        contents = s.scalar(select(func.count(distinct(ScanFile.sha256))).where(ScanFile.scan_id == scan_id)) or 0
+        video_groups = s.scalar(select(func.count(distinct(func.substr(ScanFile.sha256, 1, 12)))).where(
+            ScanFile.scan_id == scan_id, ScanFile.klass == "unknown", ScanFile.pdq.is_(None),
+            ScanFile.media_type.like("video/%"))) or 0
+    groups = UnknownGroups(store, scan_id, settings.pdq_threshold)
 
     by_class, by_type, by_cat, by_bank, errors = Counter(), Counter(), Counter(), Counter(), Counter()
     flags_count: Counter = Counter()
-    contents, auto_media, media_locs = set(), 0, 0
+    auto_media, media_locs = 0, 0
     records: Counter = Counter()
     acquisition = []
-    clusters: dict[str, dict] = {}
-    vics_groups: dict[str, dict] = {}
     srcs = SourceHashes(scan, out_dir)
     links = ThumbnailLinks(out_dir)
     with open(os.path.join(out_dir, "files.csv.part"), "w", newline="") as f:
@@ -96,8 +106,6 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
             top = (r.matches or [None])[0]
             by_class[r.klass] += 1
             by_type[r.media_type or "unknown"] += 1
-            if r.sha256:
-                contents.add(r.sha256)
             if r.error_code in NOT_ERRORS:
                 records[r.error_code] += 1  # links, special files, file-system structures: records
             elif r.error_code:
@@ -113,18 +121,7 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
             if top:
                 by_cat[top.get("category") or "uncategorised"] += 1
                 by_bank[top["bank"]] += 1
-            cl = cluster_of.get(r.sha256, "") if r.klass == "unknown" else ""
-            if cl:
-                c = clusters.setdefault(cl, {"name": cl, "members": [], "contents": set()})
-                c["members"].append({"location": r.location, "sha256": r.sha256, "media_type": r.media_type,
-                                     "flags": r.flags or []})
-                c["contents"].add(r.sha256)
-            elif r.klass == "unknown" and r.media_type and r.media_type.startswith("video/"):
-                cl = f"v-{r.sha256[:12]}"
-                c = clusters.setdefault(cl, {"name": cl, "members": [], "contents": set(), "video": True})
-                c["members"].append({"location": r.location, "sha256": r.sha256, "media_type": r.media_type,
-                                     "flags": r.flags or []})
-                c["contents"].add(r.sha256)
+            cl = groups.add(r) if r.klass == "unknown" else ""
             src_meta = (r.detail or {}).get("source", {})
             srcs.add(r, src_meta)
             if src_meta.get("acquisition") and r.sha256:
@@ -135,12 +132,9 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
                         ";".join(r.flags or []), f"{r.error_code}: {r.error_message}" if r.error_code else "",
                         f"{top.get('query_variant')}/{top.get('entry_variant')}" if top and top.get("query_variant")
                         else "", top.get("start", "") if top else "", top.get("end", "") if top else ""])
-            if is_media and r.md5:
-                g = vics_groups.setdefault(r.md5, {"row": r, "top": top, "files": []})
-                g["files"].append(media_file(r, src_meta))
     os.replace(os.path.join(out_dir, "files.csv.part"), os.path.join(out_dir, "files.csv"))
     sources = srcs.finish()
-    _write_vics(out_dir, scan, vics_groups)
+    _write_vics(out_dir, scan, _media_groups(store, scan_id))
     spared = auto_media
     summary = {
         "tool": "vigie", "version": __version__, "scan_id": scan.id, "case": scan.case_id, "operator": scan.operator,
@@ -149,7 +143,7 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
         "finished_at": scan.finished_at.isoformat() if scan.finished_at else None,
         "hashing_seconds": round(scan.hashing_seconds or 0.0, 3), "status": scan.status,
         "banks": (scan.meta or {}).get("banks"),
-        "counts": {"locations": sum(by_class.values()), "distinct_contents": len(contents),
+        "counts": {"locations": sum(by_class.values()), "distinct_contents": contents,
                    "by_class": {k: by_class.get(k, 0) for k in ("exact", "near", "unknown", "error", "skipped")},
                    "by_media_type": dict(sorted(by_type.items())), "by_category": dict(sorted(by_cat.items())),
                    "by_bank": dict(sorted(by_bank.items())), "errors": dict(sorted(errors.items())),
@@ -157,17 +151,107 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
                    "flags": dict(sorted(flags_count.items()))},
         "exposure_spared": {"media_locations": media_locs, "classified_without_viewing": spared,
                             "share": round(spared / media_locs, 4) if media_locs else 0.0},
-        "unknown_clusters": len(clusters),
+        "unknown_clusters": groups.count + video_groups,
         "thumbnail_links": links.finish(),
     }
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2, sort_keys=True)
-    cl_list = sorted(clusters.values(), key=lambda c: c["name"])
-    for c in cl_list:
-        c["contents"] = sorted(c["contents"])
-    render_html(os.path.join(out_dir, "report.html"), summary, cl_list, errors_list(store, scan_id), out_dir,
+    render_html(os.path.join(out_dir, "report.html"), summary, groups.shown(), errors_list(store, scan_id), out_dir,
                 links.known_rows)
     return summary
+
+
+class UnknownGroups:
+    """The scan's unknown pictures in groups of near-duplicates (`vigie.report.clusters`), named `c0001`... in
+    order of each group's first picture; an unknown video without a PDQ is a group of its own, `v-<sha256[:12]>`.
+
+    The distinct unknown pictures are read once (each content's first row, in scan order, by SQL) into arrays: a
+    SHA-256 and a PDQ each, and its group's number; each location is then named by looking its SHA-256 up. For
+    report.html only the first `HTML_CLUSTERS` groups of each kind keep their first `HTML_MEMBERS` locations,
+    their size and their flags."""
+
+    def __init__(self, store: Store, scan_id: int, threshold: int):
+        firsts = select(ScanFile.sha256, ScanFile.pdq, ScanFile.seq, func.row_number().over(
+            partition_by=ScanFile.sha256, order_by=ScanFile.seq).label("n")).where(
+            ScanFile.scan_id == scan_id, ScanFile.klass == "unknown", ScanFile.pdq.is_not(None)).subquery()
+        shas, pdqs = [], []
+        with store.sessions() as s:
+            rows = s.execute(select(firsts.c.sha256, firsts.c.pdq).where(firsts.c.n == 1).order_by(firsts.c.seq))
+            for chunk in rows.partitions(ROWS_CHUNK):
+                # As hex text ("S64"): numpy's bytes compare without their trailing NUL bytes, a raw digest
+                # ending in 00 would not be found again.
+                shas.append(np.array([r.sha256.encode("ascii") for r in chunk], dtype="S64"))
+                pdqs.append(hex_to_hashes([r.pdq for r in chunk]))
+        keys = np.concatenate(shas) if shas else np.zeros(0, "S64")
+        numbers = cluster_array(np.concatenate(pdqs), threshold) if pdqs else np.zeros(0, np.int64)
+        self.count = int(numbers.max()) + 1 if len(numbers) else 0
+        self.sizes = np.bincount(numbers, minlength=self.count) if len(numbers) else np.zeros(0, np.int64)
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.numbers = keys[order], numbers[order]
+        self.groups: dict[str, dict] = {}
+        self.videos_kept = 0
+
+    def number(self, sha256: str | None) -> int | None:
+        if not sha256 or not len(self.keys):
+            return None
+        key = sha256.encode("ascii", "replace")
+        i = int(np.searchsorted(self.keys, key))
+        return int(self.numbers[i]) if i < len(self.keys) and bytes(self.keys[i]) == key else None
+
+    def add(self, r) -> str:
+        """The group of an unknown location ('' for none), noted for report.html while its group is shown."""
+        n = self.number(r.sha256)
+        if n is not None:
+            name, shown, contents, video = f"c{n + 1:04d}", n < HTML_CLUSTERS, int(self.sizes[n]), False
+        elif r.media_type and r.media_type.startswith("video/"):
+            name, contents, video = f"v-{r.sha256[:12]}", 1, True
+            shown = name in self.groups or self.videos_kept < HTML_CLUSTERS
+            self.videos_kept += name not in self.groups
+        else:
+            return ""
+        if shown:
+            g = self.groups.get(name)
+            if g is None:
+                g = self.groups[name] = {"name": name, "members": [], "count": 0, "contents": contents,
+                                         "flags": set(), "video": video}
+            g["count"] += 1
+            g["flags"].update(r.flags or [])
+            if len(g["members"]) < HTML_MEMBERS:
+                g["members"].append({"location": r.location, "sha256": r.sha256})
+        return name
+
+    def shown(self) -> list[dict]:
+        """The groups report.html lists, by name (`c…` before `v-…`), at most `HTML_CLUSTERS`."""
+        out = sorted(self.groups.values(), key=lambda g: g["name"])[:HTML_CLUSTERS]
+        for g in out:
+            g["flags"] = sorted(g["flags"])
+        return out
+
+
+def _media_groups(store: Store, scan_id: int):
+    """The scan's pictures and videos by MD5 (MD5 order; each medium's locations in scan order), read back in chunks
+    through the (scan_id, md5, seq) index: `(first row, its top match, [VICS MediaFile...])` per medium."""
+    media = (ScanFile.scan_id == scan_id, ScanFile.md5.is_not(None),
+             ScanFile.media_type.like("image/%") | ScanFile.media_type.like("video/%"))
+    cols = (ScanFile.md5, ScanFile.seq, ScanFile.location, ScanFile.size, ScanFile.media_type, ScanFile.sha1,
+            ScanFile.sha256, ScanFile.pdq, ScanFile.matches, ScanFile.flags, ScanFile.detail)
+    last = None
+    group = None
+    while True:
+        where = media if last is None else (*media, tuple_(ScanFile.md5, ScanFile.seq) > tuple_(*last))
+        with store.sessions() as s:
+            rows = s.execute(select(*cols).where(*where).order_by(ScanFile.md5, ScanFile.seq).limit(ROWS_CHUNK)).all()
+        if not rows:
+            break
+        for r in rows:
+            if group is None or group[0].md5 != r.md5:
+                if group is not None:
+                    yield group
+                group = (r, (r.matches or [None])[0], [])
+            group[2].append(media_file(r, (r.detail or {}).get("source", {})))
+        last = (rows[-1].md5, rows[-1].seq)
+    if group is not None:
+        yield group
 
 
 #: Thumbnails of known material listed in report.html (all are in thumbnail_links.csv).
@@ -219,25 +303,25 @@ def errors_list(store: Store, scan_id: int, limit: int = 2000) -> list[dict]:
             for r in itertools.islice(rows, limit)]
 
 
-def _write_vics(out_dir: str, scan: Scan, groups: dict[str, dict]) -> None:
-    """Every medium as a VICS 2.0 case export, so Griffeye and Project VIC tools can load the scan."""
+def _write_vics(out_dir: str, scan: Scan, groups) -> None:
+    """Every medium as a VICS 2.0 case export, so Griffeye and Project VIC tools can load the scan; `groups` from
+    `_media_groups`, streamed into the file."""
     from vigie.banks.formats import get_format
 
     def entries():
-        for md5, g in groups.items():
-            r, top = g["row"], g["top"]
+        for r, top, files in groups:
             verdict = None
             vics = (top or {}).get("labels", {}).get("vics_us")
             if vics is not None:
                 verdict = from_label("vics_us", vics)
-            extra = {"MediaSize": r.size, "MimeType": r.media_type, "MediaFiles": g["files"]}
-            yield EntryData("md5", md5, verdict=verdict, media_key=md5, extra=extra)
+            extra = {"MediaSize": r.size, "MimeType": r.media_type, "MediaFiles": files}
+            yield EntryData("md5", r.md5, verdict=verdict, media_key=r.md5, extra=extra)
             if r.sha1:
-                yield EntryData("sha1", r.sha1, verdict=verdict, media_key=md5)
+                yield EntryData("sha1", r.sha1, verdict=verdict, media_key=r.md5)
             if r.sha256:
-                yield EntryData("sha256", r.sha256, verdict=verdict, media_key=md5)
+                yield EntryData("sha256", r.sha256, verdict=verdict, media_key=r.md5)
             if r.pdq:
-                yield EntryData("pdq", r.pdq, verdict=verdict, media_key=md5)
+                yield EntryData("pdq", r.pdq, verdict=verdict, media_key=r.md5)
 
     meta = BankMeta(name=f"scan {scan.case_id or scan.key[:12]}", extra={
         "case": {"CaseNumber": scan.case_id or "", "SourceApplicationName": "Vigie",

@@ -157,7 +157,8 @@ class ScanFile(Base):
     __tablename__ = "scan_files"
     __table_args__ = (UniqueConstraint("scan_id", "location", name="uq_scan_location"),
                       Index("ix_scan_files_sha256", "scan_id", "sha256"),
-                      Index("ix_scan_files_seq", "scan_id", "seq"))  # read in scan order, in chunks
+                      Index("ix_scan_files_seq", "scan_id", "seq"),  # read in scan order, in chunks
+                      Index("ix_scan_files_md5", "scan_id", "md5", "seq"))  # the report's VICS export, by MD5
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id", ondelete="CASCADE"))

@@ -63,6 +63,8 @@ FOREIGN = frozenset({"te_collab", "te_metadata", "te_category", "provenance", "i
 COUNTS = ("TotalMediaFiles", "TotalPrecategorized")
 #: How many media groups the writer holds open to gather entries of one media that arrive apart.
 WRITE_WINDOW = 10_000
+#: Media keys written lately that a writer remembers, to warn of a medium whose hashes arrive apart.
+DONE_REMEMBERED = 10 * WRITE_WINDOW
 UK_LABELS = ("A", "B", "C")
 
 
@@ -398,7 +400,10 @@ class VicsFormat(BankFormat):
 
     def _write_media(self, entries: Iterable[EntryData], out, profile: str) -> tuple[int, int]:
         groups: OrderedDict = OrderedDict()
-        state = {"written": 0, "media": 0, "next_id": 1, "used": set(), "done": set()}
+        # The media written lately (`DONE_REMEMBERED`), to warn of one whose hashes arrive apart: bounded, so an
+        # export of 100 million media does not hold them all (one split further apart is written twice unwarned).
+        done: OrderedDict = OrderedDict()
+        state = {"written": 0, "media": 0, "next_id": 1, "used": set(), "done": done}
         loose = 0
         for e in entries:
             if e.removed:
@@ -406,7 +411,7 @@ class VicsFormat(BankFormat):
                 continue
             if e.media_key:
                 key = ("k", e.media_key)
-                if key in state["done"] and key not in groups:
+                if key in done and key not in groups:
                     self.warnings.append(f"media {e.media_key} arrived apart from its other hashes: "
                                          "written as a second Media")
             else:
@@ -423,7 +428,10 @@ class VicsFormat(BankFormat):
 
     def _emit(self, key, group: list[EntryData], out, profile: str, state: dict) -> None:
         if key[0] == "k":
-            state["done"].add(key)
+            done = state["done"]
+            done[key] = None
+            if len(done) > DONE_REMEMBERED:
+                done.popitem(last=False)
         md5s = [e for e in group if e.signal == "md5"]
         if not md5s:
             name = group[0].media_key or group[0].value
@@ -588,20 +596,29 @@ def _media_id(raw, external_id: str | None, state: dict):
     """(MediaID, VigieExternalId or None). The file's own MediaID where it is not used yet in this file
     (written as it came, a string stays a string); else the external id where it is a number not yet
     used; else the next free running number, and an external id that cannot be the MediaID goes in
-    VigieExternalId."""
-    used = state["used"]
+    VigieExternalId.
+
+    Every number from 1 below `next_id` is used (given out, or claimed by a file), so only the claims at or
+    above it are remembered (`state["used"]`), and forgotten once the running numbers pass them: an export of
+    100 million media does not hold 100 million numbers."""
+    claimed = state["used"]
+
+    def free(k: int) -> bool:
+        return k not in claimed and (k == 0 or k >= state["next_id"])
+
     s = _scalar_str(raw)
-    if s is not None and s.isdigit() and int(s) not in used:
-        used.add(int(s))
+    if s is not None and s.isdigit() and free(int(s)):
+        claimed.add(int(s))
         return raw, None
-    if external_id is not None and external_id.isdigit() and int(external_id) not in used \
+    if external_id is not None and external_id.isdigit() and free(int(external_id)) \
             and str(int(external_id)) == external_id:
-        used.add(int(external_id))
+        claimed.add(int(external_id))
         return int(external_id), None
-    while state["next_id"] in used:
-        state["next_id"] += 1
     mid = state["next_id"]
-    used.add(mid)
+    while mid in claimed:
+        claimed.discard(mid)
+        mid += 1
+    state["next_id"] = mid + 1
     return mid, external_id
 
 
