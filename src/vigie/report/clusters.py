@@ -64,10 +64,10 @@ def _links(hashes, threshold: int, variants=None) -> tuple[np.ndarray, dict[int,
         for i, matches in enumerate(idx.search(arr[start:start + SEARCH_CHUNK], threshold), start):
             for j, _ in matches:
                 j = int(j)
-                if variants and j != i:  # only read for the variants' links
-                    plain_linked.add(i)
                 if j != i:
                     union(i, j)
+                    if variants:  # only read for the variants' links
+                        plain_linked.add(i)
     links: dict[int, tuple[int, str, int]] = {}
     flat = [(i, kind, h) for i, vs in enumerate(variants or []) for kind, h in vs]
     if flat:

@@ -33,7 +33,7 @@ FILES_COLUMNS = ["location", "size", "media_type", "md5", "sha1", "sha256", "pdq
                  "distance", "cluster", "flags", "error", "variant", "start", "end"]
 
 
-#: The columns the report reads: rows, not ORM objects (a scan of 50 million locations is read three times).
+#: The columns the report reads: rows, not ORM objects (a scan may hold 50 million locations).
 _COLUMNS = (ScanFile.seq, ScanFile.location, ScanFile.size, ScanFile.media_type, ScanFile.md5, ScanFile.sha1,
             ScanFile.sha256, ScanFile.pdq, ScanFile.klass, ScanFile.matches, ScanFile.flags, ScanFile.error_code,
             ScanFile.error_message, ScanFile.detail)
@@ -43,20 +43,21 @@ _COLUMNS = (ScanFile.seq, ScanFile.location, ScanFile.size, ScanFile.media_type,
 ROWS_CHUNK = 5000
 
 
-def _rows(store: Store, scan_id: int, *where, columns=_COLUMNS, chunk: int | None = None):
-    """The scan's rows in scan order (named tuples with the model's attribute names), read in chunks by `seq`
-    so that memory stays flat; `where`: more conditions (a narrower read), `columns`: fewer columns (`seq`
-    first)."""
+def _rows(store: Store, scan_id: int, *where, columns=_COLUMNS, order=(ScanFile.seq,), chunk: int | None = None):
+    """The scan's rows in `order` (scan order by default; named tuples with the model's attribute names), read
+    in chunks, each after the last one's key (an index on `(scan_id, *order)` serves it), so that memory stays
+    flat; `where`: more conditions (a narrower read), `columns`: fewer columns (the `order` ones among them)."""
     chunk = chunk or ROWS_CHUNK
     with store.sessions() as s:
-        last = 0
+        last = None
         while True:
-            rows = s.execute(select(*columns).where(ScanFile.scan_id == scan_id, ScanFile.seq > last, *where)
-                             .order_by(ScanFile.seq).limit(chunk)).all()
+            after = () if last is None else (tuple_(*order) > tuple_(*last),)
+            rows = s.execute(select(*columns).where(ScanFile.scan_id == scan_id, *where, *after)
+                             .order_by(*order).limit(chunk)).all()
             if not rows:
                 return
             yield from rows
-            last = rows[-1].seq
+            last = tuple(getattr(rows[-1], c.key) for c in order)
 
 
 def acquisition_entry(location: str, file_sha256: str, meta: dict) -> dict:
@@ -81,7 +82,7 @@ HTML_MEMBERS = 5
 
 def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -> dict:
     """Write the report from the store. Its memory is bounded by the scan's distinct unknown pictures (their PDQs,
-    clustered, about 100 bytes each), not by its locations: every other figure is counted, streamed to its file
+    clustered, about 200 bytes each), not by its locations: every other figure is counted, streamed to its file
     or read back by SQL (the VICS export in MD5 order)."""
     with store.sessions() as s:
         scan = s.get(Scan, scan_id)
@@ -231,25 +232,16 @@ class UnknownGroups:
 def _media_groups(store: Store, scan_id: int):
     """The scan's pictures and videos by MD5 (MD5 order; each medium's locations in scan order), read back in chunks
     through the (scan_id, md5, seq) index: `(first row, its top match, [VICS MediaFile...])` per medium."""
-    media = (ScanFile.scan_id == scan_id, ScanFile.md5.is_not(None),
-             ScanFile.media_type.like("image/%") | ScanFile.media_type.like("video/%"))
+    media = (ScanFile.md5.is_not(None), ScanFile.media_type.like("image/%") | ScanFile.media_type.like("video/%"))
     cols = (ScanFile.md5, ScanFile.seq, ScanFile.location, ScanFile.size, ScanFile.media_type, ScanFile.sha1,
             ScanFile.sha256, ScanFile.pdq, ScanFile.matches, ScanFile.flags, ScanFile.detail)
-    last = None
     group = None
-    while True:
-        where = media if last is None else (*media, tuple_(ScanFile.md5, ScanFile.seq) > tuple_(*last))
-        with store.sessions() as s:
-            rows = s.execute(select(*cols).where(*where).order_by(ScanFile.md5, ScanFile.seq).limit(ROWS_CHUNK)).all()
-        if not rows:
-            break
-        for r in rows:
-            if group is None or group[0].md5 != r.md5:
-                if group is not None:
-                    yield group
-                group = (r, (r.matches or [None])[0], [])
-            group[2].append(media_file(r, (r.detail or {}).get("source", {})))
-        last = (rows[-1].md5, rows[-1].seq)
+    for r in _rows(store, scan_id, *media, columns=cols, order=(ScanFile.md5, ScanFile.seq)):
+        if group is None or group[0].md5 != r.md5:
+            if group is not None:
+                yield group
+            group = (r, (r.matches or [None])[0], [])
+        group[2].append(media_file(r, (r.detail or {}).get("source", {})))
     if group is not None:
         yield group
 
