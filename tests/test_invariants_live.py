@@ -211,3 +211,84 @@ def test_parallel_wrong_passwords_through_two_server_processes_lock_the_account(
     failed = [r for r in audit.iter_records(store) if r.action == "login.failed"]
     assert len(failed) == 61  # every attempt counted and audited, the locked one included
     assert audit.verify(store).ok
+
+
+def test_a_scan_queued_in_batches_by_two_runs_while_two_servers_show_it(backend, tmp_path):
+    """A scan is queued for review one content per batch by two runs at once (`vigie scan --queue` twice) while
+    analysts look at its items through two server processes and a partner's list naming one of its pictures is
+    imported half-way: no request that starts after the import is shown that picture (at the moment of showing),
+    every content is queued once (the outcome of a serial order), and the audit trail verifies."""
+    import hashlib
+    import io
+
+    from vigie.banks import service as banks
+    from vigie.ingest.scan import run_scan, scan_key
+    from vigie.store.models import Scan
+
+    store, env, data = backend
+    st = store.settings
+    users(store, ["ana", "bob"])
+    src = tmp_path / "evidence"
+    src.mkdir()
+    pics = [jpeg(900 + i) for i in range(8)]
+    for i, p in enumerate(pics):
+        (src / f"p{i}.jpg").write_bytes(p)
+    (src / "p0-copy.jpg").write_bytes(pics[0])
+    run_scan(store, st, [str(src)], str(tmp_path / "out"), workers=1)
+    with store.sessions() as s:
+        scan_id = s.scalar(select(Scan.id).where(Scan.key == scan_key([str(src)], None)))
+    late = hashlib.sha256(pics[3]).hexdigest()
+    creds = [session_headers(store, u) for u in ("ana", "bob")]
+    srv = LiveServer(data, env, workers=2).start()
+    imported_at: list[float] = []
+    late_shown: list[tuple[float, int]] = []  # (request start, status) for the picture the partner knows
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def enqueue():
+        try:
+            queue.enqueue_scan(store, st, scan_id, batch=1)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+
+    def look(k):
+        cookies, headers = creds[k]
+        with httpx.Client(base_url=srv.base, cookies=cookies, headers=headers, timeout=30) as c:
+            while not stop.is_set():
+                with store.sessions() as s:
+                    items = list(s.execute(select(ReviewItem.id, ReviewItem.sha256)))
+                for item_id, sha in items:
+                    t = time.monotonic()
+                    r = c.get(f"/review/items/{item_id}/media")
+                    if sha == late:
+                        late_shown.append((t, r.status_code))
+
+    try:
+        lookers = [threading.Thread(target=look, args=(k,)) for k in (0, 1)]
+        for t in lookers:
+            t.start()
+        runs = [threading.Thread(target=enqueue) for _ in range(2)]
+        for t in runs:
+            t.start()
+        deadline = time.monotonic() + 60
+        while not late_shown and time.monotonic() < deadline:  # the picture is queued and looked at first
+            time.sleep(0.05)
+        banks.create_bank(store, "partner")
+        banks.import_file(store, "partner", io.BytesIO(f"{late}\n".encode()), "text", signal="sha256")
+        imported_at.append(time.monotonic())
+        for t in runs:
+            t.join(120)
+        time.sleep(1.0)  # the lookers go on after the import
+    finally:
+        stop.set()
+        for t in lookers:
+            t.join(60)
+        srv.stop()
+    assert not failures, failures
+    assert late_shown and any(code == 200 for t, code in late_shown if t < imported_at[0])  # shown while unknown
+    after = [code for t, code in late_shown if t > imported_at[0]]
+    assert after and 200 not in after, after
+    with store.sessions() as s:
+        shas = list(s.scalars(select(ReviewItem.sha256)))
+    assert sorted(shas) == sorted({hashlib.sha256(p).hexdigest() for p in pics})  # each content once
+    assert audit.verify(store, st).ok
