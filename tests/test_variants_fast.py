@@ -402,3 +402,53 @@ def test_compiled_border_depth_decides_as_numpy():
             for span in spans:
                 limit = view.shape[0] - 1
                 assert G._depth(a, side, view, span, limit) == G._border_depth(view, span, limit), (side, span)
+
+
+def test_compiled_border_depth_reads_pictures_in_place_as_their_int16_copy():
+    """`find_border` of a small uint8 picture (a region's snap) reads it in place: the same depths and boxes as
+    through the int16 copy, on views that are not contiguous (a crop) too."""
+    framed = np.asarray(Image.fromarray(jpeg(photo_like(52, 300, 200))).crop((-30, -12, 345, 212)))
+    page = np.full((400, 500, 3), 236, np.uint8)
+    page[60:284, 80:420] = framed[:224, :340]
+    for rgb in (framed, page, page[50:310, 70:430], page[::-1, ::-1]):
+        a = rgb.astype(np.int16)
+        for side, view in G._side_views(rgb).items():
+            n = view.shape[1]
+            for span in (slice(0, n), slice(int(0.2 * n), int(0.8 * n))):
+                limit = view.shape[0] - 1
+                assert G._depth(rgb, side, view, span, limit) == G._depth(a, side, G._side_views(a)[side], span,
+                                                                          limit)
+        assert G.find_borders(rgb) == G._peel(a, 1.0, 1.0, *rgb.shape[:2])
+    assert G.find_border(page) is not None
+
+
+@pytest.mark.parametrize("n", [5, 6, 63, 64, 65, 127, 128, 129, 300, 333, 449, 450, 511, 512, 640, 1000, 4032, 6000])
+def test_compiled_kernels_are_numpys_to_the_last_bit(n):
+    """The one-pass kernels and their inverse, built compiled for each new crop size, equal the numpy ones."""
+    for got, want in zip(pdq_grid._kernels(n, False), pdq_grid._kernels_np(n, False)):
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+    for got, want in zip(pdq_grid._feeds(n, False), pdq_grid._feeds_np(n, False)):
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_mirror_free_sides_give_the_grids_of_the_full_pass():
+    """A side whose mirrored kernels are its own reversed skips its second pass: the grids are the same bits as
+    computing both passes, and sizes with an even window are not taken for mirror-free."""
+    assert all(pdq_grid._mirror_free(n, False) for n in (5, 100, 257, 300, 383))  # windows 1 and 3
+    assert not any(pdq_grid._mirror_free(n, False) for n in (200, 256, 450, 4032))  # even windows
+    assert not pdq_grid._mirror_free(128, False)  # odd window, but centres off the middle
+    for h, w in ((300, 600), (450, 300), (300, 350), (333, 517), (64, 64)):
+        rgb = noise(53, w, h)
+        rlo, rln, rw = pdq_grid._kernels(w, False)
+        cidx, cwt, ccnt = pdq_grid._feeds(h, False)
+        full = pdq_grid._grids(rgb, 0, h, 0, w, rlo, rln, rw, 2, cidx, cwt, ccnt, 2)
+        assert np.array_equal(pdq_grid.dihedral_grids(rgb), full), (h, w)
+
+
+def test_compiled_qualities_are_numpys():
+    rng = np.random.default_rng(54)
+    for scale in (1.0, 30.0, 255.0, 4000.0):
+        g = (rng.random((2, 2, 64, 64)) * scale).astype(np.float32)
+        got = pdq_grid._qualities(g)
+        assert [[got[i, j] for j in range(2)] for i in range(2)] == \
+            [[pdq_grid._quality(g[i, j]) for j in range(2)] for i in range(2)]

@@ -171,7 +171,7 @@ _SIDES = {"top": 0, "bottom": 1, "left": 2, "right": 3}
 
 def _depth(a: np.ndarray, side: str, view: np.ndarray, span: slice, limit: int) -> int:
     """`_border_depth` of one side, compiled when it can be (values 0..255, as the shared copy holds)."""
-    if layout_numba is not None and a.dtype == np.int16:
+    if layout_numba is not None and (a.dtype == np.int16 or a.dtype == np.uint8):
         s0, s1, _ = span.indices(view.shape[1])
         return int(layout_numba.border_depth(a, _SIDES[side], s0, max(s0, s1), limit, _BORDER_TOL, _BORDER_FILL))
     return _border_depth(view, span, limit)
@@ -221,6 +221,10 @@ def find_borders(rgb: np.ndarray, *, shrunk: Shrunk | None = None) -> list[Box]:
     if h < 8 or w < 8:
         return []
     if shrunk is None:
+        if layout_numba is not None and rgb.dtype == np.uint8 and border_factor(rgb.shape) == 1:
+            # read in place: the compiled scan reads only the lines near each side, where a copy in int16 (all
+            # `Shrunk` would make of a picture this small) reads and writes every pixel (region snaps: 0.2 ms)
+            return _peel(rgb, 1.0, 1.0, h, w)
         shrunk = Shrunk.of(rgb)
     return _peel(shrunk.img, shrunk.sy, shrunk.sx, h, w)
 

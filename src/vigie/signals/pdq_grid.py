@@ -72,7 +72,16 @@ _DCT = _dct_matrix()
 
 @lru_cache(maxsize=256)
 def _kernels(n: int, identity: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows of K_n and of K_n reversed, sparse: (lo (2, 64), length (2, 64), weights (2, 64, L)).
+    """Rows of K_n and of K_n reversed, sparse: (lo (2, 64), length (2, 64), weights (2, 64, L)): `_kernel_rows`
+    (compiled; a crop's kernels are built for each new size, and numpy's two dozen small calls took 0.1 ms,
+    as long as hashing a small crop), `_kernels_np` for a 64x64 picture."""
+    if identity:
+        return _kernels_np(n, identity)
+    return _kernel_rows(n)
+
+
+def _kernels_np(n: int, identity: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_kernels` in numpy: the reference `_kernel_rows` is tested against (tests/test_variants_fast.py).
 
     Built the way box1DFloat counts: output o averages samples [o - p2 + 1, o + p1] that exist; two passes
     make row o of K_n the average, over the samples k of centre c's window, of k's window."""
@@ -111,8 +120,15 @@ def _kernels(n: int, identity: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray
 @lru_cache(maxsize=256)
 def _feeds(n: int, identity: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """K_n inverted: for each input line i and kernel set (plain, reversed), the outputs it feeds and with what
-    weight: (outputs (2, n, F), weights (2, n, F), count (2, n))."""
-    lo, ln, wts = _kernels(n, identity)
+    weight: (outputs (2, n, F), weights (2, n, F), count (2, n)); compiled (`_feed_rows`) but for 64x64."""
+    if identity:
+        return _feeds_np(n, identity)
+    return _feed_rows(n, *_kernels(n, identity))
+
+
+def _feeds_np(n: int, identity: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_feeds` in numpy (the reference `_feed_rows` is tested against)."""
+    lo, ln, wts = _kernels_np(n, identity)
     m_, o_, t_ = np.nonzero(np.arange(wts.shape[2])[None, None, :] < ln[:, :, None])
     i_ = lo[m_, o_] + t_
     w_ = wts[m_, o_, t_]
@@ -126,6 +142,79 @@ def _feeds(n: int, identity: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     wgt = np.zeros((2, n, f))
     idx[m_, i_, rank] = o_
     wgt[m_, i_, rank] = w_
+    return idx, wgt, cnt
+
+
+@numba.njit(cache=True, nogil=True)
+def _kernel_rows(n):  # pragma: no cover - jitted
+    """`_kernels_np(n, False)` compiled, the same float64 operations in the same order (the difference array
+    filled as np.bincount fills it: every window start in (o, sample) order, then every window end; then
+    summed along each row as np.cumsum does), so the same weights to the last bit."""
+    win = (n + 127) // 128
+    half = (win + 2) // 2
+    p1 = half - 1
+    p2 = win - half + 1
+    length = 2 * win - 1
+    s = np.empty(64, np.int64)
+    e = np.empty(64, np.int64)
+    diff = np.zeros((64, length + 1))
+    for sign in range(2):
+        for o in range(64):
+            c = np.int64(((o + 0.5) * n) / 64)
+            a = max(0, c - p2 + 1)
+            b = min(n, c + p1 + 1)
+            s[o] = max(0, a - p2 + 1)
+            e[o] = min(n, b - 1 + p1 + 1)
+            for j in range(win):
+                k = a + j
+                if k >= b:
+                    continue  # np.bincount adds 0.0 there: no change to any sum
+                ka = max(0, k - p2 + 1)
+                kb = min(n, k + p1 + 1)
+                v = 1.0 / (b - a) / max(1, kb - ka)
+                if sign == 0:
+                    diff[o, ka - s[o]] += v
+                else:
+                    diff[o, min(kb - s[o], length)] += -v
+    lo = np.empty((2, 64), np.int64)
+    ln = np.empty((2, 64), np.int64)
+    wts = np.zeros((2, 64, length))
+    for o in range(64):
+        m = e[o] - s[o]
+        lo[0, o] = s[o]
+        lo[1, o] = n - e[o]
+        ln[0, o] = m
+        ln[1, o] = m
+        acc = 0.0
+        for t in range(length):
+            acc += diff[o, t]
+            if t < m:
+                wts[0, o, t] = acc
+        for t in range(m):
+            wts[1, o, t] = wts[0, o, m - 1 - t]
+    return lo, ln, wts
+
+
+@numba.njit(cache=True, nogil=True)
+def _feed_rows(n, lo, ln, wts):  # pragma: no cover - jitted
+    """`_feeds_np` compiled: for each kernel set and input line, the outputs it feeds in increasing order (as
+    the numpy version's sort by set, line, output leaves them) and their weights."""
+    cnt = np.zeros((2, n), np.int64)
+    for m in range(2):
+        for o in range(64):
+            for t in range(ln[m, o]):
+                cnt[m, lo[m, o] + t] += 1
+    f = max(1, cnt.max())
+    idx = np.zeros((2, n, f), np.int64)
+    wgt = np.zeros((2, n, f))
+    pos = np.zeros((2, n), np.int64)
+    for m in range(2):
+        for o in range(64):
+            for t in range(ln[m, o]):
+                i = lo[m, o] + t
+                idx[m, i, pos[m, i]] = o
+                wgt[m, i, pos[m, i]] = wts[m, o, t]
+                pos[m, i] += 1
     return idx, wgt, cnt
 
 
@@ -182,10 +271,28 @@ def dihedral_grids(src: np.ndarray, box: tuple[int, int, int, int] | None = None
     ident = hc == 64 and wc == 64
     rlo, rln, rw = _kernels(wc, ident)
     cidx, cwt, ccnt = _feeds(hc, ident)
-    n = 2 if mirrors else 1
+    # A side whose mirrored kernels are its kernels in reverse order (an odd window, centres placed
+    # symmetrically: about half of all sizes) needs no pass of its own: the mirrored grid is the plain one read
+    # backwards, the same sums of the same products in the same order, so the same bits.
+    nc = 2 if mirrors and not _mirror_free(hc, ident) else 1
+    nr = 2 if mirrors and not _mirror_free(wc, ident) else 1
     if src.dtype != np.uint8 and src.dtype != np.float32:
         src = src.astype(np.float32)
-    return _grids(src, y0, y1, x0, x1, rlo, rln, rw, n, cidx, cwt, ccnt, n)
+    g = _grids(src, y0, y1, x0, x1, rlo, rln, rw, nr, cidx, cwt, ccnt, nc)
+    if mirrors and nc == 1:
+        g = np.concatenate([g, g[:, :, ::-1, :]], axis=0)
+    if mirrors and nr == 1:
+        g = np.concatenate([g, g[:, :, :, ::-1]], axis=1)
+    return g
+
+
+@lru_cache(maxsize=256)
+def _mirror_free(n: int, identity: bool) -> bool:
+    """Whether row o of K_n reversed is row 63 - o of K_n, weight for weight (then PDQ's grid of a mirrored
+    picture is its grid reversed along that side)."""
+    lo, ln, wts = _kernels(n, identity)
+    return bool(np.array_equal(lo[1], lo[0, ::-1]) and np.array_equal(ln[1], ln[0, ::-1])
+                and np.array_equal(wts[1], wts[0, ::-1]))
 
 
 def _quality(a: np.ndarray) -> int:
@@ -194,6 +301,26 @@ def _quality(a: np.ndarray) -> int:
     dy = (((a[:-1] - a[1:]) * hundred) / d255).astype(np.int64)
     dx = (((a[:, :-1] - a[:, 1:]) * hundred) / d255).astype(np.int64)
     return min(100, int((np.abs(dy).sum() + np.abs(dx).sum()) // 90))
+
+
+@numba.njit(cache=True, nogil=True)
+def _qualities(g):  # pragma: no cover - jitted
+    """`_quality` of each grid of g (2, 2, 64, 64) float32 in one call: the same float32 operations, truncated
+    and summed as numpy does (four numpy evaluations cost half of what hashing the eight grids costs)."""
+    out = np.zeros((2, 2), np.int64)
+    hundred, d255 = np.float32(100.0), np.float32(255.0)
+    for fy in range(2):
+        for fx in range(2):
+            a = g[fy, fx]
+            total = 0
+            for i in range(63):
+                for j in range(64):
+                    total += abs(np.int64(((a[i, j] - a[i + 1, j]) * hundred) / d255))
+            for i in range(64):
+                for j in range(63):
+                    total += abs(np.int64(((a[i, j] - a[i, j + 1]) * hundred) / d255))
+            out[fy, fx] = min(100, total // 90)
+    return out
 
 
 def hash_grid(grid: np.ndarray) -> PdqHash:
@@ -234,7 +361,8 @@ def _hashes_of(g: np.ndarray) -> dict[str, PdqHash]:
     med = np.partition(b, 127, axis=1)[:, 127:128]
     bits = (b > med).astype(np.uint8).reshape(len(kinds), 32, 8)
     packed = np.packbits(bits, axis=2, bitorder="little")[:, ::-1, 0]
-    quality = {(fy, fx): _quality(np.asarray(g[fy, fx], dtype=np.float32)) for fy in range(2) for fx in range(2)}
+    q4 = _qualities(np.ascontiguousarray(g, dtype=np.float32))
+    quality = {(fy, fx): int(q4[fy, fx]) for fy in range(2) for fx in range(2)}
     out = {}
     for i, k in enumerate(kinds):
         fy, fx, _ = _KIND_GRID[k]
