@@ -171,6 +171,16 @@ class PdqIndex(ABC):
             raise ValueError(f"{directory}: holds a {kind!r} index, not {cls.kind!r}")
         return impl._load(directory, meta, mmap)
 
+    def search_pairs(self, queries: np.ndarray, threshold: int = 31) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`search` as three flat int64 arrays (query index, id, distance), in no particular order, an id possibly
+        more than once per query: for callers that only need the pairs (clustering), without building a
+        Python list of tuples per query. Indexes that get their matches as arrays override it."""
+        res = self.search(queries, threshold)
+        counts = np.fromiter((len(m) for m in res), np.int64, len(res))
+        total = int(counts.sum())
+        flat = np.fromiter((x for m in res for pair in m for x in pair), np.int64, 2 * total).reshape(total, 2)
+        return np.repeat(np.arange(len(res), dtype=np.int64), counts), flat[:, 0].copy(), flat[:, 1].copy()
+
     def search_multi(self, query_groups: Sequence[np.ndarray], threshold: int = 31) -> list[list[tuple]]:
         """One search for several pictures each given by several hashes (e.g. 8 dihedral variants).
 

@@ -63,6 +63,15 @@ class FlatIndex(PdqIndex):
         qi = np.repeat(np.arange(m, dtype=np.int64), np.diff(lims).astype(np.int64))
         return group_matches(m, qi, self._ids[pos], dist.astype(np.int64))
 
+    def search_pairs(self, queries, threshold: int = 31) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        queries = as_hashes(queries, "queries")
+        if queries.shape[0] == 0 or self._index.ntotal == 0:
+            empty = np.zeros(0, np.int64)
+            return empty, empty.copy(), empty.copy()
+        lims, dist, pos = self._index.range_search(queries, int(threshold) + 1)
+        qi = np.repeat(np.arange(queries.shape[0], dtype=np.int64), np.diff(lims).astype(np.int64))
+        return qi, self._ids[pos].astype(np.int64), dist.astype(np.int64)
+
     def hashes(self) -> np.ndarray:
         """A copy of the stored hashes, in insertion order (aligned with `ids`)."""
         n = self._index.ntotal

@@ -39,11 +39,46 @@ def cluster_links(hashes: list[str] | np.ndarray, threshold: int = 31,
     return labels.tolist(), links
 
 
+def _components(parent: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Join the pairs (a[k], b[k]) into `parent`, a forest whose roots are the smallest index of their tree (every
+    node pointing at its root on entry), in whole arrays: each round hooks every pair's larger root under its
+    smaller one, then points every node at its root again, until no pair spans two trees. The same roots as
+    joining the pairs one by one (each cluster's smallest index), in a few numpy passes instead of a Python call
+    per pair (the bench's 1,231 pictures have 44,000 pairs: 0.17 s)."""
+    while a.size:
+        ra, rb = parent[a], parent[b]
+        lo, hi = np.minimum(ra, rb), np.maximum(ra, rb)
+        split = lo != hi
+        if not split.any():
+            break
+        a, b = a[split], b[split]  # pairs already inside one tree stay there
+        np.minimum.at(parent, hi[split], lo[split])
+        while True:
+            up = parent[parent]
+            if np.array_equal(up, parent):
+                break
+            parent = up
+    return parent
+
+
 def _links(hashes, threshold: int, variants=None) -> tuple[np.ndarray, dict[int, tuple[int, str, int]]]:
     n = len(hashes)
     if n == 0:
         return np.zeros(0, np.int64), {}
+
+    idx = make_pdq_index(n)
+    arr = hashes if isinstance(hashes, np.ndarray) else hex_to_hashes(hashes)
+    idx.add(np.arange(n, dtype=np.int64), arr)
     parent = np.arange(n, dtype=np.int64)  # a union-find whose root is the smallest index of its cluster
+    plain_linked = np.zeros(n, bool)
+    for start in range(0, n, SEARCH_CHUNK):
+        qi, ids, _ = idx.search_pairs(arr[start:start + SEARCH_CHUNK], threshold)
+        qi = qi + start
+        other = ids != qi
+        parent = _components(parent, qi[other], ids[other])
+        plain_linked[qi[other]] = True
+    if not variants:
+        return np.unique(parent, return_inverse=True)[1].astype(np.int64), {}
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -56,18 +91,6 @@ def _links(hashes, threshold: int, variants=None) -> tuple[np.ndarray, dict[int,
         if a != b:
             parent[max(a, b)] = min(a, b)
 
-    idx = make_pdq_index(n)
-    arr = hashes if isinstance(hashes, np.ndarray) else hex_to_hashes(hashes)
-    idx.add(np.arange(n, dtype=np.int64), arr)
-    plain_linked: set[int] = set()
-    for start in range(0, n, SEARCH_CHUNK):
-        for i, matches in enumerate(idx.search(arr[start:start + SEARCH_CHUNK], threshold), start):
-            for j, _ in matches:
-                j = int(j)
-                if j != i:
-                    union(i, j)
-                    if variants:  # only read for the variants' links
-                        plain_linked.add(i)
     links: dict[int, tuple[int, str, int]] = {}
     flat = [(i, kind, h) for i, vs in enumerate(variants or []) for kind, h in vs]
     if flat:
@@ -77,7 +100,7 @@ def _links(hashes, threshold: int, variants=None) -> tuple[np.ndarray, dict[int,
                 if j == i:
                     continue
                 union(i, j)
-                if i not in plain_linked and (i not in links or dist < links[i][2]):
+                if not plain_linked[i] and (i not in links or dist < links[i][2]):
                     links[i] = (j, kind, int(dist))
     roots = np.fromiter((find(i) for i in range(n)), np.int64, n)
     # Each cluster's root is its first picture, so numbering the roots in order numbers the clusters in order of
