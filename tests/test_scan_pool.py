@@ -32,10 +32,38 @@ def test_reduced_decode_only_for_large_jpegs_and_carried_to_duplicates(settings)
     assert "pdq_reduced" not in process_item(Item("big.jpg", size=len(big), data=big), settings).flags
 
 
-def test_the_forkserver_preload_warms_without_raising():
+def test_the_forkserver_preload_warms_without_raising_and_leaves_its_objects_to_the_permanent_generation():
+    import gc
+
     from vigie.ingest import preload
 
-    preload.warm()
+    try:
+        preload.warm()
+        assert gc.get_freeze_count() > 10_000  # what its workers inherit is never walked by the collector
+    finally:
+        gc.unfreeze()  # this test process is not a forkserver
+
+
+def test_a_scan_leaves_what_existed_before_it_out_of_the_collector_while_it_runs(store, tmp_path):
+    import gc
+
+    from vigie.demo import make_demo_folder
+    from vigie.ingest import scan
+    from vigie.ingest.heap import frozen_gc
+
+    src = tmp_path / "src"
+    make_demo_folder(src, 3)
+    during: list[int] = []
+    assert gc.get_freeze_count() == 0
+    with frozen_gc():
+        with frozen_gc():
+            pass
+        assert gc.get_freeze_count() > 0  # the inner block's end does not lift the outer one's freeze
+    assert gc.get_freeze_count() == 0
+    scan.run_scan(store, store.settings, [str(src)], str(tmp_path / "out"), workers=1,
+                  on_item=lambda p: during.append(gc.get_freeze_count()))
+    assert during and min(during) > 0
+    assert gc.get_freeze_count() == 0  # lifted: nothing is kept for good
 
 
 @pytest.mark.parametrize(("module", "variants"), [("preload", True), ("preload_plain", False)])

@@ -96,10 +96,19 @@ def disk_bytes(sources: list[str]) -> int:
     return total
 
 
-def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str, *, banks: list[str] | None = None,
-             workers: int | None = None, case: str | None = None, operator: str | None = None,
-             on_item: Callable[[ScanProgress], None] | None = None, stop_after: int | None = None,
-             cluster: str | None = None, thumbnails: bool = False) -> dict:
+def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str, **kw) -> dict:
+    """Scan `sources`, write the report to `out_dir`, and return the summary (`_run_scan`), with the objects
+    that exist when it starts left out of the garbage collector's passes while it runs (`vigie.ingest.heap`)."""
+    from vigie.ingest.heap import frozen_gc
+
+    with frozen_gc():
+        return _run_scan(store, settings, sources, out_dir, **kw)
+
+
+def _run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str, *, banks: list[str] | None = None,
+              workers: int | None = None, case: str | None = None, operator: str | None = None,
+              on_item: Callable[[ScanProgress], None] | None = None, stop_after: int | None = None,
+              cluster: str | None = None, thumbnails: bool = False) -> dict:
     """Scan `sources`, write the report to `out_dir`, and return the summary.
 
     `thumbnails`: keep blurred grey miniatures of unknown media, sealed with the media key

@@ -41,3 +41,6 @@ def warm(variants: bool = True) -> None:
         from vigie.signals.variants import warm_up
 
         warm_up()  # the kernels past the region gate and the crop hashes, which the pictures above may not reach
+    from vigie.ingest.heap import freeze_gc
+
+    freeze_gc()  # the modules and kernels live as long as the process: never walked by the collector again
