@@ -27,23 +27,49 @@ def pillow(data: bytes, **kw) -> np.ndarray:
         D.simplejpeg, D.pyspng = saved
 
 
-def jpeg(img: Image.Image, **kw) -> bytes:
+def saved(img: Image.Image, fmt: str, **kw) -> bytes:
     buf = io.BytesIO()
-    img.save(buf, format="JPEG", **kw)
+    img.save(buf, format=fmt, **kw)
     return buf.getvalue()
 
 
-def taken(monkeypatch) -> list[bytes]:
-    """Records which calls went through simplejpeg."""
+def jpeg(img: Image.Image, **kw) -> bytes:
+    return saved(img, "JPEG", **kw)
+
+
+def png(img: Image.Image, **kw) -> bytes:
+    return saved(img, "PNG", **kw)
+
+
+def outcome(decode, data: bytes) -> tuple[str, object]:
+    """("ok", pixels) or ("error", its code)."""
+    try:
+        return "ok", decode(data)
+    except MediaError as exc:
+        return "error", exc.code
+
+
+def spied(monkeypatch, module, name: str) -> list[bytes]:
+    """The bytes each call of `module.name` (a decoder) was given, from now on."""
     seen: list[bytes] = []
-    real = D.simplejpeg.decode_jpeg
+    real = getattr(module, name)
 
     def spy(data, *a, **kw):
         seen.append(data)
         return real(data, *a, **kw)
 
-    monkeypatch.setattr(D.simplejpeg, "decode_jpeg", spy)
+    monkeypatch.setattr(module, name, spy)
     return seen
+
+
+def taken(monkeypatch) -> list[bytes]:
+    """Records which calls went through simplejpeg."""
+    return spied(monkeypatch, D.simplejpeg, "decode_jpeg")
+
+
+def spng_calls(monkeypatch) -> list[bytes]:
+    """Records which calls went through pyspng."""
+    return spied(monkeypatch, D.pyspng, "load")
 
 
 BASE = photo_like(61, 640, 480)
@@ -110,14 +136,7 @@ def test_damaged_jpegs_get_the_same_error_or_pixels_as_before(damage, monkeypatc
         data = data[:mid] + bytes(range(256)) * 8 + data[mid + 2048:]
     else:
         data = data[:600]
-    try:
-        want = ("ok", pillow(data))
-    except MediaError as exc:
-        want = ("error", exc.code)
-    try:
-        got = ("ok", D.decode_image(data))
-    except MediaError as exc:
-        got = ("error", exc.code)
+    want, got = outcome(pillow, data), outcome(D.decode_image, data)
     assert got[0] == want[0]
     if got[0] == "ok":
         assert np.array_equal(got[1], want[1])
@@ -125,30 +144,13 @@ def test_damaged_jpegs_get_the_same_error_or_pixels_as_before(damage, monkeypatc
         assert got[1] == want[1]
 
 
-def test_pixel_limit_is_checked_before_decoding(monkeypatch):
-    data = jpeg(BASE)
-    seen = taken(monkeypatch)
+@pytest.mark.parametrize("kind", ["jpeg", "png"])
+def test_pixel_limit_is_read_from_the_header_before_decoding(kind, monkeypatch):
+    data = jpeg(BASE) if kind == "jpeg" else png(BASE)
+    seen = taken(monkeypatch) if kind == "jpeg" else spng_calls(monkeypatch)
     with pytest.raises(MediaError) as err:
         D.decode_image(data, max_pixels=640 * 480 - 1)
     assert err.value.code == "too_large" and seen == []
-
-
-def png(img: Image.Image, **kw) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", **kw)
-    return buf.getvalue()
-
-
-def spng_calls(monkeypatch) -> list[bytes]:
-    seen: list[bytes] = []
-    real = D.pyspng.load
-
-    def spy(data, *a, **kw):
-        seen.append(data)
-        return real(data, *a, **kw)
-
-    monkeypatch.setattr(D.pyspng, "load", spy)
-    return seen
 
 
 def rgba() -> Image.Image:
@@ -213,14 +215,6 @@ def test_other_pngs_go_through_pillow(name, make, kw, monkeypatch):
     assert seen == [] and np.array_equal(got, pillow(data, **kw))
 
 
-def test_png_pixel_limit_is_read_from_its_header(monkeypatch):
-    data = png(BASE)
-    seen = spng_calls(monkeypatch)
-    with pytest.raises(MediaError) as err:
-        D.decode_image(data, max_pixels=640 * 480 - 1)
-    assert err.value.code == "too_large" and seen == []
-
-
 @pytest.mark.parametrize("damage", ["truncated", "flipped-byte", "header-only", "bad-crc"])
 def test_damaged_pngs_never_crash_and_truncation_is_named_as_before(damage):
     import struct
@@ -239,14 +233,7 @@ def test_damaged_pngs_never_crash_and_truncation_is_named_as_before(damage):
     else:
         data[end] ^= 0xFF  # the IDAT's CRC, which Pillow does not check either
     data = bytes(data)
-    try:
-        want = ("ok", pillow(data))
-    except MediaError as exc:
-        want = ("error", exc.code)
-    try:
-        got = ("ok", D.decode_image(data))
-    except MediaError as exc:
-        got = ("error", exc.code)
+    want, got = outcome(pillow, data), outcome(D.decode_image, data)
     if damage == "flipped-byte" and got[0] == "ok":
         # libspng may inflate a damaged stream Pillow gives up on: its pixels are hashed as they decode
         assert got[1].shape == (480, 640, 3)
