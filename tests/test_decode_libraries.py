@@ -108,9 +108,10 @@ def test_conformance_jpegs_decode_as_with_pillow():
         assert np.array_equal(D.decode_image(data), pillow(data)), f.name
 
 
+@pytest.mark.parametrize("mode", ["RGB", "L"])
 @pytest.mark.parametrize("size", [(2100, 1500), (4032, 3024), (1024, 1024), (1023, 2000)])
-def test_fast_reduced_decode_is_pillows_draft(size, monkeypatch):
-    data = jpeg(BASE.resize(size), quality=85)
+def test_fast_reduced_decode_is_pillows_draft(size, mode, monkeypatch):
+    data = jpeg(BASE.resize(size).convert(mode), quality=85)
     seen = taken(monkeypatch)
     got = D.decode_image(data, fast=True)
     want = pillow(data, fast=True)

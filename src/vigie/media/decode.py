@@ -176,14 +176,11 @@ def _turbo_jpeg(data: bytes, max_pixels: int, fast: bool) -> np.ndarray | None:
     if space not in ("YCbCr", "Gray") or h <= 0 or w <= 0 or h * w > max_pixels:
         return None
     size = (h, w)
-    if fast and min(h, w) >= 2 * FAST_SIDE:  # the reduction Pillow's draft picks, so the same pixels
-        img = Image.open(io.BytesIO(data))
-        try:
-            img.draft("RGB", (FAST_SIDE, FAST_SIDE))
-            size = (img.size[1], img.size[0])
-        finally:
-            img.close()
     try:
+        if fast and min(h, w) >= 2 * FAST_SIDE:  # the reduction Pillow's draft picks, so the same pixels
+            with Image.open(io.BytesIO(data)) as img:
+                img.draft("RGB", (FAST_SIDE, FAST_SIDE))
+                size = (img.size[1], img.size[0])
         kw = {"min_height": size[0], "min_width": size[1]} if size != (h, w) else {}
         out = simplejpeg.decode_jpeg(data, colorspace="GRAY" if space == "Gray" else "RGB", **kw)
     except Exception:  # noqa: BLE001 - warnings and errors alike: Pillow decodes it or names the damage
