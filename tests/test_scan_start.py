@@ -33,20 +33,74 @@ def rows(out) -> list[dict]:
 def test_the_first_pictures_are_hashed_here_until_the_workers_answer(tmp_path):
     settings = Settings(data_dir=tmp_path / "d")
     items = [Item(f"m{i}.jpg", size=len(d), data=d) for i, d in enumerate(jpeg(i) for i in range(5))]
-    answers = iter([False, False, True])
-    got = []
-    gen = _while_starting(iter(items), lambda: next(answers), settings, None, False)
-    while True:
-        try:
-            got.append(next(gen))
-        except StopIteration as stop:
-            left = list(stop.value)
-            break
+    up = {"workers": False}
+    gen = _while_starting(iter(items), lambda: up["workers"], settings, None, False)
+    got = [next(gen), next(gen)]
+    up["workers"] = True  # they answered: the next item is theirs
+    with pytest.raises(StopIteration) as stop:
+        next(gen)
+    left = list(stop.value.value)
     assert [i.location for i, _ in got] == ["m0.jpg", "m1.jpg"]
     assert [i.location for i in left] == ["m2.jpg", "m3.jpg", "m4.jpg"]  # the item that found them ready first
     for item, r in got:
         want = process_item(item, settings)
         assert (r.sha256, r.pdq, r.pdq_variants) == (want.sha256, want.pdq, want.pdq_variants)
+
+
+def test_a_picture_that_hangs_here_goes_to_the_workers_once_they_are_up(tmp_path, monkeypatch):
+    """A decoder stuck in C code cannot be interrupted in the scan's own process: the picture is left to its thread
+    when the workers answer, and is theirs (with their hard limit) like the pictures after it."""
+    import threading
+
+    settings = Settings(data_dir=tmp_path / "d")
+    items = [Item(f"m{i}.jpg", size=len(d), data=d) for i, d in enumerate(jpeg(i) for i in range(4))]
+    release, entered = threading.Event(), threading.Event()
+    real = scan._InProcess.hash
+
+    def hash_or_hang(self, item):
+        if item.location == "m1.jpg":
+            entered.set()
+            release.wait(30)  # stands for a decoder stuck in C code
+        return real(self, item)
+
+    monkeypatch.setattr(scan._InProcess, "hash", hash_or_hang)
+    gen = _while_starting(iter(items), entered.is_set, settings, None, False)
+    try:
+        first = next(gen)
+        with pytest.raises(StopIteration) as stop:
+            next(gen)  # m1 hangs here; the workers answer meanwhile
+        assert first[0].location == "m0.jpg" and first[1].pdq
+        assert [i.location for i in stop.value.value] == ["m1.jpg", "m2.jpg", "m3.jpg"]
+        assert not release.is_set()  # returned while the picture was still stuck
+    finally:
+        release.set()
+
+
+def test_a_scan_whose_first_picture_hangs_here_finishes_with_every_row(store, tmp_path, monkeypatch):
+    import threading
+
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    for i in range(6):
+        (ev / f"{i:03d}.jpg").write_bytes(jpeg(i, 320, 240))
+    release = threading.Event()
+    real = scan._InProcess.hash
+
+    def hang_first(self, item):
+        if item.location.endswith("000.jpg"):
+            release.wait(120)  # never released before the scan ends: only the pool can hash it
+        return real(self, item)
+
+    monkeypatch.setattr(scan._InProcess, "hash", hang_first)
+    try:
+        summary = run_scan(store, store.settings, [str(ev)], str(tmp_path / "out"), workers=2)
+        assert not release.is_set()
+    finally:
+        release.set()
+    got = {r["location"].rsplit("/", 1)[-1]: r for r in rows(tmp_path / "out")}
+    assert summary["counts"]["locations"] == 6 and len(got) == 6
+    want = process_item(Item("x", size=0, data=(ev / "000.jpg").read_bytes()), store.settings)
+    assert got["000.jpg"]["pdq"] == want.pdq and not got["000.jpg"]["error"]
 
 
 def test_only_small_pictures_are_hashed_before_the_workers(tmp_path):

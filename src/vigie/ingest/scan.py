@@ -468,15 +468,52 @@ def _early_ok(item: Item) -> bool:
 def _while_starting(it: Iterator[Item], started: Callable[[], bool], settings: Settings,
                     known_good: KnownGood | None, miniatures: bool):
     """Yield `(item, result)` for the first items, hashed in this process, until `started()` or an item that is
-    not a small picture; return the iterator of the items left (that item first)."""
+    not a small picture; return the iterator of the items left (that item first).
+
+    A picture hashed here that is not done when the workers are up is left to its thread and goes to them
+    (`_unless_started`): a hostile picture whose decoder hangs in C code, where no signal reaches it, is then
+    ended by a worker's hard limit instead of holding the scan for good."""
     local: _InProcess | None = None
     for item in it:
         if started() or not _early_ok(item):
             return itertools.chain([item], it)
         if local is None:
             local = _InProcess(settings, known_good, miniatures)
-        yield item, local.hash(item)
+        r = _unless_started(local.hash, item, started)
+        if r is None:
+            return itertools.chain([item], it)
+        yield item, r
     return iter(())
+
+
+#: How often the scan looks whether its workers are up while a picture is hashed here (seconds).
+EARLY_POLL = 0.05
+
+
+def _unless_started(hash_item: Callable[[Item], ItemResult], item: Item, started: Callable[[], bool]
+                    ) -> ItemResult | None:
+    """`hash_item(item)` on a daemon thread, its result; None as soon as `started()` while it runs (the thread is
+    left to finish on its own: the decoders release the GIL, and a daemon thread does not hold the exit)."""
+    import threading
+
+    box: dict = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box["result"] = hash_item(item)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the scan's thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="vigie-early-hash", daemon=True).start()
+    while not done.wait(EARLY_POLL):
+        if started():
+            return None
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 class _ClientOpener:
