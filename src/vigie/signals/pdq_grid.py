@@ -271,32 +271,14 @@ def dihedral_grids(src: np.ndarray, box: tuple[int, int, int, int] | None = None
     ident = hc == 64 and wc == 64
     rlo, rln, rw = _kernels(wc, ident)
     cidx, cwt, ccnt = _feeds(hc, ident)
-    # A side whose mirrored kernels are its kernels in reverse order (an odd window, centres placed
-    # symmetrically: about half of all sizes) needs no pass of its own: the mirrored grid is the plain one read
-    # backwards, the same sums of the same products in the same order, so the same bits.
-    nc = 2 if mirrors and not _mirror_free(hc, ident) else 1
-    nr = 2 if mirrors and not _mirror_free(wc, ident) else 1
+    n = 2 if mirrors else 1
     if src.dtype != np.uint8 and src.dtype != np.float32:
         src = src.astype(np.float32)
-    g = _grids(src, y0, y1, x0, x1, rlo, rln, rw, nr, cidx, cwt, ccnt, nc)
-    if mirrors and nc == 1:
-        g = np.concatenate([g, g[:, :, ::-1, :]], axis=0)
-    if mirrors and nr == 1:
-        g = np.concatenate([g, g[:, :, :, ::-1]], axis=1)
-    return g
-
-
-@lru_cache(maxsize=256)
-def _mirror_free(n: int, identity: bool) -> bool:
-    """Whether row o of K_n reversed is row 63 - o of K_n, weight for weight (then PDQ's grid of a mirrored
-    picture is its grid reversed along that side)."""
-    lo, ln, wts = _kernels(n, identity)
-    return bool(np.array_equal(lo[1], lo[0, ::-1]) and np.array_equal(ln[1], ln[0, ::-1])
-                and np.array_equal(wts[1], wts[0, ::-1]))
+    return _grids(src, y0, y1, x0, x1, rlo, rln, rw, n, cidx, cwt, ccnt, n)
 
 
 def _quality(a: np.ndarray) -> int:
-    """pdqImageDomainQualityMetric on a float32 grid."""
+    """pdqImageDomainQualityMetric on a float32 grid, in numpy: the reference `_qualities` is tested against."""
     hundred, d255 = np.float32(100.0), np.float32(255.0)
     dy = (((a[:-1] - a[1:]) * hundred) / d255).astype(np.int64)
     dx = (((a[:, :-1] - a[:, 1:]) * hundred) / d255).astype(np.int64)
@@ -305,33 +287,31 @@ def _quality(a: np.ndarray) -> int:
 
 @numba.njit(cache=True, nogil=True)
 def _qualities(g):  # pragma: no cover - jitted
-    """`_quality` of each grid of g (2, 2, 64, 64) float32 in one call: the same float32 operations, truncated
+    """`_quality` of each grid of g (n, 64, 64) float32 in one call: the same float32 operations, truncated
     and summed as numpy does (four numpy evaluations cost half of what hashing the eight grids costs)."""
-    out = np.zeros((2, 2), np.int64)
+    out = np.zeros(g.shape[0], np.int64)
     hundred, d255 = np.float32(100.0), np.float32(255.0)
-    for fy in range(2):
-        for fx in range(2):
-            a = g[fy, fx]
-            total = 0
-            for i in range(63):
-                for j in range(64):
-                    total += abs(np.int64(((a[i, j] - a[i + 1, j]) * hundred) / d255))
-            for i in range(64):
-                for j in range(63):
-                    total += abs(np.int64(((a[i, j] - a[i, j + 1]) * hundred) / d255))
-            out[fy, fx] = min(100, total // 90)
+    for k in range(g.shape[0]):
+        a = g[k]
+        total = 0
+        for i in range(63):
+            for j in range(64):
+                total += abs(np.int64(((a[i, j] - a[i + 1, j]) * hundred) / d255))
+        for i in range(64):
+            for j in range(63):
+                total += abs(np.int64(((a[i, j] - a[i, j + 1]) * hundred) / d255))
+        out[k] = min(100, total // 90)
     return out
 
 
 def hash_grid(grid: np.ndarray) -> PdqHash:
     """PDQ hash of a 64x64 grid: 16x16 DCT corner, one bit per coefficient above the median
     (python-threatexchange's hex layout, as `pdq_numba`)."""
-    g32 = np.asarray(grid, dtype=np.float32)
     b = (_DCT @ np.asarray(grid, dtype=np.float64) @ _DCT.T).ravel()
     med = np.partition(b, 127)[127]  # Torben's (n + 1) / 2-th smallest
     bits = (b > med).astype(np.uint8)
     hexed = np.packbits(bits.reshape(32, 8), axis=1, bitorder="little")[::-1, 0].tobytes().hex()
-    return PdqHash(hexed, _quality(g32))
+    return PdqHash(hexed, int(_qualities(np.ascontiguousarray(grid, dtype=np.float32)[None])[0]))
 
 
 def _too_small(h: int, w: int) -> bool:
@@ -361,7 +341,7 @@ def _hashes_of(g: np.ndarray) -> dict[str, PdqHash]:
     med = np.partition(b, 127, axis=1)[:, 127:128]
     bits = (b > med).astype(np.uint8).reshape(len(kinds), 32, 8)
     packed = np.packbits(bits, axis=2, bitorder="little")[:, ::-1, 0]
-    q4 = _qualities(np.ascontiguousarray(g, dtype=np.float32))
+    q4 = _qualities(np.ascontiguousarray(g, dtype=np.float32).reshape(4, 64, 64)).reshape(2, 2)
     quality = {(fy, fx): int(q4[fy, fx]) for fy in range(2) for fx in range(2)}
     out = {}
     for i, k in enumerate(kinds):
