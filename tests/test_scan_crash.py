@@ -1,9 +1,10 @@
 """A file that kills the decoder's process costs that file, never the scan, whatever the worker count.
 
 The scan runs as `vigie scan` does, in a process of its own (a script below), whose decoder dies (`os._exit`,
-as a segfaulting C decoder does) on the one picture that carries a marker. The script patches the decoder at
-import, so the forkserver that the hashing workers fork from (it imports the scan's `__main__`) carries the
-patch too. Every picture is generated; the "hostile" one is an ordinary JPEG with a comment.
+as a segfaulting C decoder does) on the one picture that carries a marker. A `sitecustomize` on the scan's
+PYTHONPATH patches the decoder in every process of the scan: its own, the forkserver that the hashing workers
+fork from, the workers (which do not run the scan's main script: `vigie.forked`), Dask's. Every picture is
+generated; the "hostile" one is an ordinary JPEG with a comment.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -23,8 +25,10 @@ from vigie.demo import encode, photo_like
 MARK = b"vigie-test-crash-the-decoder"
 HANG = b"vigie-test-hang-the-decoder"
 
-SCRIPT = textwrap.dedent(f"""
-    import json, os, sys
+# Imported by every process of the scan (its own, the forkserver and the workers forked from it, Dask's) as the
+# `sitecustomize` of the scan's PYTHONPATH: Vigie's workers do not run the scan's main script (`vigie.forked`).
+PATCH = textwrap.dedent(f"""
+    import os
 
     import vigie.ingest.process as process
 
@@ -43,6 +47,10 @@ SCRIPT = textwrap.dedent(f"""
 
     import vigie.batch
     vigie.batch.STUCK_MARGIN = 2.0  # the hard limit: 2 x file_timeout + this
+""")
+
+SCRIPT = textwrap.dedent("""
+    import json, os, sys
 
     if __name__ == "__main__":
         from vigie.ingest.scan import run_scan
@@ -72,10 +80,10 @@ SCRIPT = textwrap.dedent(f"""
         scan.start_pool = start_pool
         if a.get("cluster"):  # Dask's lost-worker timer, short: it fires while a crashed worker restarts
             import dask
-            dask.config.set({{"distributed.deploy.lost-worker-timeout": "0.2s"}})
+            dask.config.set({"distributed.deploy.lost-worker-timeout": "0.2s"})
         summary = run_scan(store, settings, [a["src"]], a["out"], workers=a["workers"], case="crash",
                            cluster=a.get("cluster"))
-        print(json.dumps({{**summary["counts"], "solo": solo}}))
+        print(json.dumps({**summary["counts"], "solo": solo}))
 """)
 
 
@@ -96,11 +104,15 @@ def scan(store, tmp_path, src, workers: int, in_process: bool = False, file_time
          cluster: str | None = None) -> subprocess.CompletedProcess:
     script = tmp_path / "scan_with_a_dying_decoder.py"
     script.write_text(SCRIPT)
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(PATCH)
     arg = {"data_dir": str(store.settings.data_dir), "url": store.settings.database_url, "workers": workers,
            "in_process": in_process, "src": str(src), "out": str(tmp_path / "out"), "file_timeout": file_timeout,
            "cluster": cluster}
+    path = os.pathsep.join(x for x in (str(site), os.environ.get("PYTHONPATH")) if x)
     return subprocess.run([sys.executable, str(script), json.dumps(arg)], capture_output=True, text=True,
-                          timeout=120 if cluster else 60)
+                          timeout=120 if cluster else 60, env={**os.environ, "PYTHONPATH": path})
 
 
 def plant_known(store, evidence, marker: bytes, name: str) -> str:

@@ -173,3 +173,45 @@ def test_small_files_travel_several_to_a_task_in_order(store, tmp_path, monkeypa
         alone = process_item(Item(name, size=len(data), data=data), store.settings)
         assert (results[name].sha256, results[name].pdq, results[name].pdq_variants) == (
             alone.sha256, alone.pdq, alone.pdq_variants)
+
+
+_MAIN_SCRIPT = """
+import os, sys
+with open(os.environ["RUNS_OF_MAIN"], "a") as f:
+    f.write(f"{__name__} {os.getpid()}\\n")
+if __name__ == "__main__":
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    if sys.argv[1] == "vigie":
+        from vigie.batch import forkserver_context
+        ctx = forkserver_context()
+    else:
+        ctx = mp.get_context("forkserver")
+    with ProcessPoolExecutor(2, mp_context=ctx) as ex:
+        pids = {ex.submit(os.getpid).result() for _ in range(4)}
+    print(" ".join(map(str, sorted(pids))))
+"""
+
+
+@pytest.mark.parametrize("context", ["vigie", "plain"])
+def test_processes_of_the_forkserver_do_not_run_the_main_script_again(tmp_path, context):
+    """multiprocessing runs the parent's main script again in every process it starts (CPython's forkserver never
+    preloads it before 3.13.8, gh-126631): for `vigie scan` the whole command line, before each worker's first
+    file. Vigie's forkserver leaves it out; a plain one, the control, runs it in each worker."""
+    import os
+    import subprocess
+    import sys
+
+    script, runs = tmp_path / "main_script.py", tmp_path / "runs.txt"
+    script.write_text(_MAIN_SCRIPT)
+    out = subprocess.run([sys.executable, str(script), context], check=True, capture_output=True, text=True,
+                         env={**os.environ, "RUNS_OF_MAIN": str(runs)}, timeout=120).stdout.split()
+    workers = {int(p) for p in out}
+    ran = [line.split() for line in runs.read_text().splitlines()]
+    assert workers and all(pid > 0 for pid in workers)
+    assert [name for name, _ in ran if name == "__main__"] == ["__main__"]
+    children = {int(pid) for name, pid in ran if name == "__mp_main__"}
+    if context == "vigie":
+        assert children == set()
+    else:
+        assert workers <= children

@@ -64,9 +64,7 @@ def hash_many(items: Iterable[str | Skipped], settings: Settings, *, workers: in
 
 
 def _new_pool(settings: Settings, n: int) -> ProcessPoolExecutor:
-    import multiprocessing as mp
-
-    return ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("forkserver"),
+    return ProcessPoolExecutor(max_workers=n, mp_context=forkserver_context(),
                                initializer=_init_worker, initargs=(settings, os.getpid()))
 
 
@@ -172,16 +170,16 @@ def _failed(path: str, error: ErrorRecord) -> HashRecord:
 
 
 def forkserver_context(*preload: str):
-    """This process's forkserver context, its server (when not running yet) set to preload `__main__` and
-    `preload` (modules that import the hashing code and load its kernels once, so that each process forks
-    ready) and started now, so that Dask, which sets a list of its own on first use, does not replace it. A
-    forkserver runs once per process: later calls get the running one, whatever it preloaded (its processes
-    then load what they need themselves)."""
+    """This process's forkserver context, its server (when not running yet) set to preload `vigie.forked` (its
+    processes do not run this process's main script again) and `preload` (modules that import the hashing code
+    and load its kernels once, so that each process forks ready) and started now, so that Dask, which sets a
+    list of its own on first use, does not replace it. A forkserver runs once per process: later calls get the
+    running one, whatever it preloaded (its processes then load what they need themselves)."""
     import multiprocessing as mp
     from multiprocessing import forkserver
 
     ctx = mp.get_context("forkserver")
     if getattr(forkserver._forkserver, "_forkserver_pid", None) is None:
-        ctx.set_forkserver_preload(["__main__", *preload])
+        ctx.set_forkserver_preload(["vigie.forked", *preload])
         forkserver.ensure_running()
     return ctx
