@@ -204,3 +204,49 @@ def test_a_cluster_that_cannot_start_fails_the_scan_with_its_reason(store, tmp_p
         run_scan(store, store.settings, [str(ev)], str(tmp_path / "out"), cluster="local:0")
     with store.session() as s:
         assert [sc.status for sc in s.scalars(select(Scan))] == ["failed"]
+
+
+_FORKSERVER_FIRST = textwrap.dedent("""
+    import json, sys
+    from multiprocessing import forkserver
+
+    from vigie.banks import known_good
+    from vigie.ingest.scan import run_scan
+    from vigie.settings import Settings
+    from vigie.store import Store
+
+    a = json.loads(sys.argv[1])
+    store = Store.open(Settings(data_dir=a["data"], database_url=a["url"], hash_in_process=a["in_process"]))
+    running = []
+    _load = known_good.load
+
+    def load(store):
+        running.append(forkserver._forkserver._forkserver_pid is not None)
+        return _load(store)
+
+    known_good.load = load
+    summary = run_scan(store, store.settings, [a["src"]], a["out"], workers=a["workers"])
+    print(json.dumps({"running": running, "locations": summary["counts"]["locations"],
+                      "forkserver": forkserver._forkserver._forkserver_pid is not None}))
+""")
+
+
+@pytest.mark.parametrize(("workers", "in_process"), [(2, False), (1, False), (1, True)])
+def test_the_forkserver_starts_before_the_scan_reads_its_known_good_digests(store, tmp_path, workers, in_process):
+    """Its preload (a second of one core) runs while the scan reads the store, an NSRL bank's millions of digests
+    first, rather than after. A scan that hashes in its own process (one worker, `hash_in_process`, fresh)
+    starts none. In a process of its own: a forkserver runs once per process."""
+    import json
+
+    src = tmp_path / "ev"
+    src.mkdir()
+    for i in range(3):
+        (src / f"p{i}.jpg").write_bytes(jpeg(70 + i))
+    arg = {"data": str(store.settings.data_dir), "url": store.settings.database_url, "src": str(src),
+           "out": str(tmp_path / "out"), "workers": workers, "in_process": in_process}
+    r = subprocess.run([sys.executable, "-c", _FORKSERVER_FIRST, json.dumps(arg)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["locations"] == 3
+    assert got["running"] == [not in_process] and got["forkserver"] is (not in_process)

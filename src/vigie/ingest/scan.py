@@ -125,6 +125,9 @@ def _run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str
             from vigie.errors import NotFound
 
             raise NotFound(f"no such source: {s}", code="source_not_found")
+    n_workers = workers if workers is not None else settings.effective_workers
+    if not cluster and not (n_workers <= 1 and settings.hash_in_process):
+        start_forkserver(settings)  # its preload runs while this process reads the store (NSRL: seconds)
     from vigie.report import thumbs
 
     thumbs.prepare_folder(out_dir)  # 0700, its files 0600
@@ -146,7 +149,6 @@ def _run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str
         scan_id = scan.id
         done = s.scalar(select(func.count()).select_from(ScanFile).where(ScanFile.scan_id == scan_id)) or 0
     kg = _known_good.load(store) or None  # known-good digests (NSRL), checked on the workers before decoding
-    n_workers = workers if workers is not None else settings.effective_workers
     t0 = time.perf_counter()
     in_process = n_workers <= 1 and settings.hash_in_process and fresh  # else worker processes decode
     # The workers (a local pool, or a Dask cluster: a local one takes seconds to start) start now, while the
@@ -566,6 +568,21 @@ def _variants_on(settings: Settings) -> bool:
     return any(getattr(settings, k) for k in ("dihedral", "variant_unbordered", "variant_region"))
 
 
+def _preload(settings: Settings) -> str:
+    """The forkserver's preload module for this scan's workers: the variants' kernels too, or plain PDQ's only."""
+    return "vigie.ingest.preload" if _variants_on(settings) else "vigie.ingest.preload_plain"
+
+
+def start_forkserver(settings: Settings):
+    """This process's forkserver for a scan's workers (`vigie.batch.forkserver_context`), started now, as the scan
+    starts: its preload (the hashing code imported, the kernels loaded: about a second of one core) then runs
+    while the scan reads the store, its known-good digests first (seconds for an NSRL bank of millions of
+    digests), rather than after them. `start_pool` gets the running one."""
+    from vigie.batch import forkserver_context
+
+    return forkserver_context(_preload(settings))
+
+
 def start_pool(n: int, settings: Settings, scan_id: int, known_good: KnownGood | None = None,
                miniatures: bool = False):
     """A process pool of `n` hashing workers, started now (not at the first item) from a thread, so that their
@@ -577,9 +594,7 @@ def start_pool(n: int, settings: Settings, scan_id: int, known_good: KnownGood |
     (seconds per worker, and a JIT compile per worker after the code changed)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from vigie.batch import forkserver_context
-
-    ctx = forkserver_context("vigie.ingest.preload" if _variants_on(settings) else "vigie.ingest.preload_plain")
+    ctx = start_forkserver(settings)
     from vigie.store.lookup import earlier_content
 
     lookup = earlier_content(settings.effective_database_url)  # compiled here: workers need no SQLAlchemy
