@@ -44,7 +44,12 @@ little wall time: the 2-worker and Dask ratios need a quiet machine.
 **fast_pdq_bits**: distance between the PDQ of each large JPEG decoded at reduced scale (what --fast
 hashes) and at full scale (bit-exact with Meta's tools), median and max.
 
-    python bench/scan_bench.py [--camera 8] [--web 300] [--videos 2] [--json] [--skip-dask]
+    python bench/scan_bench.py [--camera 8] [--web 300] [--videos 2] [--json] [--skip-dask] [--rounds 1]
+
+`--rounds N` runs the baselines and every Vigie run N times, round after round (each round back to back, as
+above), and reports each figure's median over the rounds, ratios from the median times, and each target's
+ratio in each round (`1w_vs_baseline_rounds`, `2w_vs_1w_rounds`, `fast_default_vs_baseline_rounds`,
+`dask_vs_2w_rounds`): a machine whose speed drifts by 10 % within minutes decides a target on one round.
 
 Figures are files/s and MB/s of the files on disk (the same for every run; Vigie also lists archive members
 and EXIF thumbnails: `<run>_locations_per_s`), and each run's speed against the baseline's on the same files.
@@ -389,6 +394,33 @@ def reduced_pdq_bits(root: Path) -> dict:
             "fast_pdq_bits_max": max(dists)}
 
 
+def one_round(root: Path, work: Path, runs: list, n: int) -> dict:
+    """The baseline, the baseline with kept buffers and every Vigie run of `runs`, once each, back to back."""
+    out = {"baseline": naive_process(root), "baseline_kept_heap": naive_process(root, kept_heap=True)}
+    for tag, workers, cluster, extra in runs:
+        out[tag] = run_process(root, work, f"{tag}-{n}", workers, cluster, extra)
+    return out
+
+
+def median_of(values) -> float | None:
+    values = list(values)
+    return None if any(v is None for v in values) else statistics.median(values)
+
+
+def per_round(rounds: list[dict]) -> dict:
+    """Each target's ratio in each round (`--rounds`): the spread that one round's figure hides."""
+    out: dict[str, list[float]] = {"baseline_s_rounds": [round(r["baseline"][1], 2) for r in rounds]}
+    for r in rounds:
+        base = r["baseline"][1]
+        pairs = {"1w_vs_baseline": base / r["1w"]["s"], "2w_vs_1w": r["1w"]["s"] / r["2w"]["s"],
+                 "fast_default_vs_baseline": base / r["fast_default"]["s"]}
+        if "dask" in r:
+            pairs["dask_vs_2w"] = r["2w"]["s"] / r["dask"]["s"]
+        for k, v in pairs.items():
+            out.setdefault(f"{k}_rounds", []).append(round(v, 2))
+    return out
+
+
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -415,6 +447,9 @@ def main() -> None:
     ap.add_argument("--videos", type=int, default=2)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--skip-dask", action="store_true")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run the baselines and every Vigie run this many times, round after round; report medians "
+                         "and each target's ratio per round (`*_rounds`)")
     ap.add_argument("--naive", metavar="ROOT", help=argparse.SUPPRESS)  # naive_process's child
     ap.add_argument("--run", metavar="JSON", help=argparse.SUPPRESS)  # run_process's child
     a = ap.parse_args()
@@ -437,19 +472,23 @@ def main() -> None:
         warm = d / "warm"
         make_tree(warm, 0, 4, 0)
         vigie_scan(warm, d, "warm", 1)  # numba kernels compiled into their on-disk cache once, before any timing
-        base_files, base_s = naive_process(root)
-        base_rate = base_files / base_s
-        res.update({"baseline_s": round(base_s, 2), "baseline_files_per_s": round(base_rate, 2),
-                    "baseline_mb_per_s": round(nbytes / 1e6 / base_s, 2)})
-        _, heap_s = naive_process(root, kept_heap=True)
-        res["baseline_kept_heap_s"] = round(heap_s, 2)
         # fast: --fast on one worker; fast_default: `vigie scan --fast` as typed (workers 0: one per core)
         runs = [("1w", 1, None, {}), ("1w_in_process", 1, None, {"hash_in_process": True}), ("2w", 2, None, {}),
                 ("fast", 1, None, FAST), ("fast_default", 0, None, FAST)]
         if not a.skip_dask:
             runs.append(("dask", 2, "local:2", {}))
-        for tag, workers, cluster, extra in runs:
-            run = run_process(root, d, tag, workers, cluster, extra)
+        rounds = [one_round(root, d, runs, r) for r in range(max(1, a.rounds))]
+        base_files = rounds[0]["baseline"][0]
+        base_s = statistics.median(r["baseline"][1] for r in rounds)
+        base_rate = base_files / base_s
+        res.update({"baseline_s": round(base_s, 2), "baseline_files_per_s": round(base_rate, 2),
+                    "baseline_mb_per_s": round(nbytes / 1e6 / base_s, 2)})
+        heap_s = statistics.median(r["baseline_kept_heap"][1] for r in rounds)
+        res["baseline_kept_heap_s"] = round(heap_s, 2)
+        if len(rounds) > 1:
+            res.update(per_round(rounds))
+        for tag, _, cluster, _ in runs:
+            run = {k: median_of(r[tag][k] for r in rounds) for k in rounds[0][tag]}
             s, locs = run["s"], run["locations"]
             res[f"{tag}_outside_hashing_s"] = round(s - run["hash_wait_s"], 2)
             res[f"{tag}_hash_cpu_s"] = round(run["hash_cpu_s"], 2)
