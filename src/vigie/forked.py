@@ -6,8 +6,8 @@ multiprocessing prepares every process it starts by running the parent's `__main
 a forkserver that preloaded `__main__` spares its children that, but that preload has never worked before
 CPython 3.13.8 (gh-126631: the forkserver is never given the path). For `vigie scan` the main script is the
 `vigie` command, which imports the command line; for a script that calls the library it is whatever that script
-imports. Each worker paid it after its fork, before its first file: 0.1-0.2 s of CPU for `vigie`, 0.3-0.5 s for
-`bench/scan_bench.py`, on the critical path of a scan's start where two workers share two cores.
+imports. Each worker paid it after its fork, before its first file: 0.1-0.2 s of CPU for `vigie`, 0.2-0.3 s of
+wall for `bench/scan_bench.py`, on the critical path of a scan's start where two workers share two cores.
 
 Vigie's processes need nothing from `__main__`: their tasks and arguments are Vigie's own functions and classes
 (by reference), and Dask pickles what a caller defines in `__main__` by value. So, in the forkserver and the

@@ -568,19 +568,15 @@ def _variants_on(settings: Settings) -> bool:
     return any(getattr(settings, k) for k in ("dihedral", "variant_unbordered", "variant_region"))
 
 
-def _preload(settings: Settings) -> str:
-    """The forkserver's preload module for this scan's workers: the variants' kernels too, or plain PDQ's only."""
-    return "vigie.ingest.preload" if _variants_on(settings) else "vigie.ingest.preload_plain"
-
-
 def start_forkserver(settings: Settings):
     """This process's forkserver for a scan's workers (`vigie.batch.forkserver_context`), started now, as the scan
     starts: its preload (the hashing code imported, the kernels loaded: about a second of one core) then runs
     while the scan reads the store, its known-good digests first (seconds for an NSRL bank of millions of
-    digests), rather than after them. `start_pool` gets the running one."""
+    digests), rather than after them; preloading the variants' kernels too, or plain PDQ's only. `start_pool` gets
+    the running one."""
     from vigie.batch import forkserver_context
 
-    return forkserver_context(_preload(settings))
+    return forkserver_context("vigie.ingest.preload" if _variants_on(settings) else "vigie.ingest.preload_plain")
 
 
 def start_pool(n: int, settings: Settings, scan_id: int, known_good: KnownGood | None = None,
