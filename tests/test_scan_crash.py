@@ -303,3 +303,83 @@ def test_a_decoder_stuck_in_c_on_dask_is_stopped_and_costs_its_file(store, tmp_p
     stuck = got["n-stuck.jpg"]["error"]
     assert stuck.startswith("timeout") and "Dask worker restarted after 8 s" in stuck, stuck
     assert sum(r["class"] == "unknown" for r in got.values()) == 4
+
+
+def test_a_pool_broken_before_a_submit_gives_a_failed_future_not_an_exception(tmp_path):
+    """A worker that dies between two submits breaks the pool: the executor then raises at the next submit, where
+    the scan and `vigie hash` did not recover (the scan ended with BrokenProcessPool). `vigie.batch.submit` gives a
+    future already failed instead, met where the callers wait and recover."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from vigie.batch import forkserver_context, submit
+
+    pool = ProcessPoolExecutor(1, mp_context=forkserver_context())
+    try:
+        with pytest.raises(BrokenProcessPool):
+            pool.submit(os._exit, 1).result(timeout=60)
+        with pytest.raises(BrokenProcessPool):
+            pool.submit(os.getpid)  # the executor's own behaviour: it raises at once
+        fut = submit(pool, os.getpid)
+        assert fut.done() and isinstance(fut.exception(), BrokenProcessPool)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _BreaksOnce:
+    """A pool whose third submit finds it broken (as when a worker died just before), once per test."""
+
+    broke = False
+
+    def __init__(self, ex) -> None:
+        self._ex, self._n = ex, 0
+
+    def submit(self, fn, *args, **kwargs):
+        from concurrent.futures.process import BrokenProcessPool
+
+        self._n += 1
+        if self._n == 3 and not _BreaksOnce.broke:
+            _BreaksOnce.broke = True
+            raise BrokenProcessPool("a child process terminated abruptly")
+        return self._ex.submit(fn, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._ex, name)
+
+
+def test_a_scan_whose_pool_breaks_between_two_submits_gives_every_row(store, tmp_path, monkeypatch):
+    """The race behind an occasional failure of the test above (`..._hashed_one_by_one`): the tasks in flight are
+    run again, one by one then in a fresh pool, and every row comes back hashed."""
+    from vigie.ingest import scan
+
+    src = tmp_path / "evidence"
+    src.mkdir()
+    (src / "0-notes.txt").write_text("not a picture: every picture goes to the workers\n")
+    for i in range(30):
+        (src / f"c{i:02d}.jpg").write_bytes(encode(photo_like(200 + i, 96, 72), "JPEG"))
+    start = scan.start_pool
+    monkeypatch.setattr(_BreaksOnce, "broke", False)
+    monkeypatch.setattr(scan, "start_pool", lambda *a, **k: _BreaksOnce(start(*a, **k)))
+    summary = scan.run_scan(store, store.settings, [str(src)], str(tmp_path / "out"), workers=2)
+    assert _BreaksOnce.broke
+    got = rows(tmp_path)
+    assert summary["counts"]["locations"] == 31
+    assert [n for n, r in got.items() if r["class"] == "unknown" and r["pdq"]] == [f"c{i:02d}.jpg" for i in range(30)]
+    assert got["0-notes.txt"]["class"] == "skipped"
+
+
+def test_vigie_hash_whose_pool_breaks_between_two_submits_gives_every_record(tmp_path, monkeypatch):
+    from vigie import batch
+    from vigie.settings import Settings
+
+    paths = []
+    for i in range(12):
+        p = tmp_path / f"p{i:02d}.jpg"
+        p.write_bytes(encode(photo_like(300 + i, 96, 72), "JPEG"))
+        paths.append(str(p))
+    new_pool = batch._new_pool
+    monkeypatch.setattr(_BreaksOnce, "broke", False)
+    monkeypatch.setattr(batch, "_new_pool", lambda *a: _BreaksOnce(new_pool(*a)))
+    recs = list(batch.hash_many(paths, Settings(data_dir=tmp_path / "d"), workers=2))
+    assert _BreaksOnce.broke
+    assert [r.path for r in recs] == paths and all(r.error is None and r.md5 for r in recs)

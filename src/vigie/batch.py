@@ -83,6 +83,19 @@ def hard_limit(settings: Settings) -> float | None:
     return 2 * settings.file_timeout + STUCK_MARGIN if settings.file_timeout else None
 
 
+def submit(pool, fn, *args) -> Future:
+    """`pool.submit(fn, *args)`; when the pool broke since its last result (a worker died: the executor then
+    refuses new work, raising at once), a future already failed with that `BrokenProcessPool`. Callers keep a
+    window of futures in flight and recover from a broken pool where they wait on one (`wait_result`); a submit
+    that raised instead would end the whole batch or scan, whenever a crash landed between two submits."""
+    try:
+        return pool.submit(fn, *args)
+    except BrokenProcessPool as exc:
+        fut: Future = Future()
+        fut.set_exception(exc)
+        return fut
+
+
 def wait_result(pool, fut: Future, limit: float | None):
     """`fut.result()`, or after `limit` seconds the pool's processes killed and `StuckWorker` raised. Callers
     wait on the oldest item in flight, so it has been running since at least when the wait began."""
@@ -109,7 +122,7 @@ def _pooled(it: Iterator[str | Skipped], settings: Settings, n: int, variants: b
                 except StopIteration:
                     exhausted = True
                     break
-                fut = None if isinstance(item, Skipped) else pool.submit(_work, fn, item, variants)
+                fut = None if isinstance(item, Skipped) else submit(pool, _work, fn, item, variants)
                 window.append((item, fut))
             if not window:
                 break

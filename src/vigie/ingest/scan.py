@@ -30,7 +30,7 @@ from sqlalchemy import func, insert, select
 from vigie import __version__
 from vigie.banks import known_good as _known_good
 from vigie.banks.known_good import KnownGood
-from vigie.batch import StuckWorker, hard_limit, wait_result
+from vigie.batch import StuckWorker, hard_limit, submit, wait_result
 from vigie.errors import ErrorRecord
 from vigie.hashing import DIGESTS
 from vigie.ingest import scan_worker
@@ -268,7 +268,7 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
     group: _Task | None = None  # small items gathered for one task, not sent yet (`_shares_task`)
 
     def send(task: _Task, like: ItemResult | None = None) -> None:
-        task.fut = ex.submit(scan_worker.work_many, task.items, like)
+        task.fut = submit(ex, scan_worker.work_many, task.items, like)  # a broken pool: met at the wait below
 
     try:
         # While the workers start (the forkserver imports the hashing code and loads its kernels: about a
