@@ -128,6 +128,7 @@ def test_migration_0014_seals_older_values_and_narrows_older_keys(store, monkeyp
     monkeypatch.delenv("VIGIE_MEDIA_KEY", raising=False)
     banks.create_bank(store, "own")
     banks.create_bank(store, "offered")
+    banks.create_bank(store, "partner")  # before the downgrade: today's Bank has columns the old schema lacks
     feed.publish(store, "offered", by="admin")
     command.downgrade(_alembic(store), "0014-1")
     with store.session() as s:  # as an older version wrote them: in clear, keys seeing every bank
@@ -138,7 +139,6 @@ def test_migration_0014_seals_older_values_and_narrows_older_keys(store, monkeyp
                        "CURRENT_TIMESTAMP)"), {"k": PARTNER_KEY, "p": pub_key()})
         s.execute(text("INSERT INTO api_keys (name, prefix, key_hash, scopes, created_by, created_at) VALUES "
                        "('legacy', 'abcdef01', :h, '[\"match\"]', 'admin', CURRENT_TIMESTAMP)"), {"h": "0" * 64})
-    banks.create_bank(store, "partner")
     monkeypatch.setenv("VIGIE_MEDIA_KEY", base64.b64encode(os.urandom(32)).decode())
     store.migrate()
     with store.sessions() as s:

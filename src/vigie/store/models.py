@@ -55,6 +55,10 @@ class Bank(Base):
     review_target: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    #: Raised by the database's triggers whenever an entry of this bank is inserted, updated or deleted
+    #: (migration 0019; on PostgreSQL for known-good banks only). Never written by Vigie's code; read by
+    #: `vigie.banks.known_good.fingerprint`.
+    entries_revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     entries: Mapped[list[Entry]] = relationship(back_populates="bank", cascade="all, delete-orphan",
                                                 passive_deletes=True)
