@@ -114,3 +114,24 @@ def test_large_known_good_files_and_members_are_skipped_not_errors(store, tmp_pa
         r = got[loc]
         assert (r.klass, r.error_code, r.sha256) == ("skipped", None, hashlib.sha256(big).hexdigest()), loc
         assert "known_good" in r.flags, loc
+
+
+def test_a_later_scan_uses_the_saved_set_and_each_scan_lets_go_of_it(evidence, tmp_path, monkeypatch):
+    import fcntl
+    import os
+
+    store, src, icon = evidence
+    reads = []
+    real = known_good._read
+    monkeypatch.setattr(known_good, "_read", lambda s: reads.append(1) or real(s))
+    for n in range(2):
+        run_scan(store, store.settings, [str(src)], str(tmp_path / f"out{n}"), workers=1)
+    assert len(reads) == 1  # the second scan mapped the set the first one saved
+    got = rows(store)
+    assert got["icon.jpg"].klass == "skipped" and "known_good" in got["icon.jpg"].flags
+    (path,) = (store.index_dir / known_good.FOLDER).iterdir()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # no scan holds it any more: a newer set may remove it
+    finally:
+        os.close(fd)

@@ -154,10 +154,7 @@ class Matcher:
 
     @property
     def _dir(self):
-        import hashlib
-
-        key = hashlib.sha256(self.store.engine.url.render_as_string(hide_password=True).encode()).hexdigest()[:12]
-        return self.settings.index_dir / key
+        return self.settings.index_dir / self.store.index_dir.name
 
     def refresh(self, *, save: bool = True, max_age: float = 0.0) -> int:
         """Index entries added since the last refresh; returns how many hashes were added.

@@ -172,6 +172,20 @@ class ExactIndex:
         main = self._keys.nbytes + self._digests.nbytes + self._ids.nbytes + self._dead.nbytes
         return main + sum(a.nbytes for a in self._d_digests) + sum(a.nbytes for a in self._d_ids)
 
+    def verify(self, samples: int = 4096) -> None:
+        """Raise ValueError unless the arrays agree in length and, at `samples` rows spread over the index, each
+        key is its digest's first 8 bytes in ascending order: a truncated or overwritten file is caught without
+        reading every page of a large mapped index."""
+        n = self._keys.shape[0]
+        if self._digests.shape != (n, self.width) or self._ids.shape != (n,):
+            raise ValueError(f"index arrays disagree: {n} keys, digests {self._digests.shape}, ids {self._ids.shape}")
+        if n == 0:
+            return
+        at = np.unique(np.linspace(0, n - 1, min(n, samples)).astype(np.int64))
+        keys = self._keys[at]
+        if not np.array_equal(_keys(np.ascontiguousarray(self._digests[at])), keys) or np.any(keys[1:] < keys[:-1]):
+            raise ValueError("index keys do not match their digests or are out of order")
+
     # ------------------------------------------------------------------ persistence
 
     def save(self, path: str | os.PathLike) -> None:

@@ -149,72 +149,76 @@ def _run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str
         scan_id = scan.id
         done = s.scalar(select(func.count()).select_from(ScanFile).where(ScanFile.scan_id == scan_id)) or 0
     kg = _known_good.load(store) or None  # known-good digests (NSRL), checked on the workers before decoding
-    t0 = time.perf_counter()
-    in_process = n_workers <= 1 and settings.hash_in_process and fresh  # else worker processes decode
-    # The workers (a local pool, or a Dask cluster: a local one takes seconds to start) start now, while the
-    # matcher loads its banks and the sources are walked.
-    ready = _ClientOpener(cluster) if cluster else \
-        None if in_process else start_pool(max(n_workers, 1), settings, scan_id, kg, thumbnails)
     try:
-        matcher = Matcher(store, settings)  # while the workers start
-        matcher.refresh()
-        prog = ScanProgress(skipped_resume=done, total_bytes=disk_bytes(sources) if on_item else 0)
-        items = iter_items(sources, settings)
-        for _ in range(done):  # resume: these locations are in the store already
-            next(items, None)
-    except BaseException:
-        if isinstance(ready, _ClientOpener):
-            ready.close()
-        elif ready is not None:
-            ready.shutdown(wait=False, cancel_futures=True)
-        raise
-    pending: list[tuple[Item, ItemResult]] = []
-    seq = done
+        t0 = time.perf_counter()
+        in_process = n_workers <= 1 and settings.hash_in_process and fresh  # else worker processes decode
+        # The workers (a local pool, or a Dask cluster: a local one takes seconds to start) start now, while the
+        # matcher loads its banks and the sources are walked.
+        ready = _ClientOpener(cluster) if cluster else \
+            None if in_process else start_pool(max(n_workers, 1), settings, scan_id, kg, thumbnails)
+        try:
+            matcher = Matcher(store, settings)  # while the workers start
+            matcher.refresh()
+            prog = ScanProgress(skipped_resume=done, total_bytes=disk_bytes(sources) if on_item else 0)
+            items = iter_items(sources, settings)
+            for _ in range(done):  # resume: these locations are in the store already
+                next(items, None)
+        except BaseException:
+            if isinstance(ready, _ClientOpener):
+                ready.close()
+            elif ready is not None:
+                ready.shutdown(wait=False, cancel_futures=True)
+            raise
+        pending: list[tuple[Item, ItemResult]] = []
+        seq = done
 
-    def flush() -> None:
-        nonlocal seq
-        if not pending:
-            return
-        results = _match(matcher, [r for _, r in pending], banks, settings)
-        rows = []
-        for (item, r), mres in zip(pending, results):
-            seq += 1
-            rows.append(_row(scan_id, seq, item, r, mres, writer))
+        def flush() -> None:
+            nonlocal seq
+            if not pending:
+                return
+            results = _match(matcher, [r for _, r in pending], banks, settings)
+            rows = []
+            for (item, r), mres in zip(pending, results):
+                seq += 1
+                rows.append(_row(scan_id, seq, item, r, mres, writer))
+            with store.session() as s:
+                s.execute(insert(ScanFile), rows)
+            pending.clear()
+
+        try:
+            for new, (item, r) in enumerate(_hashed(items, settings, scan_id, n_workers, cluster=cluster,
+                                                    known_good=kg, miniatures=thumbnails, ready=ready,
+                                                    early=fresh), start=1):
+                pending.append((item, r))
+                prog.files += 1
+                prog.bytes += r.size or 0
+                if item.path is not None:  # a file on disk (members count with their container)
+                    prog.disk_bytes_done += r.size or 0
+                if on_item:
+                    on_item(prog)
+                if len(pending) >= 64:
+                    flush()
+                if stop_after is not None and new >= stop_after:
+                    flush()
+                    with store.session() as s:
+                        sc = s.get(Scan, scan_id)
+                        sc.hashing_seconds += time.perf_counter() - t0
+                        sc.status = "interrupted"
+                    return {"status": "interrupted", "files_done": seq}
+            flush()
+        except Exception:
+            with store.session() as s:  # never left "running" by a crash: the same command resumes it
+                s.get(Scan, scan_id).status = "failed"
+            raise
         with store.session() as s:
-            s.execute(insert(ScanFile), rows)
-        pending.clear()
-
-    try:
-        for new, (item, r) in enumerate(_hashed(items, settings, scan_id, n_workers, cluster=cluster,
-                                                known_good=kg, miniatures=thumbnails, ready=ready,
-                                                early=fresh), start=1):
-            pending.append((item, r))
-            prog.files += 1
-            prog.bytes += r.size or 0
-            if item.path is not None:  # a file on disk (members count with their container)
-                prog.disk_bytes_done += r.size or 0
-            if on_item:
-                on_item(prog)
-            if len(pending) >= 64:
-                flush()
-            if stop_after is not None and new >= stop_after:
-                flush()
-                with store.session() as s:
-                    sc = s.get(Scan, scan_id)
-                    sc.hashing_seconds += time.perf_counter() - t0
-                    sc.status = "interrupted"
-                return {"status": "interrupted", "files_done": seq}
-        flush()
-    except Exception:
-        with store.session() as s:  # never left "running" by a crash: the same command resumes it
-            s.get(Scan, scan_id).status = "failed"
-        raise
-    with store.session() as s:
-        sc = s.get(Scan, scan_id)
-        sc.hashing_seconds += time.perf_counter() - t0
-        sc.status = "done"
-        sc.finished_at = utcnow()
-    return write_report(store, settings, scan_id, out_dir)
+            sc = s.get(Scan, scan_id)
+            sc.hashing_seconds += time.perf_counter() - t0
+            sc.status = "done"
+            sc.finished_at = utcnow()
+        return write_report(store, settings, scan_id, out_dir)
+    finally:
+        if kg:
+            kg.release()  # a newer known-good set may now replace this one (vigie.banks.known_good)
 
 
 def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, cluster: str | None = None,

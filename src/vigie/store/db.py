@@ -61,6 +61,15 @@ class Store:
         return store
 
     @property
+    def index_dir(self) -> Path:
+        """This store's folder under the settings' index folder (the matcher's indexes, the known-good set),
+        named by the database address, so that two stores sharing a data folder never share an index."""
+        import hashlib
+
+        key = hashlib.sha256(self.engine.url.render_as_string(hide_password=True).encode()).hexdigest()[:12]
+        return self.settings.index_dir / key
+
+    @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
