@@ -39,3 +39,21 @@ def test_doctor_on_intake_settings(tmp_path):
     assert checks["asn table"]["status"] == "fail" and r.returncode == 1
     r = vigie("doctor", "--json", *dd, env={"VIGIE_CRAWL_ALLOWED_NETWORKS": '["not a network"]'})
     assert {c["check"]: c["status"] for c in lines(r.stdout)}["crawler"] == "fail"
+
+
+def test_doctor_warns_when_the_bank_revision_triggers_are_missing(tmp_path):
+    import sqlite3
+
+    dd = ["--data-dir", str(tmp_path / "d")]
+    assert vigie("bank", "create", "b", *dd).returncode == 0
+    good = {"VIGIE_MEDIA_KEY": base64.b64encode(os.urandom(32)).decode()}
+    checks = {c["check"]: c for c in lines(vigie("doctor", "--json", *dd, env=good).stdout)}
+    assert "bank revisions" not in checks
+    db = sqlite3.connect(tmp_path / "d" / "vigie.db")
+    db.execute("DROP TRIGGER vigie_entries_revision_update")
+    db.commit()
+    db.close()
+    r = vigie("doctor", "--json", *dd, env=good)
+    checks = {c["check"]: c for c in lines(r.stdout)}
+    assert r.returncode == 0 and checks["bank revisions"]["status"] == "warn"
+    assert "known-good set" in checks["bank revisions"]["message"]

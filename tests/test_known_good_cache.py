@@ -286,3 +286,22 @@ def test_a_bulk_import_raises_the_revision_once_and_leaves_the_triggers_in_place
                        "SELECT bank_id, 'sha256', :v, '[]', added_at, updated_at, disabled FROM entries "
                        "WHERE value = :w"), {"v": hashlib.sha256(b"by hand").hexdigest(), "w": DIGESTS[0]})
     assert revision() >= mid + 2 if nsrl.engine.dialect.name == "sqlite" else revision() > mid
+
+
+def test_without_the_triggers_the_set_is_read_every_time_never_trusted(nsrl, monkeypatch):
+    """A store restored without its triggers: the revisions stand still, so no saved set may be used."""
+    from vigie.store import revisions
+
+    first = known_good.load(nsrl)
+    first.release()
+    with nsrl.engine.begin() as c:
+        for sql in revisions.drop_statements(nsrl.engine.dialect.name):
+            c.exec_driver_sql(sql)
+        assert not revisions.present(c)
+    banks.remove_entry(nsrl, "nsrl", DIGESTS[2])  # the revision does not move now
+    again = known_good.load(nsrl)
+    assert hits(again, DIGESTS[2]) is None and len(again) == 59 and again.path is None
+    with nsrl.engine.begin() as c:
+        for sql in revisions.create_statements(nsrl.engine.dialect.name):
+            c.exec_driver_sql(sql)
+        assert revisions.present(c)

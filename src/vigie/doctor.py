@@ -40,6 +40,7 @@ def _database(settings: Settings) -> list[Check]:
         engine = create_engine(url, connect_args={"connect_timeout": 5} if url.startswith("postgresql") else {})
         with engine.connect() as conn:
             current = set(MigrationContext.configure(conn).get_current_heads())
+            triggers = _revision_triggers(conn)
         engine.dispose()
     except Exception as exc:  # noqa: BLE001
         return [Check("database", "fail", f"cannot connect to {shown}: {exc}")]
@@ -53,10 +54,23 @@ def _database(settings: Settings) -> list[Check]:
     out = [Check("database", "ok", f"connected to {shown}")]
     if heads <= applied:
         out.append(Check("migrations", "ok", "the schema is up to date"))
+        if not triggers:
+            out.append(Check("bank revisions", "warn", "the triggers on `entries` are missing (a store restored "
+                                                       "without them?): scans read the known-good set from the "
+                                                       "store every time; see docs/operators.md"))
     else:
         out.append(Check("migrations", "warn", f"schema at {sorted(current) or 'nothing'}, code expects "
                                                f"{sorted(heads)}: the next command migrates it"))
     return out
+
+
+def _revision_triggers(conn) -> bool:
+    from vigie.store import revisions
+
+    try:
+        return revisions.present(conn)
+    except Exception:  # noqa: BLE001 - no entries table yet: the migrations check says so
+        return True
 
 
 def _media_key(settings: Settings) -> Check:

@@ -174,11 +174,16 @@ def load(store: Store, *, keep: bool = True) -> KnownGood:
     """The live digests of the store's enabled known-good banks: the saved set when its fingerprint is
     current, else read from the store (`read`) and saved for the next scan. The set returned holds a shared
     lock on its folder until `release()` (or until it is collected); `keep=False` reads without saving.
-    An empty set is never saved. A saved set that cannot be mapped is read again, never trusted."""
+    An empty set is never saved. A saved set that cannot be mapped is read again, never trusted; without the
+    revision triggers (a store restored without them) the set is read every time (`vigie doctor` says so)."""
     if not keep:
         return read(store)
+    from vigie.store import revisions
+
     root = store.index_dir / FOLDER
     with _snapshot(store) as s:
+        if not revisions.present(s.connection()):  # the revisions would stand still: never trust a saved set
+            return _read(s)
         name = _fingerprint(s)
         path = root / name
         fd = _lock(path)  # locked before it is mapped: a newer set's prune cannot remove it in between

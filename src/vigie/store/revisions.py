@@ -68,6 +68,19 @@ def drop_statements(dialect: str) -> list[str]:
     return out + (["DROP FUNCTION IF EXISTS vigie_entries_revision()"] if pg else [])
 
 
+def present(conn) -> bool:
+    """Whether all three triggers are in place (a store restored without them, or an operator who dropped them:
+    the revisions would stand still, and a set saved by revision would be trusted after it went out of date)."""
+    names = [name(e) for e in SQLITE]
+    if conn.dialect.name == "postgresql":
+        found = conn.exec_driver_sql("SELECT tgname FROM pg_trigger WHERE tgrelid = 'entries'::regclass "
+                                     "AND NOT tgisinternal").scalars().all()
+    else:
+        found = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                     "AND tbl_name = 'entries'").scalars().all()
+    return set(names) <= set(found)
+
+
 @contextmanager
 def bulk_insert(conn, bank_id: int):
     """Around many inserts into one bank in the caller's transaction: on SQLite the insert trigger is taken
