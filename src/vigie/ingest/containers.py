@@ -215,10 +215,16 @@ def _inner(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: Co
 def iter_items(paths: list[str], settings: Settings) -> Iterator[Item]:
     """Every file under `paths` (folders walked recursively, sorted), then the members of containers."""
     for entry in iter_entries(list(paths)):
-        if entry.path is None:
-            yield entry  # a link, a special file, an unreadable folder: a record, never opened
-            continue
-        yield from _named(from_path(entry, new_context(settings)))
+        yield from entry_items(entry, settings)
+
+
+def entry_items(entry: Item, settings: Settings) -> Iterator[Item]:
+    """One entry of the walk (`vigie.ingest.folders.iter_entries`): itself first, then its members if its bytes
+    say container. A scan resumed after an entry skips it without calling this (`vigie.ingest.resume`)."""
+    if entry.path is None:
+        yield entry  # a link, a special file, an unreadable folder: a record, never opened
+        return
+    yield from _named(from_path(entry, new_context(settings)))
 
 
 def _named(items: Iterator[Item]) -> Iterator[Item]:

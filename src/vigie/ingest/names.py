@@ -17,6 +17,11 @@ from __future__ import annotations
 import os
 import re
 
+#: Put after a location that another item of the same scan holds already (`vigie.ingest.scan._insert_rows`):
+#: ``a!b.jpg#dup2``. Names may hold ``!``, so two different items can be walked to the same location.
+DUP = "#dup"
+DUP_SUFFIX = re.compile(r"#dup[0-9]+$")
+
 _LITERAL = re.compile(r"\\(?=x[0-9a-fA-F]{2})")
 _ESCAPED = re.compile(rb"\\x([0-9a-fA-F]{2})")
 _SURROGATE = re.compile("[\ud800-\udfff]")

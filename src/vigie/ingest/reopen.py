@@ -17,20 +17,37 @@ relative to the current folder, as the scan was given them.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
+from collections.abc import Iterator
 
 from vigie.ingest.containers import from_path, new_context
 from vigie.ingest.members import SEP, Item
-from vigie.ingest.names import os_path
+from vigie.ingest.names import DUP_SUFFIX, os_path
 from vigie.settings import Settings
 
 
-def read_location(location: str, settings: Settings) -> bytes | None:
-    """The bytes at a scan location, or None (gone, unreadable, over `settings.max_file_bytes`, not a file)."""
+def read_location(location: str, settings: Settings, sha256: str | None = None) -> bytes | None:
+    """The bytes at a scan location, or None (gone, unreadable, over `settings.max_file_bytes`, not a file).
+
+    A location can be read more than one way when names hold ``!`` (a file ``a!b.jpg`` beside a container ``a``
+    with a member ``b.jpg``): given the `sha256` the scan recorded, every reading is tried until one has it.
+    A location the scan suffixed because another item held it already (``#dup2``, `vigie.ingest.names.DUP`)
+    is read as walked, without the suffix."""
+    for loc in (location, DUP_SUFFIX.sub("", location)) if DUP_SUFFIX.search(location) else (location,):
+        for data in _readings(loc, settings):
+            if sha256 is None or hashlib.sha256(data).hexdigest() == sha256:
+                return data
+    return None
+
+
+def _readings(location: str, settings: Settings) -> Iterator[bytes]:
     path = os_path(location)
     if _regular(path):
-        return _read_plain(path, settings.max_file_bytes)
+        data = _read_plain(path, settings.max_file_bytes)
+        if data is not None:
+            yield data
     for i, ch in enumerate(location):
         if ch != SEP:
             continue
@@ -38,10 +55,7 @@ def read_location(location: str, settings: Settings) -> bytes | None:
         top_path = os_path(top)
         if not _regular(top_path):
             continue
-        data = _read_member(top, top_path, location, settings)
-        if data is not None:
-            return data
-    return None
+        yield from _read_members(top, top_path, location, settings)
 
 
 def _regular(path: str) -> bool:
@@ -61,17 +75,17 @@ def _read_plain(path: str, limit: int) -> bytes | None:
     return data if len(data) <= limit else None
 
 
-def _read_member(top: str, top_path: str, location: str, settings: Settings) -> bytes | None:
+def _read_members(top: str, top_path: str, location: str, settings: Settings) -> Iterator[bytes]:
+    """The bytes of every member of `top` walked to `location` (two when names hold ``!``; one as a rule)."""
     walk = from_path(Item(top, path=top_path), new_context(settings, target=location))
     try:
         for it in walk:
-            if it.location == location:
-                return it.data if it.error is None else None
+            if it.location == location and it.error is None and it.data is not None:
+                yield it.data
     except Exception:  # noqa: BLE001 - a container that no longer opens: nothing to show, the item stays reviewable
-        return None
+        return
     finally:
         walk.close()
-    return None
 
 
 __all__ = ["read_location"]

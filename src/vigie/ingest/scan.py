@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -36,7 +37,7 @@ from vigie.hashing import DIGESTS
 from vigie.ingest import scan_worker
 from vigie.ingest.containers import Item, iter_items
 from vigie.ingest.heap import keep_heap
-from vigie.ingest.names import clean, escape
+from vigie.ingest.names import DUP, clean, escape
 from vigie.ingest.process import (  # noqa: F401 - known by these names here
     NOT_ERRORS,
     PDQ_REDUCED,
@@ -51,6 +52,8 @@ from vigie.media.sniff import SNIFF_BYTES, sniff
 from vigie.settings import Settings
 from vigie.store.db import Store
 from vigie.store.models import Scan, ScanFile, utcnow
+
+log = logging.getLogger(__name__)
 
 CLASSES = ("exact", "near", "unknown", "error", "skipped")
 
@@ -160,9 +163,7 @@ def _run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str
             matcher = Matcher(store, settings)  # while the workers start
             matcher.refresh()
             prog = ScanProgress(skipped_resume=done, total_bytes=disk_bytes(sources) if on_item else 0)
-            items = iter_items(sources, settings)
-            for _ in range(done):  # resume: these locations are in the store already
-                next(items, None)
+            items = _resumed(store, scan_id, sources, settings, done) if done else iter_items(sources, settings)
         except BaseException:
             if isinstance(ready, _ClientOpener):
                 ready.close()
@@ -181,8 +182,7 @@ def _run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str
             for (item, r), mres in zip(pending, results):
                 seq += 1
                 rows.append(_row(scan_id, seq, item, r, mres, writer))
-            with store.session() as s:
-                s.execute(insert(ScanFile), rows)
+            _insert_rows(store, rows)
             pending.clear()
 
         try:
@@ -219,6 +219,80 @@ def _run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str
     finally:
         if kg:
             kg.release()  # a newer known-good set may now replace this one (vigie.banks.known_good)
+
+
+#: The most suffixes tried for one location that another item of the scan holds already (`_insert_rows`).
+MAX_SAME_LOCATION = 1000
+
+
+def _insert_rows(store: Store, rows: list[dict]) -> None:
+    """Insert a batch of rows; when a row's location is another row's already, give it a suffix.
+
+    Names may hold ``!``, the separator of locations, so two different items can have the same location: a
+    container ``a`` with a member ``b.jpg`` beside a file named ``a!b.jpg``, or a member ``x!y`` beside a member
+    ``x`` that is an archive holding ``y``. Hostile evidence can be built that way, and the scan's unique
+    location (what resume and the report key on) refused the batch and ended the scan. The database's unique
+    index finds the collision (no set of every location is held in memory); the batch is then inserted row by
+    row, and the later item gets ``#dupN`` after its location, the flag `duplicate_location` and its location
+    as walked in `detail.walked_location` (`vigie.ingest.reopen` reads such a location without the suffix)."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with store.session() as s:
+            s.execute(insert(ScanFile), rows)
+        return
+    except IntegrityError:
+        pass
+    for row in rows:
+        walked = row["location"]
+        for k in range(1, MAX_SAME_LOCATION + 1):
+            if k > 1:
+                row = {**row, "location": f"{walked}{DUP}{k}", "flags": [*row["flags"], "duplicate_location"],
+                       "detail": {**(row["detail"] or {}), "walked_location": walked}}
+            try:
+                with store.session() as s:
+                    s.execute(insert(ScanFile), [row])
+                break
+            except IntegrityError:
+                if k == MAX_SAME_LOCATION:
+                    raise
+
+
+def _resumed(store: Store, scan_id: int, sources: list[str], settings: Settings, done: int) -> Iterator[Item]:
+    """The items after the `done` stored rows of a resumed scan: the containers wholly before them are not
+    opened again (`vigie.ingest.resume`). When the evidence no longer gives the stored locations, every item is
+    walked again and those already stored are skipped by location (`_not_stored`)."""
+    from vigie.ingest.resume import Diverged, resumed_items
+
+    def locations() -> Iterator[str]:
+        last = 0
+        while True:
+            with store.sessions() as s:
+                batch = s.execute(select(ScanFile.seq, ScanFile.location)
+                                  .where(ScanFile.scan_id == scan_id, ScanFile.seq > last)
+                                  .order_by(ScanFile.seq).limit(10_000)).all()
+            if not batch:
+                return
+            for _, loc in batch:
+                yield loc
+            last = batch[-1][0]
+
+    try:
+        return resumed_items(sources, settings, done, locations())
+    except Diverged as exc:
+        log.warning("resuming scan %s by walking every item again: %s", scan_id, exc)
+        return _not_stored(store, scan_id, iter_items(sources, settings))
+
+
+def _not_stored(store: Store, scan_id: int, items: Iterator[Item], batch: int = 500) -> Iterator[Item]:
+    """The items whose location the scan has not stored yet, asked of the store a batch at a time: evidence that
+    changed since the scan stopped (a file gone, a file added) is neither skipped short nor stored twice, as
+    skipping the first `done` items of the new walk would."""
+    while chunk := list(itertools.islice(items, batch)):
+        with store.sessions() as s:
+            have = set(s.scalars(select(ScanFile.location).where(
+                ScanFile.scan_id == scan_id, ScanFile.location.in_({it.location for it in chunk}))))
+        yield from (it for it in chunk if it.location not in have)
 
 
 def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, cluster: str | None = None,

@@ -120,12 +120,15 @@ def enqueue_scan(store: Store, settings, scan_id: int, *, source: str = "scan",
     if media_reader is None:
         from vigie.ingest.reopen import read_location as reopen
 
-        def media_reader(loc: str) -> bytes | None:
-            return reopen(loc, settings)
+        def first(c: dict) -> bytes | None:  # every reading of each location, until one has the content
+            return next((d for loc in c["locations"] if (d := reopen(loc, settings, c["sha256"])) is not None), None)
+    else:
+        def first(c: dict) -> bytes | None:
+            return _first_media(c, media_reader)
     ref = {"kind": "scan", "scan_id": scan_id}
     report, rows = None, 0
     for cands, n in _scan_contents(store, scan_id, max(1, batch)):
-        part = _enqueue(store, settings, cands, source, ref, by, lambda c: _first_media(c, media_reader))
+        part = _enqueue(store, settings, cands, source, ref, by, first)
         report = part if report is None else {k: report[k] + part[k] for k in report}
         rows += n
     if report is None:
