@@ -5,14 +5,12 @@ everything, as before."""
 
 from __future__ import annotations
 
-import io
 import os
-import tarfile
-import zipfile
 
 import pytest
 from sqlalchemy import select
 from test_evidence_formats import MKFS, MTOOLS, fat_disk, pic
+from test_scan import targz_bytes, zip_bytes
 
 from vigie.ingest import containers, resume
 from vigie.ingest.containers import iter_items
@@ -21,38 +19,20 @@ from vigie.settings import Settings
 from vigie.store.models import ScanFile
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return buf.getvalue()
-
-
-def _tgz(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def evidence(tmp_path):
     ev = tmp_path / "ev"
     (ev / "pics").mkdir(parents=True)
     for i in range(4):
         (ev / "pics" / f"p{i}.jpg").write_bytes(pic(10 + i))
-    inner = _zip({"deep/c.jpg": pic(20), "deep/d.png": pic(21, "PNG")})
-    (ev / "a").write_bytes(_zip({"b.jpg": pic(22), "inner.zip": inner, "note.txt": b"text"}))
+    inner = zip_bytes({"deep/c.jpg": pic(20), "deep/d.png": pic(21, "PNG")})
+    (ev / "a").write_bytes(zip_bytes({"b.jpg": pic(22), "inner.zip": inner, "note.txt": b"text"}))
     (ev / "a!b.jpg").write_bytes(pic(23))  # named like a member of the container beside it: the ambiguous case
-    (ev / "b.tar.gz").write_bytes(_tgz({"x/y.jpg": pic(24), "x/z.jpg": pic(25)}))
+    (ev / "b.tar.gz").write_bytes(targz_bytes({"x/y.jpg": pic(24), "x/z.jpg": pic(25)}))
     os.symlink("/nonexistent/target.jpg", ev / "c-dangling-link.jpg")
     if MKFS and MTOOLS:
         disk, _, _ = fat_disk(tmp_path)
         (ev / "d.img").write_bytes(disk)
-    (ev / "e.zip").write_bytes(_zip({"last.jpg": pic(26)}))
+    (ev / "e.zip").write_bytes(zip_bytes({"last.jpg": pic(26)}))
     (ev / "z.jpg").write_bytes(pic(27))
     return ev
 
@@ -153,9 +133,9 @@ def test_items_walked_to_the_same_location_are_all_kept_and_all_reviewable(store
     ev = tmp_path / "ev"
     ev.mkdir()
     pics = {n: pic(60 + n) for n in range(4)}
-    (ev / "a").write_bytes(_zip({"b.jpg": pics[0]}))
+    (ev / "a").write_bytes(zip_bytes({"b.jpg": pics[0]}))
     (ev / "a!b.jpg").write_bytes(pics[1])
-    (ev / "z.zip").write_bytes(_zip({"x": _zip({"y": pics[2]}), "x!y": pics[3]}))
+    (ev / "z.zip").write_bytes(zip_bytes({"x": zip_bytes({"y": pics[2]}), "x!y": pics[3]}))
     settings = store.settings
     run_scan(store, settings, [str(ev)], str(tmp_path / "out"), workers=1)
     with store.sessions() as s:
