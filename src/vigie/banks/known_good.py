@@ -37,6 +37,8 @@ import numpy as np
 from sqlalchemy import select
 
 from vigie.index import ExactIndex
+from vigie.index.base import META as META  # the file that closes a saved set (tests damage it)
+from vigie.index.base import read_meta, write_meta
 from vigie.signals import get_signal
 from vigie.store.db import Store
 from vigie.store.models import Bank, Entry
@@ -64,13 +66,13 @@ class KnownGood:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         for sig, idx in self._idx.items():
             idx.save(directory / sig)
-        (directory / META).write_text(json.dumps({"signals": sorted(self._idx), "n": len(self)}))
+        write_meta(directory, {"signals": sorted(self._idx), "n": len(self)})
 
     @classmethod
     def open(cls, directory: str | os.PathLike) -> KnownGood:
         """A saved set, its arrays mapped read-only (no copy: processes that map the same files share them)."""
         directory = Path(directory)
-        meta = json.loads((directory / META).read_text())
+        meta = read_meta(directory)
         kg = cls()
         for sig in meta["signals"]:
             if sig not in SIGNALS:
@@ -138,9 +140,8 @@ def _unpickle(idx: dict[str, ExactIndex]) -> KnownGood:
     return kg
 
 
-#: The saved sets' folder under the store's index folder, and the file that closes a saved set.
+#: The saved sets' folder under the store's index folder.
 FOLDER = "known_good"
-META = "set.json"
 
 
 def fingerprint(store: Store) -> str:

@@ -19,6 +19,7 @@ its walked location.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 
 from vigie.ingest.containers import entry_items
@@ -59,7 +60,7 @@ def resumed_items(paths: list[str], settings: Settings, done: int, locations: It
         items = entry_items(entry, settings)  # ambiguous: a member may be named like the next entry
         for item in items:
             if not rows.left:
-                return _after(_chain(item, items), nxt, entries, settings)
+                return _after(itertools.chain((item,), items), nxt, entries, settings)
             if not _is(rows.peek(), item.location):
                 raise Diverged(f"row {rows.seq + 1} is {rows.peek()!r}, the walk gives {item.location!r}")
             rows.take()
@@ -81,11 +82,6 @@ def _after(rest: Iterator[Item] | None, entry: Item | None, entries: Iterator[It
     while entry is not None:
         yield from entry_items(entry, settings)
         entry = next(entries, None)
-
-
-def _chain(first: Item, more: Iterator[Item]) -> Iterator[Item]:
-    yield first
-    yield from more
 
 
 class _Rows:
@@ -113,9 +109,8 @@ class _Rows:
     def skip_entry(self, following: str | None, prefix: str) -> tuple[int, bool]:
         """Consume an entry's own row and its members' (under `prefix`). Returns how many, and whether the row
         after them is `following`'s own (the entry is whole); False when the stored rows end first."""
-        taken = 0
         self.take()
-        taken += 1
+        taken = 1
         while self.left:
             loc = self.peek()
             if following is not None and _is(loc, following):
