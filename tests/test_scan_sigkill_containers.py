@@ -8,6 +8,7 @@ The scans run as the command does, in processes of their own, against the store 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import signal
@@ -84,3 +85,11 @@ def test_a_sigkilled_scan_of_containers_resumes_to_the_same_rows(store, tmp_path
     assert f"{ev / 'x.rar'}!sub/b.png" in locs and f"{ev / 'disc.iso'}!/DCIM/c.jpg" in locs
     assert any("!unpartitioned/@unallocated:" in loc for loc in locs) and any("!p2/@unallocated:" in loc
                                                                               for loc in locs)
+    # The report says the scan ran twice: the killed run (no end recorded) and the run that finished it.
+    summary = json.loads((tmp_path / "resumed" / "summary.json").read_text())
+    first, second = summary["runs"]
+    assert first["status"] == "killed" and first["walk"] == "fresh" and "ended_at" not in first
+    assert second["status"] == "done" and second["walk"] == "taken_up" and second["rows_before"] >= 10
+    assert second["rows_after"] == len(b) and summary["evidence_changed"] is False
+    uninterrupted = json.loads((tmp_path / "full" / "summary.json").read_text())
+    assert [r["status"] for r in uninterrupted["runs"]] == ["done"]

@@ -20,7 +20,7 @@ its walked location.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from vigie.ingest.containers import entry_items
 from vigie.ingest.folders import iter_entries
@@ -28,21 +28,32 @@ from vigie.ingest.members import SEP, Item
 from vigie.ingest.names import DUP_SUFFIX
 from vigie.settings import Settings
 
+#: Sizes of the rows last taken, kept so that an entry opened where the stored rows end has its members' sizes.
+MAX_BACK = 100_000
+
+#: `changed(location, stored_size, size_now)`: a stored location whose size the walk finds otherwise.
+Changed = Callable[[str, "int | None", "int | None"], None]
+
 
 class Diverged(Exception):
     """The walk does not give the stored locations: resume by walking every item again."""
 
 
-def resumed_items(paths: list[str], settings: Settings, done: int, locations: Iterable[str]) -> Iterator[Item]:
+def resumed_items(paths: list[str], settings: Settings, done: int, locations: Iterable[str | tuple[str, int | None]],
+                  changed: Changed | None = None) -> Iterator[Item]:
     """The items of `iter_items(paths, settings)` after the first `done`, given the locations of those `done`
-    in order. Raises `Diverged` before yielding anything when the walk and the stored locations disagree."""
-    rows = _Rows(locations, done)
+    in order (or `(location, size)` pairs). Raises `Diverged` before yielding anything when the walk and the
+    stored locations disagree. `changed(location, stored_size, size_now)` is called for each walked entry or
+    item whose stored size is not its size now (the same name, other content: the row stands, the run
+    records it, `vigie.ingest.runs`)."""
+    rows = _Rows(locations, done, changed)
     entries = iter_entries(list(paths))
     entry = next(entries, None)
     while entry is not None and rows.left:
         nxt = next(entries, None)
         if not _is(rows.peek(), entry.location):
             raise Diverged(f"row {rows.seq + 1} is {rows.peek()!r}, the walk gives {entry.location!r}")
+        rows.check(entry)
         prefix = entry.location + SEP
         if nxt is None or not nxt.location.startswith(prefix):
             taken, whole = rows.skip_entry(nxt.location if nxt is not None else None, prefix)
@@ -56,6 +67,8 @@ def resumed_items(paths: list[str], settings: Settings, done: int, locations: It
                                            item.location.startswith(prefix))
                 if not ok:
                     raise Diverged(f"{entry.location!r} gives other items than its {taken} stored rows")
+                if n:
+                    rows.check(item, taken - n)
             return _after(items, nxt, entries, settings)
         items = entry_items(entry, settings)  # ambiguous: a member may be named like the next entry
         for item in items:
@@ -63,6 +76,7 @@ def resumed_items(paths: list[str], settings: Settings, done: int, locations: It
                 return _after(itertools.chain((item,), items), nxt, entries, settings)
             if not _is(rows.peek(), item.location):
                 raise Diverged(f"row {rows.seq + 1} is {rows.peek()!r}, the walk gives {item.location!r}")
+            rows.check(item)
             rows.take()
         entry = nxt
     if rows.left:
@@ -85,23 +99,42 @@ def _after(rest: Iterator[Item] | None, entry: Item | None, entries: Iterator[It
 
 
 class _Rows:
-    """The stored locations, consumed in order; `left` counts those not consumed yet."""
+    """The stored locations (and sizes, when given), consumed in order; `left` counts those not consumed yet."""
 
-    def __init__(self, locations: Iterable[str], done: int) -> None:
+    def __init__(self, locations: Iterable[str | tuple[str, int | None]], done: int,
+                 changed: Changed | None = None) -> None:
         self._it = iter(locations)
         self._head: str | None = None
+        self._size: int | None = None
+        self._changed = changed
+        self._sizes: list[int | None] = []  # of the rows taken by `skip_entry`, for `check` with `back`
         self.seq = 0
         self.left = done
 
     def peek(self) -> str:
         if self._head is None:
-            self._head = next(self._it, None)
-            if self._head is None:
+            head = next(self._it, None)
+            if head is None:
                 raise Diverged(f"{self.left} stored rows missing after row {self.seq}")
+            self._head, self._size = head if isinstance(head, tuple) else (head, None)
         return self._head
+
+    def check(self, item: Item, back: int = 0) -> None:
+        """Compare the item's size with its row's: the head row, or the row taken `back` rows before it."""
+        if self._changed is None or item.size is None:
+            return
+        if back:
+            stored = self._sizes[-back] if back <= len(self._sizes) else None
+        else:
+            self.peek()
+            stored = self._size
+        if stored is not None and stored != item.size:
+            self._changed(item.location, stored, item.size)
 
     def take(self) -> None:
         self.peek()
+        self._sizes.append(self._size)
+        del self._sizes[:-MAX_BACK]
         self._head = None
         self.seq += 1
         self.left -= 1

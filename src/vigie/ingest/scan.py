@@ -37,6 +37,7 @@ from vigie.hashing import DIGESTS
 from vigie.ingest import scan_worker
 from vigie.ingest.containers import Item, iter_items
 from vigie.ingest.heap import keep_heap
+from vigie.ingest.members import SEP
 from vigie.ingest.names import DUP, clean, escape
 from vigie.ingest.process import (  # noqa: F401 - known by these names here
     NOT_ERRORS,
@@ -47,6 +48,7 @@ from vigie.ingest.process import (  # noqa: F401 - known by these names here
     failed_result,
     process_item,
 )
+from vigie.ingest.runs import Run
 from vigie.matching import Matcher, MatchResult, Query
 from vigie.media.sniff import SNIFF_BYTES, sniff
 from vigie.settings import Settings
@@ -151,6 +153,8 @@ def _run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str
             scan.meta = {**(scan.meta or {}), "source_locations": [escape(x)[0] for x in sources]}
         scan_id = scan.id
         done = s.scalar(select(func.count()).select_from(ScanFile).where(ScanFile.scan_id == scan_id)) or 0
+        run = Run(done)  # this run's entry in the scan's record (vigie.ingest.runs): written now, ended below
+        run.begin(scan)
     kg = _known_good.load(store) or None  # known-good digests (NSRL), checked on the workers before decoding
     try:
         t0 = time.perf_counter()
@@ -163,7 +167,10 @@ def _run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str
             matcher = Matcher(store, settings)  # while the workers start
             matcher.refresh()
             prog = ScanProgress(skipped_resume=done, total_bytes=disk_bytes(sources) if on_item else 0)
-            items = _resumed(store, scan_id, sources, settings, done) if done else iter_items(sources, settings)
+            items = _resumed(store, scan_id, sources, settings, done, run) if done else iter_items(sources, settings)
+            if done:  # how the walk was taken up, kept even if this run is killed
+                with store.session() as s:
+                    run.save(s.get(Scan, scan_id))
         except BaseException:
             if isinstance(ready, _ClientOpener):
                 ready.close()
@@ -204,17 +211,21 @@ def _run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str
                         sc = s.get(Scan, scan_id)
                         sc.hashing_seconds += time.perf_counter() - t0
                         sc.status = "interrupted"
+                        run.end(sc, "interrupted", seq)
                     return {"status": "interrupted", "files_done": seq}
             flush()
         except Exception:
             with store.session() as s:  # never left "running" by a crash: the same command resumes it
-                s.get(Scan, scan_id).status = "failed"
+                sc = s.get(Scan, scan_id)
+                sc.status = "failed"
+                run.end(sc, "failed", seq)
             raise
         with store.session() as s:
             sc = s.get(Scan, scan_id)
             sc.hashing_seconds += time.perf_counter() - t0
             sc.status = "done"
             sc.finished_at = utcnow()
+            run.end(sc, "done", seq)
         return write_report(store, settings, scan_id, out_dir)
     finally:
         if kg:
@@ -258,41 +269,88 @@ def _insert_rows(store: Store, rows: list[dict]) -> None:
                     raise
 
 
-def _resumed(store: Store, scan_id: int, sources: list[str], settings: Settings, done: int) -> Iterator[Item]:
+def _resumed(store: Store, scan_id: int, sources: list[str], settings: Settings, done: int, run: Run
+             ) -> Iterator[Item]:
     """The items after the `done` stored rows of a resumed scan: the containers wholly before them are not
     opened again (`vigie.ingest.resume`). When the evidence no longer gives the stored locations, every item is
-    walked again and those already stored are skipped by location (`_not_stored`)."""
+    walked again and those already stored are skipped by location (`_not_stored`). Either way `run` records
+    how, and the stored pictures and videos whose size the walk now finds otherwise (`vigie.ingest.runs`)."""
     from vigie.ingest.resume import Diverged, resumed_items
 
-    def locations() -> Iterator[str]:
+    def locations() -> Iterator[tuple[str, int | None]]:
         last = 0
         while True:
             with store.sessions() as s:
-                batch = s.execute(select(ScanFile.seq, ScanFile.location)
+                batch = s.execute(select(ScanFile.seq, ScanFile.location, ScanFile.size, ScanFile.media_type)
                                   .where(ScanFile.scan_id == scan_id, ScanFile.seq > last)
                                   .order_by(ScanFile.seq).limit(10_000)).all()
             if not batch:
                 return
-            for _, loc in batch:
-                yield loc
+            for _, loc, size, mt in batch:
+                yield loc, size if _sized(mt) else None
             last = batch[-1][0]
 
     try:
-        return resumed_items(sources, settings, done, locations())
+        return resumed_items(sources, settings, done, locations(), run.size_changed)
     except Diverged as exc:
         log.warning("resuming scan %s by walking every item again: %s", scan_id, exc)
-        return _not_stored(store, scan_id, iter_items(sources, settings))
+        run.walked_again(str(exc))
+        return _not_stored(store, scan_id, iter_items(sources, settings), run)
 
 
-def _not_stored(store: Store, scan_id: int, items: Iterator[Item], batch: int = 500) -> Iterator[Item]:
+def _sized(media_type: str | None) -> bool:
+    """Whether a row's size is its item's bytes as the walk gives them: pictures and videos (a container's row
+    may hold its media's size, an E01's or a VHD's)."""
+    return bool(media_type) and media_type.split("/")[0] in ("image", "video")
+
+
+#: Locations holding ``!`` met stored by a walk taken again (`_not_stored`), kept to tell their occurrences apart.
+MAX_SEEN_AGAIN = 100_000
+
+
+def _not_stored(store: Store, scan_id: int, items: Iterator[Item], run: Run | None = None, batch: int = 500
+                ) -> Iterator[Item]:
     """The items whose location the scan has not stored yet, asked of the store a batch at a time: evidence that
     changed since the scan stopped (a file gone, a file added) is neither skipped short nor stored twice, as
-    skipping the first `done` items of the new walk would."""
-    while chunk := list(itertools.islice(items, batch)):
+    skipping the first `done` items of the new walk would. A stored picture or video whose size is not the
+    walked item's is told to `run`.
+
+    Two items may be walked to one location (names holding ``!``, `_insert_rows`): the second occurrence is
+    stored as ``#dup2`` and so on, so the walk's occurrences of such a location are counted (the last
+    `MAX_SEEN_AGAIN` locations) and each is looked up under its own row: the second is not skipped because
+    the first was stored."""
+    from collections import OrderedDict
+
+    def stored(locs: set[str]) -> dict[str, tuple[int | None, str | None]]:
+        if not locs:
+            return {}
         with store.sessions() as s:
-            have = set(s.scalars(select(ScanFile.location).where(
-                ScanFile.scan_id == scan_id, ScanFile.location.in_({it.location for it in chunk}))))
-        yield from (it for it in chunk if it.location not in have)
+            return {loc: (size, mt) for loc, size, mt in s.execute(
+                select(ScanFile.location, ScanFile.size, ScanFile.media_type).where(
+                    ScanFile.scan_id == scan_id, ScanFile.location.in_(locs)))}
+
+    seen: OrderedDict[str, int] = OrderedDict()
+    while chunk := list(itertools.islice(items, batch)):
+        have = stored({it.location for it in chunk})
+        keys = []
+        for it in chunk:
+            key = it.location
+            if key in have and SEP in key:
+                k = seen.pop(key, 0) + 1
+                seen[key] = k
+                if len(seen) > MAX_SEEN_AGAIN:
+                    seen.popitem(last=False)
+                if k > 1:
+                    key = f"{key}{DUP}{k}"
+            keys.append(key)
+        have |= stored({k for k in keys if k not in have})
+        for it, key in zip(chunk, keys):
+            if key not in have:
+                yield it
+                continue
+            size, mt = have[key]
+            if run is not None and _sized(mt) and None not in (size, it.size) and size != it.size:
+                run.size_changed(key, size, it.size)
 
 
 def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, cluster: str | None = None,

@@ -21,6 +21,7 @@ table{border-collapse:collapse}td,th{padding:.2rem .6rem;border-bottom:1px solid
 .bar{fill:#4a6fa5}.bar.exact{fill:#2e7d32}.bar.near{fill:#558b2f}.bar.unknown{fill:#f9a825}
 .bar.error{fill:#c62828}.bar.skipped{fill:#9e9e9e}
 .note{background:#f4f6f8;padding:.6rem 1rem;border-left:4px solid #4a6fa5}
+.warn{background:#fdf3e7;padding:.6rem 1rem;border-left:4px solid #b5651d}
 .clusters{display:flex;flex-wrap:wrap;gap:1rem}
 .cluster{border:1px solid #d5d9de;border-radius:6px;padding:.5rem;width:220px}
 .sha{font:11px ui-monospace,monospace;word-break:break-all;color:#333}
@@ -44,6 +45,31 @@ def _bars(counts: dict, cls: bool = False) -> str:
     return f'<svg width="640" height="{h}" role="img">{"".join(rows)}</svg>'
 
 
+def _runs(summary: dict) -> list[str]:
+    """The runs of a resumed scan (`vigie.ingest.runs`), and a warning when the evidence changed between them.
+    Nothing for a scan done in one run."""
+    runs = summary.get("runs") or []
+    if len(runs) < 2 and not summary.get("evidence_changed"):
+        return []
+    parts = []
+    if summary.get("evidence_changed"):
+        parts.append("<p class='warn'><b>The evidence changed between the runs of this scan.</b> Rows stored by an "
+                     "earlier run describe the evidence as it was then; see the runs below and "
+                     "<code>summary.json</code> (<code>runs</code>).</p>")
+    dropped = summary.get("runs_dropped") or 0
+    parts.append(f"<h2>Runs: {len(runs) + dropped:,}</h2><table class='runs'><tr><th>started</th><th>ended</th>"
+                 "<th>status</th><th>rows before</th><th>rows after</th><th>walk</th><th>changed</th></tr>")
+    for r in runs:
+        why = f" ({r['reason']})" if r.get("reason") else ""
+        parts.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
+            r.get("started_at", ""), r.get("ended_at", "-"), r.get("status", "running"), r.get("rows_before", ""),
+            r.get("rows_after", "-"), f"{r.get('walk', '')}{why}", r.get("changed", 0))) + "</tr>")
+    parts.append("</table>")
+    if dropped:
+        parts.append(f"<p>{dropped:,} run(s) between the first and the last {len(runs) - 1:,} are not kept.</p>")
+    return parts
+
+
 def render_html(path: str, summary: dict, clusters: list[dict], errors: list[dict], out_dir: str,
                 known_links: list[dict] | None = None) -> None:
     """The report page; `known_links`: desktop thumbnails of known material with the files they were made of
@@ -59,6 +85,7 @@ def render_html(path: str, summary: dict, clusters: list[dict], errors: list[dic
              f"<p class='note'><b>{e['classified_without_viewing']:,}</b> of {e['media_locations']:,} pictures and "
              f"videos ({e['share']:.1%}) were classified from the hash banks: nobody needs to see them. "
              f"Known material is never shown in this report.</p>",
+             *_runs(summary),
              "<h2>Files by class</h2>", _bars(c["by_class"], cls=True),
              "<h2>Files by media type</h2>", _bars(c["by_media_type"]),
              "<h2>Known material by category</h2>", _bars(c["by_category"])]

@@ -23,6 +23,7 @@ from vigie.banks.records import BankMeta, EntryData
 from vigie.banks.verdict import from_label
 from vigie.index import hex_to_hashes
 from vigie.ingest.process import NOT_ERRORS
+from vigie.ingest.runs import summarize as summarize_runs
 from vigie.report.clusters import cluster_array
 from vigie.report.html import render_html
 from vigie.settings import Settings
@@ -154,6 +155,7 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
                             "share": round(spared / media_locs, 4) if media_locs else 0.0},
         "unknown_clusters": groups.count + video_groups,
         "thumbnail_links": links.finish(),
+        **summarize_runs(scan.meta),  # runs, runs_dropped, evidence_changed (vigie.ingest.runs)
     }
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2, sort_keys=True)
