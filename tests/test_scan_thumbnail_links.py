@@ -28,6 +28,15 @@ def thumbnail(seed: int, uri: str, mtime: int) -> bytes:
     return buf.getvalue()
 
 
+def scan_links(store, root, out, known: bytes) -> tuple[dict, dict[str, dict]]:
+    """Scan `root` with `known` planted in a bank (by MD5): the summary and `thumbnail_links.csv` by original."""
+    banks.create_bank(store, "known", default_verdict=None)
+    banks.import_entries(store, "known", enumerate([EntryData("md5", hashlib.md5(known).hexdigest())], 1))
+    summary = run_scan(store, store.settings, [str(root)], str(out), workers=1)
+    with open(out / "thumbnail_links.csv", newline="") as f:
+        return summary, {r["original_uri"]: r for r in csv.DictReader(f)}
+
+
 def test_provenance_reads_the_original_of_a_desktop_thumbnail():
     got = read_provenance(thumbnail(1, "file:///home/u/Pictures/IMG_0001.jpg", 1700000000), "image/png")
     assert got.thumbnail_of == {"uri": "file:///home/u/Pictures/IMG_0001.jpg", "mtime": 1700000000,
@@ -46,13 +55,9 @@ def test_a_scan_links_thumbnails_to_their_originals_and_says_which_show_known_ma
     other = thumbnail(4, other_uri, 1691000000)
     for uri, data in ((known_uri, known), (other_uri, other)):
         (folder / f"{hashlib.md5(uri.encode()).hexdigest()}.png").write_bytes(data)
-    banks.create_bank(store, "known", default_verdict=None)
-    banks.import_entries(store, "known", enumerate([EntryData("md5", hashlib.md5(known).hexdigest())], 1))
     out = tmp_path / "out"
-    summary = run_scan(store, settings, [str(tmp_path / "home")], str(out), workers=1)
+    summary, rows = scan_links(store, tmp_path / "home", out, known)
     assert summary["thumbnail_links"] == {"count": 2, "known": 1}
-    with open(out / "thumbnail_links.csv", newline="") as f:
-        rows = {r["original_uri"]: r for r in csv.DictReader(f)}
     assert rows[known_uri]["class"] == "exact" and rows[known_uri]["bank"] == "known"
     assert rows[known_uri]["original_mtime"] == "1690000000"
     assert rows[known_uri]["location"].endswith(f"{hashlib.md5(known_uri.encode()).hexdigest()}.png")

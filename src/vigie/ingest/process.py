@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from vigie.errors import MediaError
 from vigie.hashing import DIGESTS, FileTimeout, ReadError, _head, digests_only, read_file, time_limit
+from vigie.ingest import mediastore
 from vigie.ingest.members import Item
 from vigie.media.decode import decode_image
 from vigie.media.sniff import SNIFF_BYTES, sniff
@@ -198,6 +199,8 @@ def _process(item: Item, settings: Settings, r: ItemResult, known, known_good=No
         r.error = ("too_large", f"{size:,} bytes is over the limit of {settings.max_file_bytes:,} for decoding")
         return
     if r.media_type is None:
+        if mediastore.is_mediastore(item.location):  # Android's: which picture each Gallery thumbnail was made of
+            r.detail["mediastore"] = mediastore.read(data)
         return  # not media: digests only, class skipped
     if r.media_type.startswith("image/"):
         _image(data, settings, r, miniatures)

@@ -114,9 +114,10 @@ def render_html(path: str, summary: dict, clusters: list[dict], errors: list[dic
                      "<code>files.csv</code> (column <code>cluster</code>).</p>")
     links = summary.get("thumbnail_links") or {}
     if links.get("known"):
-        parts.append(f"<h2>Thumbnails of known material: {links['known']:,}</h2><p>Desktop thumbnails that match the "
-                     "banks, with the file each was made of: known material was on the device at that path, even "
-                     "where the file itself is gone. All thumbnails with their originals are in "
+        parts.append(f"<h2>Thumbnails of known material: {links['known']:,}</h2><p>Thumbnails (desktop, "
+                     "Android Gallery) that match the banks, with the file each was made of: known material was on "
+                     "the device at that path, even where the file itself is gone. All thumbnails with their "
+                     "originals are in "
                      "<code>thumbnail_links.csv</code>.</p>")
     if links.get("known") and known_links:
         parts.append("<table class='links'><tr><th>original</th><th>thumbnail</th><th>class</th><th>bank</th>"

@@ -22,6 +22,7 @@ from vigie import __version__
 from vigie.banks.records import BankMeta, EntryData
 from vigie.banks.verdict import from_label
 from vigie.index import hex_to_hashes
+from vigie.ingest import mediastore
 from vigie.ingest.process import NOT_ERRORS
 from vigie.ingest.runs import summarize as summarize_runs
 from vigie.report.clusters import cluster_array
@@ -101,6 +102,7 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
     acquisition = []
     srcs = SourceHashes(scan, out_dir)
     links = ThumbnailLinks(out_dir)
+    gallery = _gallery(store, scan_id)  # Android thumbnails' originals, from the MediaStore databases scanned
     with open(os.path.join(out_dir, "files.csv.part"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(FILES_COLUMNS)
@@ -116,6 +118,8 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
                 flags_count[fl] += 1
             if "thumbnail_of" in (r.flags or []):
                 links.add(r, top)
+            elif gallery and (k := mediastore.key(r.location)) in gallery:
+                links.add(r, top, of={"uri": gallery[k]}, by="mediastore")
             is_media = bool(r.media_type) and r.media_type.split("/")[0] in ("image", "video")
             if is_media:
                 media_locs += 1
@@ -250,13 +254,37 @@ def _media_groups(store: Store, scan_id: int):
 
 #: Thumbnails of known material listed in report.html (all are in thumbnail_links.csv).
 KNOWN_LINKS_SHOWN = 500
-THUMBNAIL_COLUMNS = ["location", "sha256", "class", "bank", "category", "original_uri", "original_mtime"]
+THUMBNAIL_COLUMNS = ["location", "sha256", "class", "bank", "category", "original_uri", "original_mtime", "linked_by"]
+
+
+#: Android thumbnails' links held for one report (each database holds at most `mediastore.MAX_LINKS`).
+MAX_GALLERY_LINKS = 500_000
+
+
+def _gallery(store: Store, scan_id: int) -> dict[str, str]:
+    """`.thumbnails/<name>` -> the picture or video it was made of, from every MediaStore database of the scan
+    (`vigie.ingest.mediastore`); the first database to name a thumbnail wins."""
+    out: dict[str, str] = {}
+    rows = _rows(store, scan_id, ScanFile.location.like("%.db"), columns=(ScanFile.seq, ScanFile.location,
+                                                                            ScanFile.detail))
+    for r in rows:
+        if not mediastore.is_mediastore(r.location):
+            continue
+        for thumb, original, *_ in ((r.detail or {}).get("mediastore") or {}).get("links", []):
+            k = mediastore.key(thumb)
+            if k is not None:
+                out.setdefault(k, original)
+            if len(out) >= MAX_GALLERY_LINKS:  # hostile evidence: many large databases
+                return out
+    return out
 
 
 class ThumbnailLinks:
-    """`thumbnail_links.csv`: each desktop thumbnail found (a PNG holding ``Thumb::URI``, flag `thumbnail_of`)
-    with the file it was made of. One whose class is `exact` or `near` shows known material was on the device
-    at that path, even where the file itself is gone. Written only when there is one."""
+    """`thumbnail_links.csv`: each thumbnail found with the file it was made of: a desktop's (a PNG holding
+    ``Thumb::URI``, flag `thumbnail_of`; `linked_by` `thumb_uri`) or an Android Gallery's (`.thumbnails/<n>.jpg`
+    named in a MediaStore database of the scan, `vigie.ingest.mediastore`; `linked_by` `mediastore`). One whose
+    class is `exact` or `near` shows known material was on the device at that path, even where the file itself
+    is gone. Written only when there is one."""
 
     def __init__(self, out_dir: str):
         self.path = os.path.join(out_dir, "thumbnail_links.csv")
@@ -264,14 +292,16 @@ class ThumbnailLinks:
         self.count = self.known = 0
         self.known_rows: list[dict] = []  # the first ones of known material, for report.html
 
-    def add(self, r, top: dict | None) -> None:
-        of = ((r.detail or {}).get("provenance") or {}).get("thumbnail_of") or {}
+    def add(self, r, top: dict | None, of: dict | None = None, by: str = "thumb_uri") -> None:
+        """A thumbnail's row; `of`: its original (`uri`, `mtime`), else the one its own metadata names."""
+        if of is None:
+            of = ((r.detail or {}).get("provenance") or {}).get("thumbnail_of") or {}
         if self.w is None:
             self.f = open(self.path + ".part", "w", newline="")  # noqa: SIM115 - closed in finish()
             self.w = csv.writer(self.f)
             self.w.writerow(THUMBNAIL_COLUMNS)
         self.w.writerow([r.location, r.sha256 or "", r.klass, top["bank"] if top else "",
-                         (top.get("category") or "") if top else "", of.get("uri", ""), of.get("mtime", "")])
+                         (top.get("category") or "") if top else "", of.get("uri", ""), of.get("mtime", ""), by])
         self.count += 1
         if r.klass in ("exact", "near"):
             self.known += 1

@@ -1,0 +1,99 @@
+"""Android's MediaStore database (`external.db`): which picture or video each thumbnail in `DCIM/.thumbnails`
+was made of.
+
+The Gallery keeps a JPEG thumbnail of every picture it has shown in `DCIM/.thumbnails/<n>.jpg`, and keeps it
+after the picture is deleted; the thumbnail's file says nothing of its original. The media provider's
+database (`/data/data/com.android.providers.media/databases/external.db`, or
+`com.google.android.providers.media.module` from Android 10) does: its `thumbnails` table gives each
+thumbnail's path (`_data`) and its picture's id (`image_id`), its `videothumbnails` table a video's
+(`video_id`), and its `files` table (`images` on old versions) each id's path. So a thumbnail that matches a
+known picture says where on the phone that picture was, even when it is gone.
+
+The scan reads such a database when it meets it (by its name, `external.db`, and SQLite's header), in the
+worker, from the bytes it already holds: the links go into the row's `detail["mediastore"]` (at most
+`MAX_LINKS`, with the count of all), and the report joins them with the thumbnails found anywhere in the scan
+by the end of their paths (`.thumbnails/<name>`: `thumbnail_links.csv`, `linked_by` `mediastore`).
+
+The database is evidence, so hostile: it is opened in memory (`deserialize`, never a file of its own), read
+only, with `trusted_schema` off (no function called from a view or trigger the file defines), only tables
+read (a view named `thumbnails` is not), and a budget of SQLite steps (`MAX_STEPS`); a file that is not what
+it claims gives an error in `detail["mediastore"]["error"]`, never a crash of the scan.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+
+#: Links kept per database (each about 100 bytes in the row): a phone's Gallery holds thousands.
+MAX_LINKS = 20_000
+#: SQLite virtual-machine steps, in thousands, before a query is given up (a crafted file cannot hold the worker).
+MAX_STEPS = 50_000
+#: The largest database read (MediaStore databases are a few MB; a larger one is not read).
+MAX_BYTES = 256 * 1024 * 1024
+
+_NAME = re.compile(r"external(?:[-_.][^/]*)?\.db$", re.IGNORECASE)
+_HEADER = b"SQLite format 3\x00"
+#: (thumbnail table, its column naming the original, kind)
+_THUMBS = (("thumbnails", "image_id", "image"), ("videothumbnails", "video_id", "video"))
+
+
+def is_mediastore(location: str) -> bool:
+    """Whether the item at `location` is named as MediaStore's database (`external.db`)."""
+    return _NAME.fullmatch(os.path.basename(location)) is not None
+
+
+def read(data: bytes) -> dict:
+    """The thumbnails' links of a MediaStore database: ``{"links": [[thumbnail path, original path, kind], ...],
+    "count": n}`` (`truncated` when over `MAX_LINKS`), or ``{"error": reason}``."""
+    if not data.startswith(_HEADER):
+        return {"error": "not a SQLite database"}
+    if len(data) > MAX_BYTES:
+        return {"error": f"{len(data):,} bytes is over the limit of {MAX_BYTES:,}"}
+    con = sqlite3.connect(":memory:")
+    steps = [0]
+
+    def budget() -> int:
+        steps[0] += 1
+        return 1 if steps[0] > MAX_STEPS else 0  # non-zero: SQLite interrupts the statement
+
+    try:
+        con.execute("PRAGMA trusted_schema = OFF")
+        con.deserialize(data)
+        con.set_progress_handler(budget, 1000)
+        for pragma in ("trusted_schema = OFF", "query_only = ON", "cell_size_check = ON"):
+            con.execute(f"PRAGMA {pragma}")
+        tables = {name.lower(): name for (name,) in
+                  con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        files = tables.get("files") or tables.get("images")
+        if files is None or not any(t in tables for t, _, _ in _THUMBS):
+            return {"error": "no thumbnails and files tables: not a MediaStore database"}
+        links: list[list[str]] = []
+        count = 0
+        for table, column, kind in _THUMBS:
+            if table not in tables:
+                continue
+            q = (f'SELECT t._data, f._data FROM "{tables[table]}" t JOIN "{files}" f ON f._id = t.{column} '
+                 "WHERE t._data IS NOT NULL AND f._data IS NOT NULL")
+            for thumb, original in con.execute(q):
+                count += 1
+                if len(links) < MAX_LINKS and isinstance(thumb, str) and isinstance(original, str):
+                    links.append([thumb[:1000], original[:1000], kind])
+        out: dict = {"links": links, "count": count}
+        if count > len(links):
+            out["truncated"] = True
+        return out
+    except (sqlite3.Error, OverflowError, MemoryError) as exc:
+        return {"error": f"unreadable MediaStore database: {exc}"[:300]}
+    finally:
+        con.close()
+
+
+def key(path: str) -> str | None:
+    """What a thumbnail is joined on: ``.thumbnails/<name>``, lower-case, from a path on the phone or a location
+    in the scan; None for a path outside a `.thumbnails` folder."""
+    parts = re.split(r"[/\\!]", path)
+    if len(parts) < 2 or parts[-2].lower() != ".thumbnails" or not parts[-1]:
+        return None
+    return f".thumbnails/{parts[-1].lower()}"
