@@ -13,6 +13,10 @@ from test_scan_resume_walk import evidence
 from vigie.ingest.containers import iter_items
 from vigie.ingest.runs import MAX_RUNS, Run, summarize
 from vigie.ingest.scan import run_scan
+from vigie.settings import Settings
+from vigie.store import Store
+
+from test_cli_hash import vigie
 
 
 def _interrupted(store, ev, out, case, before):
@@ -118,3 +122,23 @@ def test_a_walk_taken_again_keeps_the_second_item_of_a_shared_location(store, tm
 
     assert rows(out) == rows(whole)
     assert (f"{ev}/a!b.jpg#dup2",) == tuple(loc for loc, _ in rows(out) if loc.endswith("#dup2"))
+
+
+def test_the_command_says_a_scan_was_resumed_and_warns_when_the_evidence_changed(tmp_path):
+    ev, out, data = evidence(tmp_path), tmp_path / "out", tmp_path / "data"
+    store = Store.open(Settings(data_dir=data))
+    try:
+        whole = [it.location for it in iter_items([str(ev)], store.settings)]
+        stop = whole.index(next(loc for loc in whole if loc.endswith("p3.jpg"))) + 1
+        assert run_scan(store, store.settings, [str(ev)], str(out), workers=1, stop_after=stop)["status"] == \
+            "interrupted"
+    finally:
+        store.close()
+    (ev / "pics" / "p1.jpg").write_bytes(pic(99, size=(300, 200)))
+    r = vigie("scan", str(ev), "--out", str(out), "--data-dir", str(data), "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    assert "Resumed: 2 runs (interrupted, done)." in r.stdout
+    assert "the evidence changed between the runs of this scan" in r.stderr
+    again = vigie("scan", str(ev), "--out", str(out), "--data-dir", str(data), "--workers", "1", "--json")
+    got = json.loads(again.stdout)
+    assert [x["status"] for x in got["runs"]] == ["interrupted", "done", "done"] and got["evidence_changed"]

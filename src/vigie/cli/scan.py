@@ -84,6 +84,13 @@ def scan_cmd(
               f"{summary['unknown_clusters']:,} groups, [red]{c['error']:,} errors[/], {c['skipped']:,} skipped.")
     out.print(f"{e['classified_without_viewing']:,} of {e['media_locations']:,} pictures/videos need no viewing "
               f"({e['share']:.1%}). Report: {out_dir / 'report.html'}")
+    runs = summary.get("runs") or []
+    if len(runs) > 1:
+        out.print(f"Resumed: {len(runs) + summary.get('runs_dropped', 0):,} runs "
+                  f"({', '.join(r.get('status', 'running') for r in runs)}).")
+    if summary.get("evidence_changed"):
+        err.print("[bold yellow]Warning:[/] the evidence changed between the runs of this scan: rows stored by an "
+                  "earlier run describe it as it was then (summary.json, runs).")
 
 
 #: What `vigie scan --fast` changes: `vigie.settings.FAST_SCAN` (every query variant off, large JPEGs decoded at
