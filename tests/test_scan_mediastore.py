@@ -5,28 +5,31 @@ whatever order the walk meets them; a hostile or foreign database gives an error
 from __future__ import annotations
 
 import sqlite3
+import struct
 
 from test_evidence_formats import pic
 from test_scan_thumbnail_links import scan_links
 
-from vigie.ingest import mediastore
+from vigie.ingest import mediastore, thumbdata
 
 PHONE = "/storage/emulated/0"
 
 
-def media_db(path, thumbs: list[tuple[int, str, int]], files: list[tuple[int, str]], videos=()) -> bytes:
-    """A MediaStore database shaped as Android's (the columns read; the rest of its schema left out)."""
+def media_db(path, thumbs: list[tuple[int, str, int]], files: list[tuple], videos=()) -> bytes:
+    """A MediaStore database shaped as Android's (the columns read; the rest of its schema left out); `files`:
+    `(id, path)` or `(id, path, mini_thumb_magic)`, pictures unless the path ends in `.mp4`."""
     con = sqlite3.connect(path)
     con.executescript("""
         CREATE TABLE files (_id INTEGER PRIMARY KEY AUTOINCREMENT, _data TEXT UNIQUE COLLATE NOCASE,
-                            _size INTEGER, media_type INTEGER, date_modified INTEGER);
+                            _size INTEGER, media_type INTEGER, date_modified INTEGER, mini_thumb_magic INTEGER);
         CREATE TABLE thumbnails (_id INTEGER PRIMARY KEY, _data TEXT, image_id INTEGER, kind INTEGER,
                                  width INTEGER, height INTEGER);
         CREATE TABLE videothumbnails (_id INTEGER PRIMARY KEY, _data TEXT, video_id INTEGER, kind INTEGER,
                                       width INTEGER, height INTEGER);
         CREATE VIEW images AS SELECT * FROM files WHERE media_type = 1;
     """)
-    con.executemany("INSERT INTO files (_id, _data, media_type) VALUES (?, ?, 1)", files)
+    con.executemany("INSERT INTO files (_id, _data, media_type, mini_thumb_magic) VALUES (?, ?, ?, ?)",
+                    [(f[0], f[1], 3 if f[1].endswith(".mp4") else 1, f[2] if len(f) > 2 else None) for f in files])
     con.executemany("INSERT INTO thumbnails (_id, _data, image_id, kind) VALUES (?, ?, ?, 1)", thumbs)
     con.executemany("INSERT INTO videothumbnails (_id, _data, video_id, kind) VALUES (?, ?, ?, 1)", videos)
     con.commit()
@@ -44,7 +47,7 @@ def test_read_gives_each_thumbnail_its_original(tmp_path):
     assert got == {"links": [[f"{PHONE}/DCIM/.thumbnails/1500000000001.jpg", f"{PHONE}/DCIM/Camera/IMG_0007.jpg",
                               "image"],
                              [f"{PHONE}/DCIM/.thumbnails/1500000000003.jpg", f"{PHONE}/Movies/v.mp4", "video"]],
-                   "count": 2}
+                   "count": 2, "images": [[7, f"{PHONE}/DCIM/Camera/IMG_0007.jpg", None]]}
     assert mediastore.key(f"{PHONE}/DCIM/.thumbnails/1500000000001.JPG") == ".thumbnails/1500000000001.jpg"
     assert mediastore.key("/case/phone.img!p3/media/0/DCIM/.thumbnails/1500000000001.jpg") == \
         ".thumbnails/1500000000001.jpg"
@@ -110,3 +113,47 @@ def test_a_scan_links_gallery_thumbnails_whatever_the_walk_order(store, tmp_path
     assert rows[f"{PHONE}/DCIM/Camera/IMG_0002.jpg"]["class"] == "unknown"
     page = (out / "report.html").read_text()
     assert "Thumbnails of known material: 1" in page and f"{PHONE}/DCIM/Camera/IMG_0001.jpg" in page
+
+
+def aosp_thumbdata(slots: dict[int, tuple[int, bytes]]) -> bytes:
+    """A `.thumbdata3` cache as Android's `MiniThumbFile` writes it: picture id `n`'s thumbnail in the slot at
+    `n * 10000`: a byte 1, its magic (a big-endian long), its length (a big-endian int), the JPEG."""
+    out = bytearray((max(slots) + 1) * thumbdata.SLOT_BYTES)
+    for image_id, (magic, jpeg) in slots.items():
+        at = image_id * thumbdata.SLOT_BYTES
+        out[at:at + 13 + len(jpeg)] = b"\x01" + struct.pack(">qi", magic, len(jpeg)) + jpeg
+    return bytes(out)
+
+
+def test_thumbdata_slots_are_linked_by_picture_id_when_the_magic_matches(store, tmp_path):
+    sd = tmp_path / "phone" / "media" / "0"
+    (sd / "DCIM" / ".thumbnails").mkdir(parents=True)
+    known = pic(610, size=(96, 72))
+    cache = aosp_thumbdata({3: (-4242424242424242, known),  # its picture's row keeps this magic: linked
+                            5: (77, pic(611, size=(96, 72))),  # its row keeps another magic: a stale slot
+                            7: (78, pic(612, size=(96, 72)))})  # no picture with this id
+    (sd / "DCIM" / ".thumbnails" / ".thumbdata3--1967290299").write_bytes(cache)
+    db_dir = tmp_path / "phone" / "zz"
+    db_dir.mkdir(parents=True)
+    media_db(db_dir / "external.db", [],
+             [(3, f"{PHONE}/DCIM/Camera/IMG_0003.jpg", -4242424242424242), (5, f"{PHONE}/DCIM/Camera/IMG_0005.jpg", 9)])
+    out = tmp_path / "out"
+    summary, rows = scan_links(store, tmp_path / "phone", out, known)
+    assert summary["thumbnail_links"] == {"count": 1, "known": 1}
+    got = rows[f"{PHONE}/DCIM/Camera/IMG_0003.jpg"]
+    assert got["linked_by"] == "thumbdata_slot" and got["class"] == "exact"
+    assert got["location"] == f"{sd}/DCIM/.thumbnails/.thumbdata3--1967290299!0x{3 * 10_000 + 13:08x}.jpg"
+
+
+def test_slot_headers_are_read_only_at_the_start_of_a_slot():
+    head = b"\x01" + struct.pack(">qi", 12345, 900)
+    assert thumbdata.slot(head, 2 * 10_000 + 13) == {"slot_id": 2, "slot_magic": 12345}
+    assert thumbdata.slot(head, 2 * 10_000 + 14) == {}  # not where a slot's JPEG starts
+    assert thumbdata.slot(b"\x00" + head[1:], 13) == {}  # an empty slot's marker
+    assert thumbdata.slot(b"\x01" + struct.pack(">qi", 1, 20_000), 13) == {}  # a length no slot holds
+    gallery = mediastore.Gallery()
+    gallery.add({"images": [[2, "/sdcard/a.jpg", None], [4, "/sdcard/b.jpg", 5]]})
+    assert gallery.original("x/.thumbdata3-1!0x00004e2d.jpg", {"slot_id": 2, "slot_magic": 1}) == \
+        ("/sdcard/a.jpg", "thumbdata_slot_unverified")  # the database keeps no magic
+    assert gallery.original("y", {"slot_id": 4, "slot_magic": 6}) is None
+    assert gallery.original("y", {"slot_id": 4, "slot_magic": 5}) == ("/sdcard/b.jpg", "thumbdata_slot")

@@ -14,6 +14,11 @@ worker, from the bytes it already holds: the links go into the row's `detail["me
 `MAX_LINKS`, with the count of all), and the report joins them with the thumbnails found anywhere in the scan
 by the end of their paths (`.thumbnails/<name>`: `thumbnail_links.csv`, `linked_by` `mediastore`).
 
+It also keeps each picture's id, path and `mini_thumb_magic` (`images`, at most `MAX_LINKS`): the thumbnails
+of the Gallery's `.thumbdata` caches are stored in slots numbered by the picture's id, each with that magic
+(`vigie.ingest.thumbdata.slot`), so the report names the picture of each such thumbnail too (`linked_by`
+`thumbdata_slot` when the magic matches the database's; not linked when it differs: the slot is stale).
+
 The database is evidence, so hostile: it is opened in memory (`deserialize`, never a file of its own), read
 only, with `trusted_schema` off (no function called from a view or trigger the file defines), only tables
 read (a view named `thumbnails` is not), and a budget of SQLite steps (`MAX_STEPS`); a file that is not what
@@ -74,8 +79,8 @@ def read(data: bytes) -> dict:
         for table, column, kind in _THUMBS:
             if table not in tables:
                 continue
-            q = (f'SELECT t._data, f._data FROM "{tables[table]}" t JOIN "{files}" f ON f._id = t.{column} '
-                 "WHERE t._data IS NOT NULL AND f._data IS NOT NULL")
+            q = (f"SELECT t._data, f._data FROM {_quoted(tables[table])} t JOIN {_quoted(files)} f "
+                 f"ON f._id = t.{column} WHERE t._data IS NOT NULL AND f._data IS NOT NULL")
             for thumb, original in con.execute(q):
                 count += 1
                 if len(links) < MAX_LINKS and isinstance(thumb, str) and isinstance(original, str):
@@ -83,11 +88,24 @@ def read(data: bytes) -> dict:
         out: dict = {"links": links, "count": count}
         if count > len(links):
             out["truncated"] = True
+        out["images"] = _images(con, files)
         return out
     except (sqlite3.Error, OverflowError, MemoryError) as exc:
         return {"error": f"unreadable MediaStore database: {exc}"[:300]}
     finally:
         con.close()
+
+
+def _images(con: sqlite3.Connection, files: str) -> list[list]:
+    """`[id, path, mini_thumb_magic or None]` of the pictures (at most `MAX_LINKS`): what a thumbnail in a
+    `.thumbdata` cache is joined on (`vigie.ingest.thumbdata.slot`: its slot is the picture's id, its magic the
+    picture's `mini_thumb_magic` where the database keeps one)."""
+    cols = {row[1].lower() for row in con.execute(f"PRAGMA table_info({_quoted(files)})")}
+    magic = "mini_thumb_magic" if "mini_thumb_magic" in cols else "NULL"
+    where = "WHERE media_type = 1" if "media_type" in cols else ""  # files: every file; 1 is a picture
+    q = f"SELECT _id, _data, {magic} FROM {_quoted(files)} {where} LIMIT {MAX_LINKS}"
+    return [[i, p[:1000], m if isinstance(m, int) else None] for i, p, m in con.execute(q)
+            if isinstance(i, int) and isinstance(p, str)]
 
 
 def key(path: str) -> str | None:
@@ -97,3 +115,47 @@ def key(path: str) -> str | None:
     if len(parts) < 2 or parts[-2].lower() != ".thumbnails" or not parts[-1]:
         return None
     return f".thumbnails/{parts[-1].lower()}"
+
+
+def _quoted(name: str) -> str:
+    """A table name from the file's own schema, quoted as an SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Gallery:
+    """The MediaStore links of a scan's databases, for its report: which picture each Gallery thumbnail (a
+    `.thumbnails/<n>.jpg` file, or a `.thumbdata` cache's slot) was made of. The first database to name a
+    thumbnail or a picture id wins; at most `limit` links are held (hostile evidence: many large databases)."""
+
+    def __init__(self, limit: int = 500_000) -> None:
+        self.thumbs: dict[str, str] = {}
+        self.images: dict[int, tuple[str, int | None]] = {}
+        self.limit = limit
+
+    def __bool__(self) -> bool:
+        return bool(self.thumbs or self.images)
+
+    def add(self, found: dict) -> None:
+        """One database's `read` result."""
+        for thumb, original, *_ in found.get("links", []):
+            k = key(thumb)
+            if k is not None and len(self.thumbs) < self.limit:
+                self.thumbs.setdefault(k, original)
+        for image_id, path, magic in found.get("images", []):
+            if len(self.images) < self.limit:
+                self.images.setdefault(image_id, (path, magic))
+
+    def original(self, location: str, source: dict) -> tuple[str, str] | None:
+        """The picture a thumbnail at `location` (its scan row's `detail.source`: `source`) was made of, and how
+        it was linked (`mediastore`: a thumbnail file named in the database; `thumbdata_slot`: a `.thumbdata`
+        slot whose magic is the picture's; `thumbdata_slot_unverified`: the database keeps no magic)."""
+        k = key(location)
+        if k is not None and k in self.thumbs:
+            return self.thumbs[k], "mediastore"
+        image_id, magic = source.get("slot_id"), source.get("slot_magic")
+        if image_id is None or image_id not in self.images:
+            return None
+        path, known = self.images[image_id]
+        if known is None:
+            return path, "thumbdata_slot_unverified"
+        return (path, "thumbdata_slot") if known == magic else None  # another magic: a stale slot

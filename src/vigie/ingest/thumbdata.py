@@ -5,8 +5,11 @@ the picture was on the phone.
 
 The entries are found by carving (`vigie.ingest.carving`): a picture's signature followed by its structure to
 its end, whatever the slot layout of the Android version (in the versions described by forensic write-ups, a
-marker byte, the image's id and the JPEG's length precede each JPEG in slots of a fixed size; nothing here
-depends on that). Members are named by their offset in the file, ``.thumbdata3--1967290299!0x00002710.jpg``,
+marker byte, a magic number and the JPEG's length precede each JPEG in slots of a fixed size; the carving
+does not depend on that). Where a thumbnail does sit at the start of such a slot (Android's `MiniThumbFile`:
+slot `n` at `n * 10000`, for the picture whose MediaStore id is `n`), its member gets `meta["slot_id"]` and
+`meta["slot_magic"]`, which the report joins with MediaStore (`vigie.ingest.mediastore`) to name the picture.
+Members are named by their offset in the file, ``.thumbdata3--1967290299!0x00002710.jpg``,
 with ``meta["offset"]``, ``meta["carved_type"]`` and the flag ``embedded``; each is re-read from that offset
 alone for review. The file is known by its name (``.thumbdata`` at the start), as forensic tools find it:
 its bytes have no magic of their own. The test writes such a file with a helper (no real phone's cache is in
@@ -16,6 +19,7 @@ the test data).
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -62,8 +66,28 @@ def members(item: Item, fobj: BinaryIO, size: int, kind: str, depth: int, ctx: C
         yield from ctx.expand(_entry(item, prefix, off, (ptype, n), read, depth, ctx), depth + 1)
 
 
+#: Android's slot of one thumbnail (`android.media.MiniThumbFile`): at `image id * SLOT_BYTES`, a byte 1, the
+#: thumbnail's magic (a long, big-endian: the `mini_thumb_magic` of the picture's MediaStore row), the JPEG's
+#: length (an int), then the JPEG.
+SLOT_BYTES = 10_000
+SLOT_HEAD = 1 + 8 + 4
+
+
+def slot(head: bytes, off: int) -> dict:
+    """`slot_id` and `slot_magic` of a thumbnail at `off` whose 13 bytes before are `head`, when they are an
+    Android slot's header at the start of a slot: what links it to its picture through MediaStore
+    (`vigie.ingest.mediastore`). Empty otherwise (the carving does not depend on it)."""
+    if off < SLOT_HEAD or (off - SLOT_HEAD) % SLOT_BYTES or len(head) != SLOT_HEAD or head[0] != 1:
+        return {}
+    magic, length = struct.unpack(">qi", head[1:])
+    if not 0 < length <= SLOT_BYTES - SLOT_HEAD:
+        return {}
+    return {"slot_id": (off - SLOT_HEAD) // SLOT_BYTES, "slot_magic": magic}
+
+
 def _entry(item: Item, prefix: str, off: int, got: tuple[str, int], read, depth: int, ctx: Context) -> Item:
     ptype, n = got
-    meta = {"offset": off, "carved_type": ptype, "embedded": True}
+    meta = {"offset": off, "carved_type": ptype, "embedded": True,
+            **(slot(read(off - SLOT_HEAD, SLOT_HEAD), off) if off >= SLOT_HEAD else {})}
     return Item(f"{prefix}0x{off:08x}.{_EXT.get(ptype, 'bin')}", size=n, data=read(off, n), deleted=item.deleted,
                 meta=meta)

@@ -118,8 +118,8 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
                 flags_count[fl] += 1
             if "thumbnail_of" in (r.flags or []):
                 links.add(r, top)
-            elif gallery and (k := mediastore.key(r.location)) in gallery:
-                links.add(r, top, of={"uri": gallery[k]}, by="mediastore")
+            elif gallery and (of := gallery.original(r.location, (r.detail or {}).get("source", {}))) is not None:
+                links.add(r, top, of={"uri": of[0]}, by=of[1])
             is_media = bool(r.media_type) and r.media_type.split("/")[0] in ("image", "video")
             if is_media:
                 media_locs += 1
@@ -257,26 +257,15 @@ KNOWN_LINKS_SHOWN = 500
 THUMBNAIL_COLUMNS = ["location", "sha256", "class", "bank", "category", "original_uri", "original_mtime", "linked_by"]
 
 
-#: Android thumbnails' links held for one report (each database holds at most `mediastore.MAX_LINKS`).
-MAX_GALLERY_LINKS = 500_000
-
-
-def _gallery(store: Store, scan_id: int) -> dict[str, str]:
-    """`.thumbnails/<name>` -> the picture or video it was made of, from every MediaStore database of the scan
-    (`vigie.ingest.mediastore`); the first database to name a thumbnail wins."""
-    out: dict[str, str] = {}
+def _gallery(store: Store, scan_id: int) -> mediastore.Gallery:
+    """The MediaStore links of every MediaStore database of the scan (`vigie.ingest.mediastore`)."""
+    gallery = mediastore.Gallery()
     rows = _rows(store, scan_id, ScanFile.location.like("%.db"), columns=(ScanFile.seq, ScanFile.location,
                                                                             ScanFile.detail))
     for r in rows:
-        if not mediastore.is_mediastore(r.location):
-            continue
-        for thumb, original, *_ in ((r.detail or {}).get("mediastore") or {}).get("links", []):
-            k = mediastore.key(thumb)
-            if k is not None:
-                out.setdefault(k, original)
-            if len(out) >= MAX_GALLERY_LINKS:  # hostile evidence: many large databases
-                return out
-    return out
+        if mediastore.is_mediastore(r.location):
+            gallery.add((r.detail or {}).get("mediastore") or {})
+    return gallery
 
 
 class ThumbnailLinks:
