@@ -103,11 +103,24 @@ def disk_bytes(sources: list[str]) -> int:
 
 def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str, **kw) -> dict:
     """Scan `sources`, write the report to `out_dir`, and return the summary (`_run_scan`), with the objects
-    that exist when it starts left out of the garbage collector's passes while it runs (`vigie.ingest.heap`)."""
+    that exist when it starts left out of the garbage collector's passes while it runs (`vigie.ingest.heap`).
+
+    One run of a scan at a time (`Store.exclusive`: an advisory lock on PostgreSQL, an flock beside the SQLite
+    database; a killed run's lock goes with its process): a second run of the same command while the first
+    runs raises `Conflict` (`scan_running`). Both would otherwise take up the walk at the same row and store
+    every item twice (the second copy as ``#dup2``), with the same sequence numbers."""
     from vigie.ingest.heap import frozen_gc
 
-    with frozen_gc():
-        return _run_scan(store, settings, sources, out_dir, **kw)
+    key = scan_key(sources, kw.get("case"))
+    with store.exclusive(f"scan-{key}") as mine:  # one run of a scan at a time, across processes and machines
+        if not mine:
+            from vigie.errors import Conflict
+
+            shown = ", ".join(escape(x)[0] for x in sources)
+            raise Conflict(f"this scan ({shown}, case {kw.get('case') or '-'}) is being run by another process: "
+                           "wait for it to end, or stop it, then run the command again to resume", code="scan_running")
+        with frozen_gc():
+            return _run_scan(store, settings, sources, out_dir, **kw)
 
 
 def _run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str, *, banks: list[str] | None = None,

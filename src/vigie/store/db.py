@@ -115,6 +115,7 @@ class Store:
                 key = conn.execute(text("SELECT hashtextextended('vigie:' || current_schema() || ':' || :n, 0)"),
                                    {"n": name}).scalar()
                 got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+                conn.commit()  # a session lock outlives the transaction: not left idle in one for a long holder
                 try:
                     yield got
                 finally:
