@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import sqlite3
 import struct
+import subprocess
 
+import pytest
 from test_evidence_formats import pic
+from test_evidence_read_once import MKE2FS
 from test_scan_thumbnail_links import scan_links
 
 from vigie.ingest import mediastore, thumbdata
@@ -51,7 +54,8 @@ def test_read_gives_each_thumbnail_its_original(tmp_path):
     assert mediastore.key(f"{PHONE}/DCIM/.thumbnails/1500000000001.JPG") == ".thumbnails/1500000000001.jpg"
     assert mediastore.key("/case/phone.img!p3/media/0/DCIM/.thumbnails/1500000000001.jpg") == \
         ".thumbnails/1500000000001.jpg"
-    assert mediastore.key(f"{PHONE}/DCIM/Camera/IMG_0007.jpg") is None
+    assert mediastore.key(f"{PHONE}/DCIM/Camera/IMG_0007.jpg") == "camera/img_0007.jpg"  # in no thumbnail's
+    assert mediastore.key("IMG_0007.jpg") is None
     assert mediastore.is_mediastore("/x/databases/external.db") and not mediastore.is_mediastore("/x/a.db")
 
 
@@ -157,3 +161,30 @@ def test_slot_headers_are_read_only_at_the_start_of_a_slot():
         ("/sdcard/a.jpg", "thumbdata_slot_unverified")  # the database keeps no magic
     assert gallery.original("y", {"slot_id": 4, "slot_magic": 6}) is None
     assert gallery.original("y", {"slot_id": 4, "slot_magic": 5}) == ("/sdcard/b.jpg", "thumbdata_slot")
+
+
+@pytest.mark.skipif(not MKE2FS, reason="e2fsprogs (mke2fs) not installed")
+def test_a_phones_userdata_image_links_its_thumbnails(store, tmp_path):
+    """The realistic case: the database and the thumbnails inside an ext4 image of a phone's userdata partition,
+    where `/storage/emulated/0` is `media/0`."""
+    src = tmp_path / "src"
+    thumbs = src / "media" / "0" / "DCIM" / ".thumbnails"
+    thumbs.mkdir(parents=True)
+    known = pic(620, size=(96, 72))
+    (thumbs / "1500000000001.jpg").write_bytes(known)
+    db = src / "data" / "com.android.providers.media" / "databases"
+    db.mkdir(parents=True)
+    media_db(db / "external.db", [(1, f"{PHONE}/DCIM/.thumbnails/1500000000001.jpg", 1)],
+             [(1, f"{PHONE}/DCIM/Camera/IMG_0001.jpg")])
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    img = ev / "userdata.img"
+    with open(img, "wb") as f:
+        f.truncate(16 << 20)
+    subprocess.run([MKE2FS, "-q", "-F", "-t", "ext4", "-b", "4096", "-d", str(src), str(img)], check=True,
+                   capture_output=True)
+    summary, rows = scan_links(store, ev, tmp_path / "out", known)
+    assert summary["thumbnail_links"] == {"count": 1, "known": 1}
+    got = rows[f"{PHONE}/DCIM/Camera/IMG_0001.jpg"]
+    assert got["linked_by"] == "mediastore" and got["class"] == "exact"
+    assert got["location"].startswith(f"{img}!") and got["location"].endswith("/DCIM/.thumbnails/1500000000001.jpg")

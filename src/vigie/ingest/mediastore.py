@@ -12,7 +12,8 @@ known picture says where on the phone that picture was, even when it is gone.
 The scan reads such a database when it meets it (by its name, `external.db`, and SQLite's header), in the
 worker, from the bytes it already holds: the links go into the row's `detail["mediastore"]` (at most
 `MAX_LINKS`, with the count of all), and the report joins them with the thumbnails found anywhere in the scan
-by the end of their paths (`.thumbnails/<name>`: `thumbnail_links.csv`, `linked_by` `mediastore`).
+by the end of their paths (`.thumbnails/<name>`, the folder being the one the database names:
+`thumbnail_links.csv`, `linked_by` `mediastore`).
 
 It also keeps each picture's id, path and `mini_thumb_magic` (`images`, at most `MAX_LINKS`): the thumbnails
 of the Gallery's `.thumbdata` caches are stored in slots numbered by the picture's id, each with that magic
@@ -109,12 +110,13 @@ def _images(con: sqlite3.Connection, files: str) -> list[list]:
 
 
 def key(path: str) -> str | None:
-    """What a thumbnail is joined on: ``.thumbnails/<name>``, lower-case, from a path on the phone or a location
-    in the scan; None for a path outside a `.thumbnails` folder."""
-    parts = re.split(r"[/\\!]", path)
-    if len(parts) < 2 or parts[-2].lower() != ".thumbnails" or not parts[-1]:
+    """What a thumbnail is joined on: its folder's name and its own, lower-case (``.thumbnails/<name>``), from a
+    path on the phone or a location in the scan (the phone's paths are not the evidence's: `/storage/emulated/0`
+    is `media/0` on the userdata partition); None for a bare name."""
+    parts = [p for p in re.split(r"[/\\!]", path) if p]
+    if len(parts) < 2:
         return None
-    return f".thumbnails/{parts[-1].lower()}"
+    return f"{parts[-2].lower()}/{parts[-1].lower()}"
 
 
 def _quoted(name: str) -> str:
