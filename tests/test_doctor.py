@@ -57,3 +57,34 @@ def test_doctor_warns_when_the_bank_revision_triggers_are_missing(tmp_path):
     checks = {c["check"]: c for c in lines(r.stdout)}
     assert r.returncode == 0 and checks["bank revisions"]["status"] == "warn"
     assert "known-good set" in checks["bank revisions"]["message"]
+
+
+def test_doctor_names_the_scans_stopped_before_the_end(store, tmp_path):
+    """A killed scan is left `running`; doctor tells it from one running now by the scan's lock, on both stores."""
+    from sqlalchemy import update
+    from test_evidence_formats import pic
+
+    from vigie import doctor
+    from vigie.ingest.scan import run_scan, scan_key
+    from vigie.store.models import Scan
+
+    def scans():
+        return {c.name: c for c in doctor.run(store.settings)}.get("scans")
+
+    assert scans().status == "ok" and scans().message == "no unfinished scan"
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    for i in range(6):
+        (ev / f"p{i}.jpg").write_bytes(pic(800 + i))
+    out = str(tmp_path / "out")
+    run_scan(store, store.settings, [str(ev)], out, workers=1, case="c-17", stop_after=2)
+    got = scans()
+    assert got.status == "warn" and "scan 1 (interrupted; case c-17;" in got.message and str(ev) in got.message
+    with store.session() as s:  # as a SIGKILLed run leaves it
+        s.execute(update(Scan).values(status="running"))
+    assert "scan 1 (killed or crashed; case c-17;" in scans().message
+    with store.exclusive(f"scan-{scan_key([str(ev)], 'c-17')}") as mine:  # as a run going on holds it
+        assert mine
+        assert (scans().status, scans().message) == ("ok", "1 scan(s) running now")
+    run_scan(store, store.settings, [str(ev)], out, workers=1, case="c-17")
+    assert scans().message == "no unfinished scan"

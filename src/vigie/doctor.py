@@ -7,6 +7,7 @@ changes anything (it does not migrate, create keys or write files).
 from __future__ import annotations
 
 import base64
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ def _database(settings: Settings) -> list[Check]:
         with engine.connect() as conn:
             current = set(MigrationContext.configure(conn).get_current_heads())
             triggers = _revision_triggers(conn)
+            scans = _scans(conn, settings)
         engine.dispose()
     except Exception as exc:  # noqa: BLE001
         return [Check("database", "fail", f"cannot connect to {shown}: {exc}")]
@@ -61,7 +63,46 @@ def _database(settings: Settings) -> list[Check]:
     else:
         out.append(Check("migrations", "warn", f"schema at {sorted(current) or 'nothing'}, code expects "
                                                f"{sorted(heads)}: the next command migrates it"))
-    return out
+    return out + ([scans] if scans else [])
+
+
+#: Unfinished scans named by `vigie doctor` (the count says how many more).
+SCANS_SHOWN = 5
+
+
+def _scans(conn, settings: Settings) -> Check | None:
+    """Scans that did not finish: those stopped by a kill or a crash (status `running` with no process holding
+    the scan's lock, `vigie.ingest.scan.run_scan`), `failed` or `interrupted` ones, and those running now.
+    Running the same `vigie scan` command again resumes each."""
+    from sqlalchemy import text
+
+    from vigie.store.db import lock_held
+
+    try:
+        rows = conn.execute(text("SELECT id, key, case_id, status, sources FROM scans "
+                                 "WHERE status IN ('running', 'failed', 'interrupted') ORDER BY id")).all()
+    except Exception:  # noqa: BLE001 - no scans table yet: the migrations check says so
+        conn.rollback()
+        return None
+    stopped, running = [], 0
+    for r in rows:
+        if r.status == "running" and lock_held(conn, settings, f"scan-{r.key}"):
+            running += 1
+        else:
+            stopped.append(r)
+    conn.rollback()
+    if not stopped:
+        return Check("scans", "ok", f"{running} scan(s) running now" if running else "no unfinished scan")
+    def shown(r) -> str:
+        how = "killed or crashed" if r.status == "running" else r.status
+        srcs = json.loads(r.sources) if isinstance(r.sources, str) else r.sources  # SQLite: JSON as text
+        srcs = srcs if isinstance(srcs, list) else []
+        return f"scan {r.id} ({how}; case {r.case_id or '-'}; {', '.join(map(str, srcs[:2]))})"
+    more = f" and {len(stopped) - SCANS_SHOWN} more" if len(stopped) > SCANS_SHOWN else ""
+    return Check("scans", "warn", f"{len(stopped)} scan(s) stopped before the end: "
+                                  f"{'; '.join(shown(r) for r in stopped[:SCANS_SHOWN])}{more}. Run the same "
+                                  "`vigie scan` command (same sources, same --case) to resume each"
+                                  + (f"; {running} running now" if running else ""))
 
 
 def _revision_triggers(conn) -> bool:

@@ -112,8 +112,7 @@ class Store:
         SQLite (one machine): an flock on a file beside the database."""
         if self.dialect == "postgresql":  # one lock per schema: two Vigie stores may share a database
             with self.engine.connect() as conn:
-                key = conn.execute(text("SELECT hashtextextended('vigie:' || current_schema() || ':' || :n, 0)"),
-                                   {"n": name}).scalar()
+                key = conn.execute(text(LOCK_KEY), {"n": name}).scalar()
                 got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
                 conn.commit()  # a session lock outlives the transaction: not left idle in one for a long holder
                 try:
@@ -125,7 +124,7 @@ class Store:
             return
         import fcntl
 
-        path = Path(self.settings.data_dir) / f".{name}.lock"
+        path = lock_path(self.settings, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a+") as f:
             try:
@@ -137,6 +136,39 @@ class Store:
                 yield True
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
+
+
+#: The advisory lock of `Store.exclusive(name)` on PostgreSQL: one per schema (two Vigie stores may share a database).
+LOCK_KEY = "SELECT hashtextextended('vigie:' || current_schema() || ':' || :n, 0)"
+
+
+def lock_path(settings, name: str) -> Path:
+    """The file whose flock is `Store.exclusive(name)` on SQLite."""
+    return Path(settings.data_dir) / f".{name}.lock"
+
+
+def lock_held(conn, settings, name: str) -> bool:
+    """Whether some process holds `Store.exclusive(name)` now (for `vigie doctor`: takes the lock for an instant
+    if it is free, creates no file). `conn`: a connection to the store's database."""
+    if conn.dialect.name == "postgresql":
+        key = conn.execute(text(LOCK_KEY), {"n": name}).scalar()
+        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+            return True
+        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        return False
+    import fcntl
+
+    try:
+        fd = os.open(lock_path(settings, name), os.O_RDONLY)
+    except FileNotFoundError:
+        return False  # never taken on this store
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock taken here
+    return False
 
 
 def _dumps(obj) -> str:
