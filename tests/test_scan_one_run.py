@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from test_evidence_formats import pic
 
 from vigie.ingest.scan import scan_key
+from vigie.store.db import lock_path
 from vigie.store.models import ScanFile
 
 
@@ -46,6 +47,8 @@ def test_a_second_run_of_a_running_scan_is_refused_and_a_killed_one_resumes(stor
     lock = f"scan-{scan_key([str(ev)], 'one')}"
     with store.exclusive(lock) as mine:  # a run holds the scan's lock (here: this process)
         assert mine
+        if store.dialect == "sqlite":  # the lock's file, beside the database: 0600 as every file of Vigie
+            assert lock_path(settings, lock).stat().st_mode & 0o777 == 0o600
         second = _scan(settings, ev, tmp_path / "out2", "one")  # the same command meanwhile
         out, err = second.communicate(timeout=120)
     assert second.returncode == 1, (out, err)

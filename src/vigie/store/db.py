@@ -126,7 +126,7 @@ class Store:
 
         path = lock_path(self.settings, name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+") as f:
+        with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "a+") as f:  # 0600, as every file of Vigie
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
