@@ -312,7 +312,8 @@ def test_a_pool_broken_before_a_submit_gives_a_failed_future_not_an_exception(tm
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    from vigie.batch import forkserver_context, submit
+    from vigie.batch import submit
+    from vigie.procs import forkserver_context
 
     pool = ProcessPoolExecutor(1, mp_context=forkserver_context())
     try:

@@ -183,7 +183,7 @@ if __name__ == "__main__":
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
     if sys.argv[1] == "vigie":
-        from vigie.batch import forkserver_context
+        from vigie.procs import forkserver_context
         ctx = forkserver_context()
     else:
         ctx = mp.get_context("forkserver")

@@ -18,6 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from vigie.errors import ErrorRecord
 from vigie.hashing import HashRecord, ReadError, digests_only, hash_file
 from vigie.ingest.files import Skipped
+from vigie.procs import forkserver_context  # noqa: F401 - known by this name here too
 from vigie.settings import Settings
 
 _worker_settings: Settings | None = None
@@ -180,19 +181,3 @@ def _failed(path: str, error: ErrorRecord) -> HashRecord:
         return rec
     rec.md5, rec.sha1, rec.sha256 = digests["md5"], digests["sha1"], digests["sha256"]
     return rec
-
-
-def forkserver_context(*preload: str):
-    """This process's forkserver context, its server (when not running yet) set to preload `vigie.forked` (its
-    processes do not run this process's main script again) and `preload` (modules that import the hashing code
-    and load its kernels once, so that each process forks ready) and started now, so that Dask, which sets a
-    list of its own on first use, does not replace it. A forkserver runs once per process: later calls get the
-    running one, whatever it preloaded (its processes then load what they need themselves)."""
-    import multiprocessing as mp
-    from multiprocessing import forkserver
-
-    ctx = mp.get_context("forkserver")
-    if getattr(forkserver._forkserver, "_forkserver_pid", None) is None:
-        ctx.set_forkserver_preload(["vigie.forked", *preload])
-        forkserver.ensure_running()
-    return ctx

@@ -1,4 +1,4 @@
-"""Preloaded first by Vigie's forkserver (`vigie.batch.forkserver_context`): the processes it forks do not run
+"""Preloaded first by Vigie's forkserver (`vigie.procs.forkserver_context`): the processes it forks do not run
 the parent's main script again.
 
 multiprocessing prepares every process it starts by running the parent's `__main__` again under the name

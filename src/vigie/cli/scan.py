@@ -21,6 +21,7 @@ from vigie.cli.common import (
     err,
     open_store,
     out,
+    settings_from,
 )
 from vigie.settings import FAST_SCAN
 
@@ -50,13 +51,19 @@ def scan_cmd(
 
     Resumable: run the same command again after an interruption and it goes on where it stopped.
     """
+    from vigie.procs import early_scan_forkserver
+
+    settings = settings_from(data_dir)
+    if fast:
+        settings = fast_settings(settings)
+    # The workers' forkserver first: its preload (hashing code, kernels: about a second of one core) runs on the
+    # other core while this process imports the scan's code and opens the store (vigie.procs).
+    early_scan_forkserver(settings, workers or None, cluster)
     from rich.progress import DownloadColumn, TimeRemainingColumn, TransferSpeedColumn
 
     from vigie.ingest.scan import run_scan
 
-    store, settings = open_store(data_dir)
-    if fast:
-        settings = fast_settings(settings)
+    store, _ = open_store(data_dir)
     cols = [SpinnerColumn(), TextColumn("{task.fields[files]:,} files"), BarColumn(), DownloadColumn(),
             TransferSpeedColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
     with Progress(*cols, console=err, disable=not err.is_terminal, transient=True) as bar:

@@ -56,7 +56,8 @@ def new_pool(settings, n: int):
     the processes warm themselves (`warm`)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from vigie.batch import _init_worker, forkserver_context
+    from vigie.batch import _init_worker
+    from vigie.procs import forkserver_context
 
     ctx = forkserver_context("vigie.ingest.hash_preload")
     return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,

@@ -95,7 +95,7 @@ def open_client(spec: str):
     """A `distributed.Client` for `spec`; for `local:N` it owns a fresh `LocalCluster` (closed with the client)."""
     kind, arg = parse_cluster(spec)
     if kind == "local":
-        from vigie.batch import forkserver_context
+        from vigie.procs import forkserver_context
 
         # Workers forked from this process's forkserver, which imported Dask and the hashing code and loaded
         # the kernels once, rather than each spawned bare and importing them (seconds each). Started before

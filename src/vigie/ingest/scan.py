@@ -51,6 +51,7 @@ from vigie.ingest.process import (  # noqa: F401 - known by these names here
 from vigie.ingest.runs import Run
 from vigie.matching import Matcher, MatchResult, Query
 from vigie.media.sniff import SNIFF_BYTES, sniff
+from vigie.procs import early_scan_forkserver
 from vigie.settings import Settings
 from vigie.store.db import Store
 from vigie.store.models import Scan, ScanFile, utcnow
@@ -144,8 +145,7 @@ def _run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str
 
             raise NotFound(f"no such source: {s}", code="source_not_found")
     n_workers = workers if workers is not None else settings.effective_workers
-    if not cluster and not (n_workers <= 1 and settings.hash_in_process):
-        start_forkserver(settings)  # its preload runs while this process reads the store (NSRL: seconds)
+    early_scan_forkserver(settings, n_workers, cluster)  # unless the command started it: preloads meanwhile
     from vigie.report import thumbs
 
     thumbs.prepare_folder(out_dir)  # 0700, its files 0600
@@ -712,20 +712,15 @@ def _started(ex, n: int) -> bool:
     return probes is None or (len(probes) >= n and all(p.done() for p in probes))
 
 
-def _variants_on(settings: Settings) -> bool:
-    """Whether this scan's workers compute any query variant (not `vigie scan --fast`)."""
-    return any(getattr(settings, k) for k in ("dihedral", "variant_unbordered", "variant_region"))
-
-
 def start_forkserver(settings: Settings):
-    """This process's forkserver for a scan's workers (`vigie.batch.forkserver_context`), started now, as the scan
-    starts: its preload (the hashing code imported, the kernels loaded: about a second of one core) then runs
-    while the scan reads the store, its known-good digests first (seconds for an NSRL bank of millions of
-    digests), rather than after them; preloading the variants' kernels too, or plain PDQ's only. `start_pool` gets
-    the running one."""
-    from vigie.batch import forkserver_context
+    """This process's forkserver for a scan's workers (`vigie.procs.scan_forkserver`), started now if the command
+    did not start it already (`vigie.procs.early_scan_forkserver`): its preload (the hashing code imported, the
+    kernels loaded: about a second of one core) then runs while the scan reads the store, its known-good digests
+    first (seconds for an NSRL bank of millions of digests), rather than after them. `start_pool` gets the
+    running one."""
+    from vigie.procs import scan_forkserver
 
-    return forkserver_context("vigie.ingest.preload" if _variants_on(settings) else "vigie.ingest.preload_plain")
+    return scan_forkserver(settings)
 
 
 def start_pool(n: int, settings: Settings, scan_id: int, known_good: KnownGood | None = None,
