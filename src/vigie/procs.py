@@ -43,10 +43,16 @@ def scan_forkserver(settings: Settings):
 
 
 def early_scan_forkserver(settings: Settings, workers: int | None, cluster: str | None) -> None:
-    """Start the forkserver a scan of these settings will use (`vigie.ingest.scan.run_scan` makes the same
-    choice), now: none for a Dask cluster (its own, with Dask preloaded) or a one-worker scan hashed in its own
-    process (`hash_in_process`)."""
+    """Start the forkserver a scan of these settings will use, now: for a local Dask cluster (`local:N`) the one
+    its workers fork from, with Dask preloaded too (`vigie.ingest.distributed.open_client`); none for a remote
+    cluster or a one-worker scan hashed in its own process (`hash_in_process`); else the pool's
+    (`scan_forkserver`: `vigie.ingest.scan.run_scan` makes the same choice)."""
+    if cluster:
+        spec = cluster.strip()
+        if spec == "local" or spec.startswith("local:"):  # as vigie.ingest.distributed.parse_cluster reads it
+            forkserver_context("vigie.ingest.preload", "distributed")
+        return
     n = workers if workers else settings.effective_workers
-    if cluster or (n <= 1 and settings.hash_in_process):
+    if n <= 1 and settings.hash_in_process:
         return
     scan_forkserver(settings)
