@@ -157,3 +157,18 @@ def test_items_walked_to_the_same_location_are_all_kept_and_all_reviewable(store
         import hashlib
 
         assert rmedia.has_media(store, hashlib.sha256(data).hexdigest(), "original")
+
+
+def test_sizes_are_compared_for_the_members_of_the_entry_where_the_rows_end(tmp_path):
+    ev = evidence(tmp_path)
+    settings = Settings(data_dir=tmp_path / "data")
+    whole = list(iter_items([str(ev)], settings))
+    member = next(it.location for it in whole if it.location.startswith(f"{ev}/b.tar.gz!") and
+                  it.location.endswith("y.jpg"))
+    done = [it.location for it in whole].index(member) + 1  # inside b.tar.gz, opened where the rows end
+    stored = [(it.location, it.size) for it in whole[:done]]
+    stored[done - 1] = (stored[done - 1][0], whole[done - 1].size + 1)  # the member's size when it was stored
+    got = []
+    rest = resume.resumed_items([str(ev)], settings, done, stored, lambda *c: got.append(c))
+    assert [it.location for it in rest] == [it.location for it in whole[done:]]
+    assert got == [(member, whole[done - 1].size + 1, whole[done - 1].size)]

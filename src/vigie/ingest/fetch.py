@@ -48,7 +48,7 @@ import httpx
 from vigie.ingest.addresses import AddressPolicy, ascii_host, site_of
 from vigie.ingest.decode import Decoder
 from vigie.ingest.fetch_errors import TRANSIENT_STATUS, FetchError
-from vigie.media.sniff import sniff
+from vigie.media.sniff import is_media, sniff
 from vigie.settings import Settings
 
 CHUNK = 64 * 1024
@@ -102,8 +102,7 @@ class Fetched:
 
     @property
     def is_media(self) -> bool:
-        mt = self.sniffed
-        return mt is not None and mt.split("/")[0] in ("image", "video")
+        return is_media(self.sniffed)
 
     @property
     def is_html(self) -> bool:
@@ -675,8 +674,7 @@ class Fetcher:
     def _limit_for(head: bytes, max_bytes: int, page_bytes: int | None) -> int:
         if page_bytes is None:
             return max_bytes
-        mt = sniff(head)
-        return max_bytes if mt is not None and mt.split("/")[0] in ("image", "video") else page_bytes
+        return max_bytes if is_media(sniff(head)) else page_bytes
 
     @staticmethod
     def _too_large(url: str, limit: int, page_bytes: int | None, status: int, ip: str) -> FetchError:

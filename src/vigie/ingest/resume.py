@@ -20,6 +20,7 @@ its walked location.
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
 from vigie.ingest.containers import entry_items
@@ -61,6 +62,7 @@ def resumed_items(paths: list[str], settings: Settings, done: int, locations: It
                 entry = nxt  # every row of this entry is stored: never opened
                 continue
             items = entry_items(entry, settings)  # the stored rows end inside this entry: open it
+            sizes = rows.last_sizes(taken)
             for n in range(taken):
                 item = next(items, None)
                 ok = item is not None and (item.location == entry.location if n == 0 else
@@ -68,7 +70,7 @@ def resumed_items(paths: list[str], settings: Settings, done: int, locations: It
                 if not ok:
                     raise Diverged(f"{entry.location!r} gives other items than its {taken} stored rows")
                 if n:
-                    rows.check(item, taken - n)
+                    rows.compare(item, sizes[n])
             return _after(items, nxt, entries, settings)
         items = entry_items(entry, settings)  # ambiguous: a member may be named like the next entry
         for item in items:
@@ -107,7 +109,7 @@ class _Rows:
         self._head: str | None = None
         self._size: int | None = None
         self._changed = changed
-        self._sizes: list[int | None] = []  # of the rows taken by `skip_entry`, for `check` with `back`
+        self._sizes: deque[int | None] = deque(maxlen=MAX_BACK)  # of the rows taken last, for `last_sizes`
         self.seq = 0
         self.left = done
 
@@ -119,22 +121,25 @@ class _Rows:
             self._head, self._size = head if isinstance(head, tuple) else (head, None)
         return self._head
 
-    def check(self, item: Item, back: int = 0) -> None:
-        """Compare the item's size with its row's: the head row, or the row taken `back` rows before it."""
-        if self._changed is None or item.size is None:
-            return
-        if back:
-            stored = self._sizes[-back] if back <= len(self._sizes) else None
-        else:
+    def check(self, item: Item) -> None:
+        """Compare the item's size with the head row's."""
+        if self._changed is not None:
             self.peek()
-            stored = self._size
-        if stored is not None and stored != item.size:
+            self.compare(item, self._size)
+
+    def compare(self, item: Item, stored: int | None) -> None:
+        """Tell `changed` when the item's size is known and not the stored one."""
+        if self._changed is not None and None not in (stored, item.size) and stored != item.size:
             self._changed(item.location, stored, item.size)
+
+    def last_sizes(self, n: int) -> list[int | None]:
+        """The stored sizes of the last `n` rows taken, in order (None for those no longer kept)."""
+        kept = list(self._sizes)[-n:]
+        return [None] * (n - len(kept)) + kept
 
     def take(self) -> None:
         self.peek()
         self._sizes.append(self._size)
-        del self._sizes[:-MAX_BACK]
         self._head = None
         self.seq += 1
         self.left -= 1

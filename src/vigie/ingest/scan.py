@@ -50,7 +50,7 @@ from vigie.ingest.process import (  # noqa: F401 - known by these names here
 )
 from vigie.ingest.runs import Run
 from vigie.matching import Matcher, MatchResult, Query
-from vigie.media.sniff import SNIFF_BYTES, sniff
+from vigie.media.sniff import SNIFF_BYTES, is_media, sniff
 from vigie.procs import early_scan_forkserver
 from vigie.settings import Settings
 from vigie.store.db import Store
@@ -300,7 +300,7 @@ def _resumed(store: Store, scan_id: int, sources: list[str], settings: Settings,
             if not batch:
                 return
             for _, loc, size, mt in batch:
-                yield loc, size if _sized(mt) else None
+                yield loc, size if is_media(mt) else None  # a container's row may hold its media's size (E01)
             last = batch[-1][0]
 
     try:
@@ -309,12 +309,6 @@ def _resumed(store: Store, scan_id: int, sources: list[str], settings: Settings,
         log.warning("resuming scan %s by walking every item again: %s", scan_id, exc)
         run.walked_again(str(exc))
         return _not_stored(store, scan_id, iter_items(sources, settings), run)
-
-
-def _sized(media_type: str | None) -> bool:
-    """Whether a row's size is its item's bytes as the walk gives them: pictures and videos (a container's row
-    may hold its media's size, an E01's or a VHD's)."""
-    return bool(media_type) and media_type.split("/")[0] in ("image", "video")
 
 
 #: Locations holding ``!`` met stored by a walk taken again (`_not_stored`), kept to tell their occurrences apart.
@@ -345,7 +339,7 @@ def _not_stored(store: Store, scan_id: int, items: Iterator[Item], run: Run | No
     seen: OrderedDict[str, int] = OrderedDict()
     while chunk := list(itertools.islice(items, batch)):
         have = stored({it.location for it in chunk})
-        keys = []
+        keys, again = [], set()
         for it in chunk:
             key = it.location
             if key in have and SEP in key:
@@ -355,14 +349,15 @@ def _not_stored(store: Store, scan_id: int, items: Iterator[Item], run: Run | No
                     seen.popitem(last=False)
                 if k > 1:
                     key = f"{key}{DUP}{k}"
+                    again.add(key)
             keys.append(key)
-        have |= stored({k for k in keys if k not in have})
+        have |= stored(again)  # the later occurrences' own rows (none asked for in most chunks)
         for it, key in zip(chunk, keys):
             if key not in have:
                 yield it
                 continue
             size, mt = have[key]
-            if run is not None and _sized(mt) and None not in (size, it.size) and size != it.size:
+            if run is not None and is_media(mt) and None not in (size, it.size) and size != it.size:
                 run.size_changed(key, size, it.size)
 
 
@@ -775,7 +770,7 @@ def _row(scan_id: int, seq: int, item: Item, r: ItemResult, mres: MatchResult, w
     """The `scan_files` row of one location, as the values of one bulk insert (no ORM object per row)."""
     exact = [m for m in mres.matches if m.signal in DIGESTS]
     near = [m for m in mres.matches if m.signal not in DIGESTS]
-    is_media = bool(r.media_type) and r.media_type.split("/")[0] in ("image", "video")
+    media = is_media(r.media_type)
     if exact:
         klass = "exact"
     elif "known_good" in r.flags:
@@ -784,12 +779,12 @@ def _row(scan_id: int, seq: int, item: Item, r: ItemResult, mres: MatchResult, w
         klass = "near"
     elif r.error is not None and r.error[0] not in NOT_ERRORS:
         klass = "error"
-    elif item.container or not is_media:
+    elif item.container or not media:
         klass = "skipped"
     else:
         klass = "unknown"
     flags = list(r.flags)
-    if not is_media and not item.container and r.error is None and klass == "skipped":
+    if not media and not item.container and r.error is None and klass == "skipped":
         flags.append("not_media")
     # Every text is UTF-8 by now (the walkers escape names); `clean` is the last guard before the store, for
     # what holds names and metadata text (not the variants' kinds and hashes, which Vigie writes itself).

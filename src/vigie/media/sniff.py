@@ -10,6 +10,12 @@ from __future__ import annotations
 SNIFF_BYTES = 64
 
 
+def is_media(media_type: str | None) -> bool:
+    """Whether a media type (`sniff`'s answer) is a picture or a video: what is hashed for matching, queued for
+    review and counted as media."""
+    return bool(media_type) and media_type.split("/")[0] in ("image", "video")
+
+
 def sniff(head: bytes) -> str | None:
     """The media type of a file from its first bytes, or None when it is not a known media type."""
     h = head

@@ -25,6 +25,7 @@ from vigie.index import hex_to_hashes
 from vigie.ingest import mediastore
 from vigie.ingest.process import NOT_ERRORS
 from vigie.ingest.runs import summarize as summarize_runs
+from vigie.media.sniff import is_media
 from vigie.report.clusters import cluster_array
 from vigie.report.html import render_html
 from vigie.settings import Settings
@@ -116,19 +117,18 @@ def write_report(store: Store, settings: Settings, scan_id: int, out_dir: str) -
                 errors[r.error_code] += 1
             for fl in r.flags or []:
                 flags_count[fl] += 1
+            src_meta = (r.detail or {}).get("source", {})
             if "thumbnail_of" in (r.flags or []):
                 links.add(r, top)
-            elif gallery and (of := gallery.original(r.location, (r.detail or {}).get("source", {}))) is not None:
+            elif gallery and (of := gallery.original(r.location, src_meta)) is not None:
                 links.add(r, top, of={"uri": of[0]}, by=of[1])
-            is_media = bool(r.media_type) and r.media_type.split("/")[0] in ("image", "video")
-            if is_media:
+            if is_media(r.media_type):
                 media_locs += 1
                 auto_media += r.klass in ("exact", "near")
             if top:
                 by_cat[top.get("category") or "uncategorised"] += 1
                 by_bank[top["bank"]] += 1
             cl = groups.add(r) if r.klass == "unknown" else ""
-            src_meta = (r.detail or {}).get("source", {})
             srcs.add(r, src_meta)
             if src_meta.get("acquisition") and r.sha256:
                 acquisition.append(acquisition_entry(r.location, r.sha256, src_meta))
