@@ -286,11 +286,12 @@ class HashClock:
     rest of a run's time is the scan's own work (matching, writing rows, the report)."""
 
     def __init__(self) -> None:
+        import vigie.ingest.early as early
         import vigie.ingest.scan as scan
 
         self.scan, self.original, self.seconds, self.cpu = scan, scan._hashed, 0.0, 0.0
-        self.here = 0.0  # CPU of the items hashed in the scan's own process (`_InProcess`: early or in-process)
-        self.in_process = scan._InProcess.hash
+        self.here = 0.0  # CPU of the items hashed in the scan's own process (`InProcess`: early or in-process)
+        self.early, self.in_process = early, early.InProcess.hash
 
     def __enter__(self) -> HashClock:
         def hash_here(local, item):
@@ -298,7 +299,7 @@ class HashClock:
             self.here += r.cpu
             return r
 
-        self.scan._InProcess.hash = hash_here
+        self.early.InProcess.hash = hash_here
         def timed(*args, **kwargs):
             gen = self.original(*args, **kwargs)
             while True:
@@ -317,7 +318,7 @@ class HashClock:
 
     def __exit__(self, *exc) -> None:
         self.scan._hashed = self.original
-        self.scan._InProcess.hash = self.in_process
+        self.early.InProcess.hash = self.in_process
 
 
 def stages(root: Path) -> dict:

@@ -10,14 +10,16 @@ import csv
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
 from vigie.demo import encode, photo_like
 from vigie.ingest import scan
+from vigie.ingest.early import EARLY_MAX_BYTES, InProcess, early_ok, while_starting
 from vigie.ingest.members import Item
 from vigie.ingest.process import process_item
-from vigie.ingest.scan import _early_ok, _while_starting, run_scan
+from vigie.ingest.scan import run_scan
 from vigie.settings import Settings
 
 
@@ -34,12 +36,13 @@ def test_the_first_pictures_are_hashed_here_until_the_workers_answer(tmp_path):
     settings = Settings(data_dir=tmp_path / "d")
     items = [Item(f"m{i}.jpg", size=len(d), data=d) for i, d in enumerate(jpeg(i) for i in range(5))]
     up = {"workers": False}
-    gen = _while_starting(iter(items), lambda: up["workers"], settings, None, False)
+    gen = while_starting(iter(items), lambda: up["workers"], settings, None, False)
     got = [next(gen), next(gen)]
     up["workers"] = True  # they answered: the next item is theirs
     with pytest.raises(StopIteration) as stop:
         next(gen)
-    left = list(stop.value.value)
+    pending, left = stop.value.value
+    assert pending is None  # no picture was being hashed here when they answered
     assert [i.location for i, _ in got] == ["m0.jpg", "m1.jpg"]
     assert [i.location for i in left] == ["m2.jpg", "m3.jpg", "m4.jpg"]  # the item that found them ready first
     for item, r in got:
@@ -47,15 +50,50 @@ def test_the_first_pictures_are_hashed_here_until_the_workers_answer(tmp_path):
         assert (r.sha256, r.pdq, r.pdq_variants) == (want.sha256, want.pdq, want.pdq_variants)
 
 
-def test_a_picture_that_hangs_here_goes_to_the_workers_once_they_are_up(tmp_path, monkeypatch):
-    """A decoder stuck in C code cannot be interrupted in the scan's own process: the picture is left to its thread
-    when the workers answer, and is theirs (with their hard limit) like the pictures after it."""
+def test_a_picture_still_hashed_here_when_the_workers_are_up_is_not_hashed_again(tmp_path, monkeypatch):
+    """The workers answer while a picture is hashed here: it stays here, pending, and its result is the one the
+    scan keeps (until 2026-12-07 it was hashed again by a worker, its CPU here spent for nothing)."""
     import threading
 
     settings = Settings(data_dir=tmp_path / "d")
     items = [Item(f"m{i}.jpg", size=len(d), data=d) for i, d in enumerate(jpeg(i) for i in range(4))]
     release, entered = threading.Event(), threading.Event()
-    real = scan._InProcess.hash
+    real = InProcess.hash
+    hashed = []
+
+    def slow(self, item):
+        hashed.append(item.location)
+        if item.location == "m1.jpg":
+            entered.set()
+            release.wait(30)  # a picture that takes a while, not one that hangs
+        return real(self, item)
+
+    monkeypatch.setattr(InProcess, "hash", slow)
+    gen = while_starting(iter(items), entered.is_set, settings, None, False)
+    first = next(gen)
+    with pytest.raises(StopIteration) as stop:
+        next(gen)
+    pending, left = stop.value.value
+    assert first[0].location == "m0.jpg"
+    assert pending.item.location == "m1.jpg" and not pending.future.done()
+    assert [i.location for i in left] == ["m2.jpg", "m3.jpg"]  # the items after it: the workers'
+    assert pending.result(0.01) is None  # not in yet: a caller waiting no longer gives it to a worker
+    release.set()
+    r = pending.result(30)
+    assert r.sha256 == process_item(items[1], settings).sha256 and r.pdq
+    assert hashed == ["m0.jpg", "m1.jpg"]  # hashed here once each
+
+
+def test_a_picture_that_hangs_here_goes_to_the_workers_once_they_are_up(tmp_path, monkeypatch):
+    """A decoder stuck in C code cannot be interrupted in the scan's own process: the picture stays pending here
+    when the workers answer; the scan waits for it at most the workers' hard limit, then gives it to them
+    (with their hard limit)."""
+    import threading
+
+    settings = Settings(data_dir=tmp_path / "d")
+    items = [Item(f"m{i}.jpg", size=len(d), data=d) for i, d in enumerate(jpeg(i) for i in range(4))]
+    release, entered = threading.Event(), threading.Event()
+    real = InProcess.hash
 
     def hash_or_hang(self, item):
         if item.location == "m1.jpg":
@@ -63,20 +101,55 @@ def test_a_picture_that_hangs_here_goes_to_the_workers_once_they_are_up(tmp_path
             release.wait(30)  # stands for a decoder stuck in C code
         return real(self, item)
 
-    monkeypatch.setattr(scan._InProcess, "hash", hash_or_hang)
-    gen = _while_starting(iter(items), entered.is_set, settings, None, False)
+    monkeypatch.setattr(InProcess, "hash", hash_or_hang)
+    gen = while_starting(iter(items), entered.is_set, settings, None, False)
     try:
         first = next(gen)
         with pytest.raises(StopIteration) as stop:
             next(gen)  # m1 hangs here; the workers answer meanwhile
+        pending, left = stop.value.value
         assert first[0].location == "m0.jpg" and first[1].pdq
-        assert [i.location for i in stop.value.value] == ["m1.jpg", "m2.jpg", "m3.jpg"]
+        assert pending.item.location == "m1.jpg" and pending.result(0.2) is None
+        assert [i.location for i in left] == ["m2.jpg", "m3.jpg"]
         assert not release.is_set()  # returned while the picture was still stuck
     finally:
         release.set()
 
 
-def test_a_scan_whose_first_picture_hangs_here_finishes_with_every_row(store, tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers,cluster", [(1, None), (2, None), (1, "local:1")])
+def test_a_scan_keeps_the_result_of_the_picture_hashed_here_when_the_workers_came_up(store, tmp_path, monkeypatch,
+                                                                                       workers, cluster):
+    import threading
+
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    for i in range(6):
+        (ev / f"{i:03d}.jpg").write_bytes(jpeg(i, 320, 240))
+    entered = threading.Event()
+    real = InProcess.hash
+
+    def slow_first(self, item):
+        r = real(self, item)
+        if item.location.endswith("000.jpg"):
+            entered.set()  # the workers are up from now on (below)
+            time.sleep(0.5)  # still hashing here when they are
+            r.flags.append("hashed_here")  # tells whose result the row holds
+        return r
+
+    monkeypatch.setattr(InProcess, "hash", slow_first)
+    monkeypatch.setattr(scan, "_started", lambda ex, n: entered.is_set())
+    monkeypatch.setattr(scan._ClientOpener, "done", lambda self: entered.is_set())  # a Dask cluster: likewise
+    summary = run_scan(store, store.settings, [str(ev)], str(tmp_path / "out"), workers=workers, cluster=cluster)
+    got = {r["location"].rsplit("/", 1)[-1]: r for r in rows(tmp_path / "out")}
+    assert summary["counts"]["locations"] == 6 and len(got) == 6
+    assert "hashed_here" in got["000.jpg"]["flags"]  # not hashed a second time by a worker
+    assert all("hashed_here" not in r["flags"] for k, r in got.items() if k != "000.jpg")
+    want = process_item(Item("x", size=0, data=(ev / "000.jpg").read_bytes()), store.settings)
+    assert got["000.jpg"]["pdq"] == want.pdq and not got["000.jpg"]["error"]
+
+
+@pytest.mark.parametrize("cluster", [None, "local:1"])
+def test_a_scan_whose_first_picture_hangs_here_finishes_with_every_row(store, tmp_path, monkeypatch, cluster):
     import threading
 
     ev = tmp_path / "ev"
@@ -84,16 +157,18 @@ def test_a_scan_whose_first_picture_hangs_here_finishes_with_every_row(store, tm
     for i in range(6):
         (ev / f"{i:03d}.jpg").write_bytes(jpeg(i, 320, 240))
     release = threading.Event()
-    real = scan._InProcess.hash
+    real = InProcess.hash
 
     def hang_first(self, item):
         if item.location.endswith("000.jpg"):
             release.wait(120)  # never released before the scan ends: only the pool can hash it
         return real(self, item)
 
-    monkeypatch.setattr(scan._InProcess, "hash", hang_first)
+    monkeypatch.setattr(InProcess, "hash", hang_first)
+    monkeypatch.setattr("vigie.batch.STUCK_MARGIN", 1.0)
+    settings = store.settings.model_copy(update={"file_timeout": 1.0})  # waited for here: 2 x 1 + 1 s at most
     try:
-        summary = run_scan(store, store.settings, [str(ev)], str(tmp_path / "out"), workers=2)
+        summary = run_scan(store, settings, [str(ev)], str(tmp_path / "out"), workers=2, cluster=cluster)
         assert not release.is_set()
     finally:
         release.set()
@@ -109,20 +184,20 @@ def test_only_small_pictures_are_hashed_before_the_workers(tmp_path):
     big = tmp_path / "big.jpg"
     big.write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 64)
     with open(big, "r+b") as f:
-        f.truncate(scan.EARLY_MAX_BYTES + 1)
+        f.truncate(EARLY_MAX_BYTES + 1)
     small = tmp_path / "small.jpg"
     small.write_bytes(jpeg(1))
-    assert _early_ok(Item(str(small), path=str(small), size=small.stat().st_size))
-    assert not _early_ok(Item(str(big), path=str(big), size=big.stat().st_size))  # could hold the pool up
+    assert early_ok(Item(str(small), path=str(small), size=small.stat().st_size))
+    assert not early_ok(Item(str(big), path=str(big), size=big.stat().st_size))  # could hold the pool up
     video = b"\0\0\0\x18ftypisom\0\0\0\0isomiso2" + b"\0" * 64
-    assert not _early_ok(Item("v.mp4", size=len(video), data=video))  # a video: seconds of decoding
+    assert not early_ok(Item("v.mp4", size=len(video), data=video))  # a video: seconds of decoding
     zipped = b"PK\x03\x04" + b"\0" * 64
-    assert not _early_ok(Item("a.zip", size=len(zipped), data=zipped))
-    assert not _early_ok(Item("c.jpg", size=10, data=jpeg(2), container=True))
-    assert not _early_ok(Item("e.jpg", error=ErrorRecord("unreadable", "x")))
+    assert not early_ok(Item("a.zip", size=len(zipped), data=zipped))
+    assert not early_ok(Item("c.jpg", size=10, data=jpeg(2), container=True))
+    assert not early_ok(Item("e.jpg", error=ErrorRecord("unreadable", "x")))
     # A source that could not be read before the workers started goes to them, not here.
     gone = tmp_path / "gone.jpg"
-    assert not _early_ok(Item(str(gone), path=str(gone), size=10))
+    assert not early_ok(Item(str(gone), path=str(gone), size=10))
 
 
 def test_a_fresh_scan_on_two_workers_gives_the_rows_of_one_worker(store, tmp_path, monkeypatch):
@@ -133,13 +208,13 @@ def test_a_fresh_scan_on_two_workers_gives_the_rows_of_one_worker(store, tmp_pat
     (ev / "dup.jpg").write_bytes(jpeg(3, 320, 240))
     (ev / "notes.txt").write_text("not a picture")
     hashed_here = []
-    real = scan._InProcess.hash
+    real = InProcess.hash
 
     def counted(self, item):
         hashed_here.append(item.location)
         return real(self, item)
 
-    monkeypatch.setattr(scan._InProcess, "hash", counted)
+    monkeypatch.setattr(InProcess, "hash", counted)
     one = run_scan(store, store.settings, [str(ev)], str(tmp_path / "one"), workers=1, case="one")
     n_one = len(hashed_here)
     two = run_scan(store, store.settings, [str(ev)], str(tmp_path / "two"), workers=2, case="two")

@@ -406,11 +406,11 @@ def send_notices(store: Store, settings: Settings, now: datetime | None = None, 
         if not mine:  # another worker is sending right now: it covers what is due, never twice
             return {"due": 0, "sent": 0, "failed": 0, "no_provider": 0, "deferred": 0, "sightings": 0,
                     "notices": [], "busy": True}
-        return _send_notices(store, settings, now, by, mailer, real_time)
+        return _send_notices(store, settings, now, by, mailer, real_time, mine)
 
 
-def _send_notices(store: Store, settings: Settings, now: datetime, by: str, mailer, real_time: bool = False
-                  ) -> dict:
+def _send_notices(store: Store, settings: Settings, now: datetime, by: str, mailer, real_time: bool = False,
+                  lock=None) -> dict:
     send = mailer or smtp_send
     due = due_sightings(store, now, settings)
     groups, orphans = _group(store, due)
@@ -421,6 +421,8 @@ def _send_notices(store: Store, settings: Settings, now: datetime, by: str, mail
         if provider.id in waiting:  # its last try failed moments ago: do not pile up failed notices
             counts["deferred"] += 1
             continue
+        if lock is not None:  # its database session ended: another worker may be sending these very notices
+            lock.check()
         res = _notify(store, settings, provider, items, datetime.now(UTC) if real_time else now, by, send)
         counts["notices"].append(res)
         counts[res["status"]] += 1

@@ -256,6 +256,10 @@ def from_path(item: Item, ctx: Context) -> Iterator[Item]:
     try:
         with open(path, "rb") as f:
             head = f.read(HEAD_BYTES)
+            if head[:3] == b"\xff\xd8\xff" and len(head) == HEAD_BYTES:  # a JPEG: its EXIF thumbnail lies in
+                jpeg = head + f.read(thumbnails.HEAD - HEAD_BYTES)  # its first segments, read with one open
+            else:
+                jpeg = head
     except OSError:
         yield item
         return
@@ -265,7 +269,7 @@ def from_path(item: Item, ctx: Context) -> Iterator[Item]:
         yield evidence.split_piece(item, *piece)  # x.002: read with x.001, never alone
         return
     if kind is None:
-        yield from _with_thumbnail(item, head if head[:3] != b"\xff\xd8\xff" else _head(path, thumbnails.HEAD), ctx)
+        yield from _with_thumbnail(item, jpeg, ctx)
         return
     item.container = True
     item.meta["format"] = kind

@@ -36,7 +36,7 @@ from vigie.errors import ErrorRecord
 from vigie.hashing import DIGESTS
 from vigie.ingest import scan_worker
 from vigie.ingest.containers import Item, iter_items
-from vigie.ingest.heap import keep_heap
+from vigie.ingest.early import Early, InProcess, while_starting
 from vigie.ingest.members import SEP
 from vigie.ingest.names import DUP, clean, escape
 from vigie.ingest.process import (  # noqa: F401 - known by these names here
@@ -50,10 +50,10 @@ from vigie.ingest.process import (  # noqa: F401 - known by these names here
 )
 from vigie.ingest.runs import Run
 from vigie.matching import Matcher, MatchResult, Query
-from vigie.media.sniff import SNIFF_BYTES, is_media, sniff
+from vigie.media.sniff import is_media
 from vigie.procs import early_scan_forkserver
 from vigie.settings import Settings
-from vigie.store.db import Store
+from vigie.store.db import Held, LockLost, Store
 from vigie.store.models import Scan, ScanFile, utcnow
 
 log = logging.getLogger(__name__)
@@ -121,14 +121,17 @@ def run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str,
             raise Conflict(f"this scan ({shown}, case {kw.get('case') or '-'}) is being run by another process: "
                            "wait for it to end, or stop it, then run the command again to resume", code="scan_running")
         with frozen_gc():
-            return _run_scan(store, settings, sources, out_dir, **kw)
+            return _run_scan(store, settings, sources, out_dir, lock=mine, **kw)
 
 
 def _run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str, *, banks: list[str] | None = None,
               workers: int | None = None, case: str | None = None, operator: str | None = None,
               on_item: Callable[[ScanProgress], None] | None = None, stop_after: int | None = None,
-              cluster: str | None = None, thumbnails: bool = False) -> dict:
+              cluster: str | None = None, thumbnails: bool = False, lock: Held | None = None) -> dict:
     """Scan `sources`, write the report to `out_dir`, and return the summary.
+
+    `lock`: the scan's lock (`run_scan`), checked before each batch of rows is written: on PostgreSQL it goes
+    with its database session, and a run that lost it stops (`lock_lost`) rather than write beside another.
 
     `thumbnails`: keep blurred grey miniatures of unknown media, sealed with the media key
     (`vigie.report.thumbs`; no_media_key without one); by default no picture is written.
@@ -197,6 +200,8 @@ def _run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str
             nonlocal seq
             if not pending:
                 return
+            if lock is not None:
+                lock.check()
             results = _match(matcher, [r for _, r in pending], banks, settings)
             rows = []
             for (item, r), mres in zip(pending, results):
@@ -227,6 +232,8 @@ def _run_scan(store: Store, settings: Settings, sources: list[str], out_dir: str
                         run.end(sc, "interrupted", seq)
                     return {"status": "interrupted", "files_done": seq}
             flush()
+        except LockLost:
+            raise  # another run may hold the scan now: its record is that run's to write
         except Exception:
             with store.session() as s:  # never left "running" by a crash: the same command resumes it
                 sc = s.get(Scan, scan_id)
@@ -370,7 +377,7 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
     files go several to a task (`_shares_task`).
     In this process only for one worker with the setting `hash_in_process`, on a fresh scan (`early`).
 
-    `early`: hash the first small pictures in this process while the pool starts (`_while_starting`). Not on
+    `early`: hash the first small pictures in this process while the pool starts (`vigie.ingest.early`). Not on
     a resumed scan: a picture that crashed its decoder there would crash the scan again, where the pool pins
     the crash on the file."""
     if cluster:
@@ -378,21 +385,28 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
 
         opening = ready if ready is not None else _ClientOpener(cluster)  # seconds to start: hash here meanwhile
         try:
-            it = iter(items)
+            it, pending = iter(items), None
             if early:
-                it = yield from _while_starting(it, opening.done, settings, known_good, miniatures)
+                pending, it = yield from while_starting(it, opening.done, settings, known_good, miniatures)
             client = opening.client()
-            for item, r in hash_on_cluster(client, it, settings, miniatures=miniatures):
-                # Dask workers decode before this check; the row is still known-good, never queued.
-                if known_good and not item.container and known_good.hit(vars(r)):
-                    r.flags.append("known_good")
+            results = hash_on_cluster(client, it, settings, miniatures=miniatures)
+            if pending is not None:  # still hashed here: the cluster takes the items after it meanwhile
+                first = next(results, None)
+                r = pending.result(hard_limit(settings))
+                if r is None:  # its decoder hangs here: the cluster's hard limit ends it
+                    r = next(hash_on_cluster(client, iter([pending.item]), settings, miniatures=miniatures))[1]
+                    _known_good_flag(known_good, pending.item, r)
+                yield pending.item, r
+                results = itertools.chain([first] if first is not None else [], results)
+            for item, r in results:
+                _known_good_flag(known_good, item, r)
                 yield item, r
         finally:
             opening.close()
         return
     if n <= 1 and settings.hash_in_process and early:
         # Only on a fresh scan: a resumed one may be resuming after the file that crashed this process.
-        local = _InProcess(settings, known_good, miniatures)
+        local = InProcess(settings, known_good, miniatures)
         for item in items:
             yield item, local.hash(item)
         return
@@ -419,7 +433,11 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
         # second, on one core), this process hashes the first pictures itself on the core left idle.
         it = iter(items)
         if early:
-            it = yield from _while_starting(it, lambda: _started(ex, n), settings, known_good, miniatures)
+            pending, it = yield from while_starting(it, lambda: _started(ex, n), settings, known_good, miniatures)
+            if pending is not None:  # still hashed here: first in the window, the workers take the items after it
+                window.append([pending.item, _Task([pending.item], pending), 0, [], None])
+                tasks += 1
+                inflight_bytes += len(pending.item.data) if pending.item.data is not None else 0
         exhausted = False
         leaders: dict[int, list] = {}  # size -> the window entry in flight that later ones of that size wait for
         while True:
@@ -465,6 +483,13 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
             item, task, index, followers, key = entry
             inflight_bytes -= len(item.data) if item.data is not None else 0
             try:
+                if isinstance(task.fut, Early):
+                    r = task.fut.result(limit)
+                    task.fut = task.fut.future
+                    if r is not None:
+                        task.results = [r]
+                    else:  # its decoder hangs in this process: a worker's hard limit ends it
+                        send(task)
                 if task.results is None:
                     task.results = wait_result(ex, task.fut, limit)
             except (BrokenProcessPool, StuckWorker):
@@ -515,6 +540,13 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
         ex.shutdown(wait=True, cancel_futures=True)
 
 
+def _known_good_flag(known_good: KnownGood | None, item: Item, r: ItemResult) -> None:
+    """Flag a Dask worker's result `known_good` when a known-good bank has its digest: Dask workers decode before
+    this check; the row is still known-good, never queued."""
+    if known_good and not item.container and "known_good" not in r.flags and known_good.hit(vars(r)):
+        r.flags.append("known_good")
+
+
 def _succeeded(fut) -> bool:
     """Whether a pool's future holds a result (it finished before its pool broke)."""
     return fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None
@@ -529,12 +561,13 @@ TASK_SMALL_BYTES = 256 * 1024
 
 
 class _Task:
-    """Items hashed by one call in a worker (`scan_worker.work_many`), their future and, once in, their results."""
+    """Items hashed by one call in a worker (`scan_worker.work_many`), their future and, once in, their results.
+    `fut` may also be an `Early`: the picture hashed in this process when the workers came up."""
 
     __slots__ = ("items", "fut", "results")
 
-    def __init__(self, items: list[Item]) -> None:
-        self.items, self.fut, self.results = items, None, None
+    def __init__(self, items: list[Item], fut=None) -> None:
+        self.items, self.fut, self.results = items, fut, None
 
     def add(self, item: Item) -> None:
         self.items.append(item)
@@ -568,98 +601,6 @@ def _size_key(item: Item) -> int | None:
         return None
     size = len(item.data) if item.data is not None else item.size
     return size if size is not None and size >= FOLLOW_MIN_BYTES else None
-
-
-class _InProcess:
-    """Hashing in this process (one worker, or while the workers start), with a bounded cache of recent
-    content so that a duplicate is hashed once."""
-
-    def __init__(self, settings: Settings, known_good: KnownGood | None, miniatures: bool) -> None:
-        keep_heap(settings.scan_heap_keep_mb)  # this process hashes: reuse its picture buffers (vigie.ingest.heap)
-        self.settings, self.miniatures = settings, miniatures
-        self.known_good = known_good.hit if known_good else None
-        self.seen = RecentContent(10_000)
-
-    def hash(self, item: Item) -> ItemResult:
-        r = process_item(item, self.settings, self.seen.get, self.known_good, miniatures=self.miniatures)
-        self.seen.add(r)
-        return r
-
-
-#: Largest item the scan's own process hashes while its workers start: a picture, not a video or an
-#: archive, which could hold the ready workers up.
-EARLY_MAX_BYTES = 16 * 1024 * 1024
-
-
-def _early_ok(item: Item) -> bool:
-    """Whether `item` is a picture small enough to hash in this process while the workers start."""
-    if item.container or item.error is not None:
-        return False
-    if item.data is not None:
-        head = item.data[:SNIFF_BYTES]
-        size = len(item.data)
-    elif item.path is not None and item.size is not None:
-        size = item.size
-        try:
-            with open(item.path, "rb") as f:
-                head = f.read(SNIFF_BYTES)
-        except OSError:
-            return False
-    else:
-        return False
-    mtype = sniff(head) if 0 < size <= EARLY_MAX_BYTES else None
-    return mtype is not None and mtype.startswith("image/")
-
-
-def _while_starting(it: Iterator[Item], started: Callable[[], bool], settings: Settings,
-                    known_good: KnownGood | None, miniatures: bool):
-    """Yield `(item, result)` for the first items, hashed in this process, until `started()` or an item that is
-    not a small picture; return the iterator of the items left (that item first).
-
-    A picture hashed here that is not done when the workers are up is left to its thread and goes to them
-    (`_unless_started`): a hostile picture whose decoder hangs in C code, where no signal reaches it, is then
-    ended by a worker's hard limit instead of holding the scan for good."""
-    local: _InProcess | None = None
-    for item in it:
-        if started() or not _early_ok(item):
-            return itertools.chain([item], it)
-        if local is None:
-            local = _InProcess(settings, known_good, miniatures)
-        r = _unless_started(local.hash, item, started)
-        if r is None:
-            return itertools.chain([item], it)
-        yield item, r
-    return iter(())
-
-
-#: How often the scan looks whether its workers are up while a picture is hashed here (seconds).
-EARLY_POLL = 0.05
-
-
-def _unless_started(hash_item: Callable[[Item], ItemResult], item: Item, started: Callable[[], bool]
-                    ) -> ItemResult | None:
-    """`hash_item(item)` on a daemon thread, its result; None as soon as `started()` while it runs (the thread is
-    left to finish on its own: the decoders release the GIL, and a daemon thread does not hold the exit)."""
-    import threading
-
-    box: dict = {}
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            box["result"] = hash_item(item)
-        except BaseException as exc:  # noqa: BLE001 - raised again in the scan's thread
-            box["error"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name="vigie-early-hash", daemon=True).start()
-    while not done.wait(EARLY_POLL):
-        if started():
-            return None
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
 
 
 class _ClientOpener:

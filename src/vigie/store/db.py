@@ -13,6 +13,7 @@ serial order. Read-only sessions (`Store.sessions()`) keep a plain `BEGIN` and n
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from contextlib import contextmanager
@@ -20,9 +21,13 @@ from pathlib import Path
 
 import orjson
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from vigie.errors import Conflict
 from vigie.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -115,12 +120,17 @@ class Store:
                 key = conn.execute(text(LOCK_KEY), {"n": name}).scalar()
                 got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
                 conn.commit()  # a session lock outlives the transaction: not left idle in one for a long holder
+                held = Held(name, conn, key)
                 try:
-                    yield got
+                    yield held if got else False
                 finally:
-                    if got:
-                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                    conn.commit()
+                    held.conn = None
+                    if got and not held.lost:
+                        try:
+                            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                            conn.commit()
+                        except DBAPIError:  # the session is gone, and its lock with it
+                            log.warning("the lock %s went with its database session", name)
             return
         import fcntl
 
@@ -133,9 +143,54 @@ class Store:
                 yield False
                 return
             try:
-                yield True
+                yield Held(name)
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
+
+
+class LockLost(Conflict):
+    """A lock of `Store.exclusive` that its holder no longer holds: its database session ended (the server
+    restarted, the connection dropped, an administrator ended the backend), so another process may take it
+    and do the same work at once."""
+
+    code = "lock_lost"
+
+
+class Held:
+    """What `Store.exclusive` yields to the holder of a lock: true, and `check()` says whether it still holds it.
+
+    An flock (SQLite) lasts as long as its process. A PostgreSQL session lock lasts as long as its session: when
+    the connection drops, the server releases it, and nothing tells the holder, which goes on working while a
+    second run of the same work may start. Long holders (a scan) call `check()` at each batch they write."""
+
+    __slots__ = ("name", "conn", "key", "lost")
+
+    def __init__(self, name: str, conn=None, key: int | None = None) -> None:
+        self.name, self.conn, self.key, self.lost = name, conn, key, False
+
+    def __bool__(self) -> bool:
+        return True
+
+    def check(self) -> None:
+        """Raise `LockLost` (code `lock_lost`) if the lock is no longer this holder's (PostgreSQL: its session
+        ended, or holds it no more); nothing on SQLite, whose flock lives as long as the process."""
+        if self.conn is None or self.key is None:
+            return
+        classid, objid = (self.key >> 32) & 0xFFFFFFFF, self.key & 0xFFFFFFFF  # a bigint key's two halves
+        try:
+            ok = self.conn.execute(text(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+                " AND granted AND classid::bigint = :c AND objid::bigint = :o AND objsubid = 1)"),
+                {"c": classid, "o": objid}).scalar()
+            self.conn.commit()
+        except DBAPIError as exc:
+            ok = False
+            log.warning("the lock %s: its database session failed (%s)", self.name, exc.orig or exc)
+        if not ok:
+            self.lost = True
+            raise LockLost(f"the lock {self.name!r} was lost: its database session ended (the server restarted or "
+                           "the connection dropped), so another process may be doing the same work; stopped here "
+                           "(run the command again to go on)")
 
 
 #: The advisory lock of `Store.exclusive(name)` on PostgreSQL: one per schema (two Vigie stores may share a database).

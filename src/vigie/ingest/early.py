@@ -1,0 +1,129 @@
+"""Hashing in the scan's own process: on one worker with `hash_in_process`, and while the workers start.
+
+A fresh scan's workers come from a forkserver that imports the hashing code and loads the kernels (about a
+second of one core); a local Dask cluster takes longer. Meanwhile the scan hashes the first small pictures
+itself, on the core left idle (`while_starting`).
+
+When the workers come up while a picture is being hashed here, that picture is not hashed a second time: it
+stays in flight here, as the first item of the window, and the workers take the items after it
+(`Early`). Until 2026-12-07 it was left to its thread and sent to the workers too, so its hashing here went
+on for nothing: on the scan bench, the first camera photo was given up 0.05-0.11 s after it started, and its
+0.35-0.54 s of CPU was spent anyway, while two workers had both cores to use.
+
+Hashing here is not waited for at any price: a hostile picture whose decoder hangs in C code, where no signal
+reaches it, is waited for at most the workers' hard limit (`vigie.batch.hard_limit`), then given to a worker,
+whose hard limit ends it (`Early.result`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+
+from vigie.banks.known_good import KnownGood
+from vigie.ingest.heap import keep_heap
+from vigie.ingest.members import Item
+from vigie.ingest.process import ItemResult, RecentContent, process_item
+from vigie.media.sniff import SNIFF_BYTES, sniff
+from vigie.settings import Settings
+
+#: Largest item the scan's own process hashes while its workers start: a picture, not a video or an
+#: archive, which could hold the ready workers up.
+EARLY_MAX_BYTES = 16 * 1024 * 1024
+
+#: How often the scan looks whether its workers are up while a picture is hashed here (seconds).
+EARLY_POLL = 0.05
+
+
+class InProcess:
+    """Hashing in this process (one worker, or while the workers start), with a bounded cache of recent
+    content so that a duplicate is hashed once."""
+
+    def __init__(self, settings: Settings, known_good: KnownGood | None, miniatures: bool) -> None:
+        keep_heap(settings.scan_heap_keep_mb)  # this process hashes: reuse its picture buffers (vigie.ingest.heap)
+        self.settings, self.miniatures = settings, miniatures
+        self.known_good = known_good.hit if known_good else None
+        self.seen = RecentContent(10_000)
+
+    def hash(self, item: Item) -> ItemResult:
+        r = process_item(item, self.settings, self.seen.get, self.known_good, miniatures=self.miniatures)
+        self.seen.add(r)
+        return r
+
+
+def early_ok(item: Item) -> bool:
+    """Whether `item` is a picture small enough to hash in this process while the workers start."""
+    if item.container or item.error is not None:
+        return False
+    if item.data is not None:
+        head = item.data[:SNIFF_BYTES]
+        size = len(item.data)
+    elif item.path is not None and item.size is not None:
+        size = item.size
+        try:
+            with open(item.path, "rb") as f:
+                head = f.read(SNIFF_BYTES)
+        except OSError:
+            return False
+    else:
+        return False
+    mtype = sniff(head) if 0 < size <= EARLY_MAX_BYTES else None
+    return mtype is not None and mtype.startswith("image/")
+
+
+class Early:
+    """A picture whose hashing here was under way when the workers came up: `item`, and `future`, which its
+    thread completes (a daemon thread: it does not hold the exit if its decoder never returns)."""
+
+    __slots__ = ("item", "future")
+
+    def __init__(self, item: Item, future: Future) -> None:
+        self.item, self.future = item, future
+
+    def result(self, limit: float | None) -> ItemResult | None:
+        """The result, waited for at most `limit` seconds (None: as long as it takes); None if it is not in
+        by then: the caller gives the item to a worker. An exception of the hashing is raised here (a bug:
+        `process_item` reports what it could not read in its result)."""
+        try:
+            return self.future.result(timeout=limit)
+        except TimeoutError:
+            return None
+
+
+def hash_on_thread(hash_item: Callable[[Item], ItemResult], item: Item) -> Future:
+    """`hash_item(item)` on a daemon thread of its own; the future its result (or exception) goes to."""
+    fut: Future = Future()
+
+    def run() -> None:
+        try:
+            fut.set_result(hash_item(item))
+        except BaseException as exc:  # noqa: BLE001 - raised again by whoever waits for the result
+            fut.set_exception(exc)
+
+    threading.Thread(target=run, name="vigie-early-hash", daemon=True).start()
+    return fut
+
+
+def while_starting(it: Iterator[Item], started: Callable[[], bool], settings: Settings,
+                   known_good: KnownGood | None, miniatures: bool):
+    """Yield `(item, result)` for the first items, hashed in this process, until `started()` or an item that is
+    not a small picture; return `(early, rest)`: the `Early` picture still being hashed here when the
+    workers came up (or None), and the iterator of the items after the ones yielded and after it."""
+    local: InProcess | None = None
+    for item in it:
+        if started() or not early_ok(item):
+            return None, itertools.chain([item], it)
+        if local is None:
+            local = InProcess(settings, known_good, miniatures)
+        fut = hash_on_thread(local.hash, item)
+        while True:
+            try:
+                r = fut.result(timeout=EARLY_POLL)
+                break
+            except TimeoutError:
+                if started():
+                    return Early(item, fut), it
+        yield item, r
+    return None, iter(())
