@@ -78,6 +78,25 @@ def test_hash_on_cluster_keeps_order_and_turns_failures_into_errors(settings):
     assert all(r.pdq and r.error is None for _, r in out if r.location != "broken")
 
 
+def test_a_batch_of_large_members_is_sent_without_dask_warning_of_a_large_graph(settings):
+    """Members travel in their task, up to BATCH_BYTES a batch: Dask's "Sending large graph" warning (past 10 MB)
+    said nothing the scan did not mean, on the scan's own output."""
+    import os
+    import warnings
+
+    big = [Item(f"blob{i}", data=os.urandom(6 * 1024 * 1024)) for i in range(2)]  # 12 MB in one batch
+    client = open_client("local:1")
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            out = list(hash_on_cluster(client, iter(big), settings))
+    finally:
+        close_client(client)
+    assert [r.location for _, r in out] == ["blob0", "blob1"]
+    assert all(r.sha256 for _, r in out)
+    assert not [w for w in seen if "large graph" in str(w.message)]
+
+
 def test_parse_cluster():
     assert parse_cluster("local:3") == ("local", 3)
     assert parse_cluster("local")[0] == "local"

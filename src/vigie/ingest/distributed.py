@@ -36,6 +36,7 @@ import os
 import shutil
 import tempfile
 import uuid
+import warnings
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 
@@ -263,7 +264,11 @@ def hash_on_cluster(client, items: Iterable[Item], settings: Settings, window: i
     exhausted = False
 
     def submit(group: list[Item]):
-        return client.submit(_batch, group, settings, token, miniatures, pure=False)
+        # Archive members travel in their task (a batch holds up to BATCH_BYTES): Dask's warning of a "large
+        # graph" past 10 MB says what is meant here, and only cluttered the scan's output.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+            return client.submit(_batch, group, settings, token, miniatures, pure=False)
 
     try:
         while True:
