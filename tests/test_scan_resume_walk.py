@@ -159,6 +159,14 @@ def test_items_walked_to_the_same_location_are_all_kept_and_all_reviewable(store
         assert rmedia.has_media(store, hashlib.sha256(data).hexdigest(), "original")
 
 
+class _Calls:
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def __call__(self, *args) -> None:
+        self.calls.append(args)
+
+
 def test_sizes_are_compared_for_the_members_of_the_entry_where_the_rows_end(tmp_path):
     ev = evidence(tmp_path)
     settings = Settings(data_dir=tmp_path / "data")
@@ -171,4 +179,14 @@ def test_sizes_are_compared_for_the_members_of_the_entry_where_the_rows_end(tmp_
     got = []
     rest = resume.resumed_items([str(ev)], settings, done, stored, lambda *c: got.append(c))
     assert [it.location for it in rest] == [it.location for it in whole[done:]]
-    assert got == [(member, whole[done - 1].size + 1, whole[done - 1].size)]
+    assert [c[:3] for c in got] == [(member, whole[done - 1].size + 1, whole[done - 1].size)]
+    # The same size, another time (a tar member's seconds): changed too; a time of another kind is not compared.
+    mtime = whole[done - 1].meta["mtime"]
+    assert isinstance(mtime, int)
+    for stored_mtime, want in ((mtime - 60, [(member, whole[done - 1].size, whole[done - 1].size, mtime - 60, mtime)]),
+                               (mtime, []), ("2026-01-01T00:00:00", [])):
+        timed = [(loc, size, None) for loc, size in stored]
+        timed[done - 1] = (member, whole[done - 1].size, stored_mtime)
+        seen = _Calls()
+        list(resume.resumed_items([str(ev)], settings, done, timed, seen))
+        assert seen.calls == want

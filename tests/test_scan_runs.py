@@ -65,10 +65,40 @@ def test_a_picture_rewritten_before_the_resume_point_is_reported_changed(store, 
     s = _summary(out)
     second = s["runs"][1]
     assert second["walk"] == "taken_up" and second["changed"] == 1
-    assert second["changed_locations"] == [{"location": f"{ev}/pics/p1.jpg", "stored_size": old,
-                                            "size_now": len(new)}]
+    got = second["changed_locations"]
+    assert [{k: c[k] for k in ("location", "stored_size", "size_now")} for c in got] == \
+        [{"location": f"{ev}/pics/p1.jpg", "stored_size": old, "size_now": len(new)}]
+    assert got[0]["mtime_now"] == int((ev / "pics" / "p1.jpg").stat().st_mtime)  # times listed beside the sizes
     assert s["evidence_changed"] is True
     assert "The evidence changed between the runs" in (out / "report.html").read_text()
+
+
+def test_a_picture_rewritten_with_the_same_size_is_reported_changed_by_its_time(store, tmp_path):
+    """The same size, other content, a later modification time: sizes alone (until 2026-12-07) did not see it.
+    Before the resume point (walk taken up) and, with a file gone before it, when the walk is taken again."""
+    import os
+
+    for case, gone in (("same-size", None), ("same-size-again", "b.tar.gz")):
+        ev, out = evidence(tmp_path / case), tmp_path / case / "out"
+        _interrupted(store, ev, out, case, "p3.jpg")
+        target = ev / "pics" / "p1.jpg"
+        data = bytearray(target.read_bytes())
+        data[-3] ^= 0xFF  # other content, the same size
+        st = target.stat()
+        target.write_bytes(bytes(data))
+        os.utime(target, (st.st_atime, st.st_mtime + 3600))  # edited an hour later
+        untouched = ev / "pics" / "p2.jpg"
+        os.utime(untouched, (untouched.stat().st_atime + 60, untouched.stat().st_mtime))  # read, not written
+        if gone:
+            (ev / gone).unlink()
+        run_scan(store, store.settings, [str(ev)], str(out), workers=1, case=case)
+        s = _summary(out)
+        second = s["runs"][1]
+        assert second["walk"] == ("walked_again" if gone else "taken_up")
+        assert second["changed"] == 1 and s["evidence_changed"] is True
+        (c,) = second["changed_locations"]
+        assert c["location"] == f"{target}" and c["stored_size"] == c["size_now"] == len(data)
+        assert c["mtime_now"] - c["stored_mtime"] == 3600
 
 
 def test_evidence_walked_again_reports_why_and_what_changed(store, tmp_path):

@@ -32,21 +32,40 @@ from vigie.settings import Settings
 #: Sizes of the rows last taken, kept so that an entry opened where the stored rows end has its members' sizes.
 MAX_BACK = 100_000
 
-#: `changed(location, stored_size, size_now)`: a stored location whose size the walk finds otherwise.
-Changed = Callable[[str, "int | None", "int | None"], None]
+#: `changed(location, stored_size, size_now, stored_mtime, mtime_now)`: a stored location whose size or time
+#: the walk finds otherwise (`differs`).
+Changed = Callable[..., None]
+
+
+def differs(stored: tuple, item: Item) -> bool:
+    """Whether a stored row's `(size, mtime)` is not the walked item's: a size, or a modification time (seconds
+    since 1970 from a file system, or a member's time as its archive gives it), known on both sides and not
+    the same. A time is compared only with one of its kind: a tar's seconds are never compared with a zip's
+    date text."""
+    size, mtime = stored
+    if None not in (size, item.size) and size != item.size:
+        return True
+    now = item.meta.get("mtime") if item.meta else None
+    return None not in (mtime, now) and type(mtime) is type(now) and mtime != now
+
+
+def stored_state(row: tuple) -> tuple:
+    """`(size, mtime)` of a stored row given as `(location, size)` or `(location, size, mtime)`."""
+    return (row[1], row[2] if len(row) > 2 else None)
 
 
 class Diverged(Exception):
     """The walk does not give the stored locations: resume by walking every item again."""
 
 
-def resumed_items(paths: list[str], settings: Settings, done: int, locations: Iterable[str | tuple[str, int | None]],
+def resumed_items(paths: list[str], settings: Settings, done: int, locations: Iterable[str | tuple],
                   changed: Changed | None = None) -> Iterator[Item]:
     """The items of `iter_items(paths, settings)` after the first `done`, given the locations of those `done`
-    in order (or `(location, size)` pairs). Raises `Diverged` before yielding anything when the walk and the
-    stored locations disagree. `changed(location, stored_size, size_now)` is called for each walked entry or
-    item whose stored size is not its size now (the same name, other content: the row stands, the run
-    records it, `vigie.ingest.runs`)."""
+    in order (or `(location, size)` or `(location, size, mtime)` tuples). Raises `Diverged` before yielding
+    anything when the walk and the stored locations disagree. `changed(location, stored_size, size_now,
+    stored_mtime, mtime_now)` is called for each walked entry or item whose stored size or time is not its
+    own now (`differs`: the same name, other content; the row stands, the run records it,
+    `vigie.ingest.runs`)."""
     rows = _Rows(locations, done, changed)
     entries = iter_entries(list(paths))
     entry = next(entries, None)
@@ -62,7 +81,7 @@ def resumed_items(paths: list[str], settings: Settings, done: int, locations: It
                 entry = nxt  # every row of this entry is stored: never opened
                 continue
             items = entry_items(entry, settings)  # the stored rows end inside this entry: open it
-            sizes = rows.last_sizes(taken)
+            sizes = rows.last_states(taken)
             for n in range(taken):
                 item = next(items, None)
                 ok = item is not None and (item.location == entry.location if n == 0 else
@@ -101,15 +120,15 @@ def _after(rest: Iterator[Item] | None, entry: Item | None, entries: Iterator[It
 
 
 class _Rows:
-    """The stored locations (and sizes, when given), consumed in order; `left` counts those not consumed yet."""
+    """The stored locations (and sizes and times, when given), consumed in order; `left` counts those not
+    consumed yet."""
 
-    def __init__(self, locations: Iterable[str | tuple[str, int | None]], done: int,
-                 changed: Changed | None = None) -> None:
+    def __init__(self, locations: Iterable[str | tuple], done: int, changed: Changed | None = None) -> None:
         self._it = iter(locations)
         self._head: str | None = None
-        self._size: int | None = None
+        self._state: tuple = (None, None)  # the head row's (size, mtime)
         self._changed = changed
-        self._sizes: deque[int | None] = deque(maxlen=MAX_BACK)  # of the rows taken last, for `last_sizes`
+        self._states: deque[tuple] = deque(maxlen=MAX_BACK)  # of the rows taken last, for `last_states`
         self.seq = 0
         self.left = done
 
@@ -118,28 +137,31 @@ class _Rows:
             head = next(self._it, None)
             if head is None:
                 raise Diverged(f"{self.left} stored rows missing after row {self.seq}")
-            self._head, self._size = head if isinstance(head, tuple) else (head, None)
+            if isinstance(head, tuple):
+                self._head, self._state = head[0], stored_state(head)
+            else:
+                self._head, self._state = head, (None, None)
         return self._head
 
     def check(self, item: Item) -> None:
-        """Compare the item's size with the head row's."""
+        """Compare the item's size and time with the head row's."""
         if self._changed is not None:
             self.peek()
-            self.compare(item, self._size)
+            self.compare(item, self._state)
 
-    def compare(self, item: Item, stored: int | None) -> None:
-        """Tell `changed` when the item's size is known and not the stored one."""
-        if self._changed is not None and None not in (stored, item.size) and stored != item.size:
-            self._changed(item.location, stored, item.size)
+    def compare(self, item: Item, stored: tuple) -> None:
+        """Tell `changed` when the item's size or time is known and not the stored one."""
+        if self._changed is not None and differs(stored, item):
+            self._changed(item.location, stored[0], item.size, stored[1], (item.meta or {}).get("mtime"))
 
-    def last_sizes(self, n: int) -> list[int | None]:
-        """The stored sizes of the last `n` rows taken, in order (None for those no longer kept)."""
-        kept = list(self._sizes)[-n:]
-        return [None] * (n - len(kept)) + kept
+    def last_states(self, n: int) -> list[tuple]:
+        """The stored `(size, mtime)` of the last `n` rows taken, in order (unknown for those no longer kept)."""
+        kept = list(self._states)[-n:]
+        return [(None, None)] * (n - len(kept)) + kept
 
     def take(self) -> None:
         self.peek()
-        self._sizes.append(self._size)
+        self._states.append(self._state)
         self._head = None
         self.seq += 1
         self.left -= 1

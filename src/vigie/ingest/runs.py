@@ -12,11 +12,13 @@ run marks it `killed`) and completed when it ends. `walk` says how a resumed run
 * `walked_again`: it did not (a file gone or added before the resume point, or a Vigie version that walks
   otherwise): every item was walked again and those stored skipped by location; `reason` says where.
 
-`changed` counts the locations stored by an earlier run whose size is not what the walk finds now; the
-first `MAX_CHANGED` are listed. Their rows are the earlier run's: the report says the evidence changed, it
-does not hash those files again (a resume that read everything again would not be a resume). Only sizes
-are compared; a file rewritten with the same size is not seen here (the acquisition hash of an evidence
-image is: `source_hashes`).
+`changed` counts the pictures and videos stored by an earlier run whose size or modification time is not
+what the walk finds now; the first `MAX_CHANGED` are listed, with both sizes and, where the file system or
+the archive gives them, both times. Their rows are the earlier run's: the report says the evidence changed,
+it does not hash those files again (a resume that read everything again would not be a resume). A file
+rewritten with the same size within the same second as its stored time (times are kept to the second), or
+with its time set back, is not seen here (the acquisition hash of an evidence image is: `source_hashes`).
+Times were compared from 2026-12-07; sizes alone before.
 
 The report's summary carries the runs and `evidence_changed` (`summarize`).
 """
@@ -51,11 +53,16 @@ class Run:
         self.entry["walk"] = "walked_again"
         self.entry["reason"] = reason[:500]
 
-    def size_changed(self, location: str, stored: int | None, walked: int | None) -> None:
-        """A location stored by an earlier run whose size the walk now finds otherwise."""
+    def item_changed(self, location: str, stored: int | None, walked: int | None, stored_mtime=None,
+                     mtime_now=None) -> None:
+        """A location stored by an earlier run whose size or modification time the walk now finds otherwise
+        (`vigie.ingest.resume.changed`); the times are listed when both are known."""
         self.changed += 1
         if len(self.changed_locations) < MAX_CHANGED:
-            self.changed_locations.append({"location": location, "stored_size": stored, "size_now": walked})
+            entry = {"location": location, "stored_size": stored, "size_now": walked}
+            if None not in (stored_mtime, mtime_now):
+                entry.update(stored_mtime=stored_mtime, mtime_now=mtime_now)
+            self.changed_locations.append(entry)
 
     def begin(self, scan: Scan) -> None:
         """Record the run's start on the scan (in the caller's transaction); an earlier run left without an end

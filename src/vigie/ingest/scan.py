@@ -48,6 +48,7 @@ from vigie.ingest.process import (  # noqa: F401 - known by these names here
     failed_result,
     process_item,
 )
+from vigie.ingest.resume import differs
 from vigie.ingest.runs import Run
 from vigie.matching import Matcher, MatchResult, Query
 from vigie.media.sniff import is_media
@@ -297,26 +298,30 @@ def _resumed(store: Store, scan_id: int, sources: list[str], settings: Settings,
     how, and the stored pictures and videos whose size the walk now finds otherwise (`vigie.ingest.runs`)."""
     from vigie.ingest.resume import Diverged, resumed_items
 
-    def locations() -> Iterator[tuple[str, int | None]]:
+    def locations() -> Iterator[tuple]:
         last = 0
         while True:
             with store.sessions() as s:
-                batch = s.execute(select(ScanFile.seq, ScanFile.location, ScanFile.size, ScanFile.media_type)
+                batch = s.execute(select(ScanFile.seq, ScanFile.location, ScanFile.size, ScanFile.media_type,
+                                         STORED_MTIME)
                                   .where(ScanFile.scan_id == scan_id, ScanFile.seq > last)
                                   .order_by(ScanFile.seq).limit(10_000)).all()
             if not batch:
                 return
-            for _, loc, size, mt in batch:
-                yield loc, size if is_media(mt) else None  # a container's row may hold its media's size (E01)
+            for _, loc, size, mt, mtime in batch:  # a container's row may hold its media's size (E01): not compared
+                yield (loc, size, mtime) if is_media(mt) else (loc, None, None)
             last = batch[-1][0]
 
     try:
-        return resumed_items(sources, settings, done, locations(), run.size_changed)
+        return resumed_items(sources, settings, done, locations(), run.item_changed)
     except Diverged as exc:
         log.warning("resuming scan %s by walking every item again: %s", scan_id, exc)
         run.walked_again(str(exc))
         return _not_stored(store, scan_id, iter_items(sources, settings), run)
 
+
+#: A stored row's modification time, as its walk recorded it (`detail.source.mtime`), for a resume to compare.
+STORED_MTIME = ScanFile.detail[("source", "mtime")]
 
 #: Locations holding ``!`` met stored by a walk taken again (`_not_stored`), kept to tell their occurrences apart.
 MAX_SEEN_AGAIN = 100_000
@@ -335,12 +340,12 @@ def _not_stored(store: Store, scan_id: int, items: Iterator[Item], run: Run | No
     the first was stored."""
     from collections import OrderedDict
 
-    def stored(locs: set[str]) -> dict[str, tuple[int | None, str | None]]:
+    def stored(locs: set[str]) -> dict[str, tuple]:
         if not locs:
             return {}
         with store.sessions() as s:
-            return {loc: (size, mt) for loc, size, mt in s.execute(
-                select(ScanFile.location, ScanFile.size, ScanFile.media_type).where(
+            return {loc: (size, mt, mtime) for loc, size, mt, mtime in s.execute(
+                select(ScanFile.location, ScanFile.size, ScanFile.media_type, STORED_MTIME).where(
                     ScanFile.scan_id == scan_id, ScanFile.location.in_(locs)))}
 
     seen: OrderedDict[str, int] = OrderedDict()
@@ -363,9 +368,9 @@ def _not_stored(store: Store, scan_id: int, items: Iterator[Item], run: Run | No
             if key not in have:
                 yield it
                 continue
-            size, mt = have[key]
-            if run is not None and is_media(mt) and None not in (size, it.size) and size != it.size:
-                run.size_changed(key, size, it.size)
+            size, mt, mtime = have[key]
+            if run is not None and is_media(mt) and differs((size, mtime), it):
+                run.item_changed(key, size, it.size, mtime, (it.meta or {}).get("mtime"))
 
 
 def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, cluster: str | None = None,
