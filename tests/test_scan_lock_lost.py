@@ -84,16 +84,13 @@ def test_a_scan_whose_lock_session_ends_stops_before_writing_and_resumes_each_it
 def test_a_notice_round_whose_lock_session_ends_sends_no_further_notice(store):
     """Two senders at once never notice twice (`Store.exclusive("takedown-notices")`): a round that lost its lock
     stops before its next notice, and the next round sends the notices still due, once."""
-    from test_takedown import T0, add_sighting, mail_settings, two_providers
+    from test_takedown import T0, two_due
 
     from vigie.actions import takedown
 
     if store.dialect == "sqlite":
         pytest.skip("an flock cannot be lost while its process lives: PostgreSQL's session locks can")
-    settings = mail_settings(store, 2525)
-    two_providers(store)
-    add_sighting(store, "http://alpha.example/1.jpg")
-    add_sighting(store, "http://beta.example/1.jpg")
+    settings = two_due(store)
     sent = []
 
     def mailer(msg, _settings):

@@ -32,6 +32,23 @@ def rows(out) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def six_pictures(tmp_path):
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    for i in range(6):
+        (ev / f"{i:03d}.jpg").write_bytes(jpeg(i, 320, 240))
+    return ev
+
+
+def every_row(store, summary, ev, out) -> dict:
+    """The rows of a scan of `six_pictures`, by name, checked: all six, the first one hashed right."""
+    got = {r["location"].rsplit("/", 1)[-1]: r for r in rows(out)}
+    assert summary["counts"]["locations"] == 6 and len(got) == 6
+    want = process_item(Item("x", size=0, data=(ev / "000.jpg").read_bytes()), store.settings)
+    assert got["000.jpg"]["pdq"] == want.pdq and not got["000.jpg"]["error"]
+    return got
+
+
 def test_the_first_pictures_are_hashed_here_until_the_workers_answer(tmp_path):
     settings = Settings(data_dir=tmp_path / "d")
     items = [Item(f"m{i}.jpg", size=len(d), data=d) for i, d in enumerate(jpeg(i) for i in range(5))]
@@ -121,10 +138,7 @@ def test_a_scan_keeps_the_result_of_the_picture_hashed_here_when_the_workers_cam
                                                                                        workers, cluster):
     import threading
 
-    ev = tmp_path / "ev"
-    ev.mkdir()
-    for i in range(6):
-        (ev / f"{i:03d}.jpg").write_bytes(jpeg(i, 320, 240))
+    ev = six_pictures(tmp_path)
     entered = threading.Event()
     real = InProcess.hash
 
@@ -140,22 +154,16 @@ def test_a_scan_keeps_the_result_of_the_picture_hashed_here_when_the_workers_cam
     monkeypatch.setattr(scan, "_started", lambda ex, n: entered.is_set())
     monkeypatch.setattr(scan._ClientOpener, "done", lambda self: entered.is_set())  # a Dask cluster: likewise
     summary = run_scan(store, store.settings, [str(ev)], str(tmp_path / "out"), workers=workers, cluster=cluster)
-    got = {r["location"].rsplit("/", 1)[-1]: r for r in rows(tmp_path / "out")}
-    assert summary["counts"]["locations"] == 6 and len(got) == 6
+    got = every_row(store, summary, ev, tmp_path / "out")
     assert "hashed_here" in got["000.jpg"]["flags"]  # not hashed a second time by a worker
     assert all("hashed_here" not in r["flags"] for k, r in got.items() if k != "000.jpg")
-    want = process_item(Item("x", size=0, data=(ev / "000.jpg").read_bytes()), store.settings)
-    assert got["000.jpg"]["pdq"] == want.pdq and not got["000.jpg"]["error"]
 
 
 @pytest.mark.parametrize("cluster", [None, "local:1"])
 def test_a_scan_whose_first_picture_hangs_here_finishes_with_every_row(store, tmp_path, monkeypatch, cluster):
     import threading
 
-    ev = tmp_path / "ev"
-    ev.mkdir()
-    for i in range(6):
-        (ev / f"{i:03d}.jpg").write_bytes(jpeg(i, 320, 240))
+    ev = six_pictures(tmp_path)
     release = threading.Event()
     real = InProcess.hash
 
@@ -172,10 +180,7 @@ def test_a_scan_whose_first_picture_hangs_here_finishes_with_every_row(store, tm
         assert not release.is_set()
     finally:
         release.set()
-    got = {r["location"].rsplit("/", 1)[-1]: r for r in rows(tmp_path / "out")}
-    assert summary["counts"]["locations"] == 6 and len(got) == 6
-    want = process_item(Item("x", size=0, data=(ev / "000.jpg").read_bytes()), store.settings)
-    assert got["000.jpg"]["pdq"] == want.pdq and not got["000.jpg"]["error"]
+    every_row(store, summary, ev, tmp_path / "out")
 
 
 def test_only_small_pictures_are_hashed_before_the_workers(tmp_path):

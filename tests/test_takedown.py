@@ -281,11 +281,16 @@ def test_smtp_not_configured(store):
     assert [x.id for x in takedown.due_sightings(store, T0, settings)] == [sid]
 
 
-def test_one_mailer_failure_is_isolated(store):
-    settings = mail_settings(store, 2525)
+def two_due(store):
+    """Two providers with one due sighting each; the settings of a mailer that tests replace."""
     two_providers(store)
     add_sighting(store, "http://alpha.example/1.jpg")
     add_sighting(store, "http://beta.example/1.jpg")
+    return mail_settings(store, 2525)
+
+
+def test_one_mailer_failure_is_isolated(store):
+    settings = two_due(store)
     got = []
 
     def mailer(msg, _settings):
