@@ -188,3 +188,56 @@ def test_a_phones_userdata_image_links_its_thumbnails(store, tmp_path):
     got = rows[f"{PHONE}/DCIM/Camera/IMG_0001.jpg"]
     assert got["linked_by"] == "mediastore" and got["class"] == "exact"
     assert got["location"].startswith(f"{img}!") and got["location"].endswith("/DCIM/.thumbnails/1500000000001.jpg")
+
+
+def test_device_roots_of_mediastore_databases():
+    pkg = "com.android.providers.media/databases/external.db"
+    assert mediastore.device_root(f"/ev/phone.E01!p2/data/{pkg}") == "/ev/phone.E01!p2/"  # a userdata partition
+    assert mediastore.device_root(f"/cases/a/data/data/{pkg}") == "/cases/a/"  # a phone's files, as extracted
+    assert mediastore.device_root("/x/data/user/0/com.google.android.providers.media.module/databases/"
+                                  "external.db") == "/x/"
+    assert mediastore.device_root(f"data/{pkg}") == ""
+    assert mediastore.device_root("/cases/copied/external.db") == "/cases/"  # copied out alone
+
+
+def test_two_phones_in_one_scan_link_each_thumbnail_to_its_own_phone(store, tmp_path):
+    """Thumbnail names are the database's row numbers: two phones both have `.thumbnails/1.jpg`. Each is linked
+    by its own phone's database; one that no scanned phone's database is its own is not linked when several
+    phones name it (until 2026-12-07 the first database read linked every phone's)."""
+    ev = tmp_path / "ev"
+    known = pic(700, size=(96, 72))
+    for phone, seed, camera in (("phone-a", 701, "IMG_A.jpg"), ("phone-b", 702, "IMG_B.jpg")):
+        thumbs = ev / phone / "media" / "0" / "DCIM" / ".thumbnails"
+        thumbs.mkdir(parents=True)
+        (thumbs / "1.jpg").write_bytes(known if phone == "phone-b" else pic(seed, size=(96, 72)))
+        db_dir = ev / phone / "data" / "data" / "com.android.providers.media" / "databases"
+        db_dir.mkdir(parents=True)
+        media_db(db_dir / "external.db", [(1, f"{PHONE}/DCIM/.thumbnails/1.jpg", 1)],
+                 [(1, f"{PHONE}/DCIM/Camera/{camera}")])
+    stray = ev / "sd-card" / "DCIM" / ".thumbnails"  # whose phone? both databases name a 1.jpg
+    stray.mkdir(parents=True)
+    (stray / "1.jpg").write_bytes(pic(703, size=(96, 72)))
+    summary, rows = scan_links(store, ev, tmp_path / "out", known)
+    assert summary["thumbnail_links"] == {"count": 2, "known": 1}
+    a, b = rows[f"{PHONE}/DCIM/Camera/IMG_A.jpg"], rows[f"{PHONE}/DCIM/Camera/IMG_B.jpg"]
+    assert a["location"] == f"{ev}/phone-a/media/0/DCIM/.thumbnails/1.jpg" and a["class"] == "unknown"
+    assert b["location"] == f"{ev}/phone-b/media/0/DCIM/.thumbnails/1.jpg" and b["class"] == "exact"
+
+
+def test_one_phone_links_its_thumbnails_in_another_image(tmp_path):
+    """One device's database in the scan: its thumbnails are linked wherever they lie (an SD card's image)."""
+    g = mediastore.Gallery()
+    g.add({"links": [[f"{PHONE}/DCIM/.thumbnails/1.jpg", f"{PHONE}/DCIM/Camera/IMG_1.jpg", "image"]],
+           "images": [[5, f"{PHONE}/DCIM/Camera/IMG_5.jpg", 42]]},
+          "/ev/phone.E01!p2/data/com.android.providers.media/databases/external.db")
+    assert g.original("/ev/sdcard.img!p1/DCIM/.thumbnails/1.jpg", {}) == (f"{PHONE}/DCIM/Camera/IMG_1.jpg",
+                                                                          "mediastore")
+    assert g.original("/ev/sdcard.img!p1/DCIM/.thumbnails/.thumbdata3!slot", {"slot_id": 5, "slot_magic": 42}) == \
+        (f"{PHONE}/DCIM/Camera/IMG_5.jpg", "thumbdata_slot")
+    g.add({"links": [[f"{PHONE}/DCIM/.thumbnails/1.jpg", f"{PHONE}/DCIM/Camera/OTHER.jpg", "image"]],
+           "images": [[5, f"{PHONE}/DCIM/Camera/OTHER5.jpg", 42]]},
+          "/ev/second.E01!p2/data/com.android.providers.media/databases/external.db")
+    assert g.original("/ev/sdcard.img!p1/DCIM/.thumbnails/1.jpg", {}) is None  # two phones name it: whose?
+    assert g.original("/ev/sdcard.img!p1/x!slot", {"slot_id": 5, "slot_magic": 42}) is None
+    assert g.original("/ev/second.E01!p2/media/0/DCIM/.thumbnails/1.jpg", {}) == \
+        (f"{PHONE}/DCIM/Camera/OTHER.jpg", "mediastore")

@@ -11,9 +11,9 @@ known picture says where on the phone that picture was, even when it is gone.
 
 The scan reads such a database when it meets it (by its name, `external.db`, and SQLite's header), in the
 worker, from the bytes it already holds: the links go into the row's `detail["mediastore"]` (at most
-`MAX_LINKS`, with the count of all), and the report joins them with the thumbnails found anywhere in the scan
-by the end of their paths (`.thumbnails/<name>`, the folder being the one the database names:
-`thumbnail_links.csv`, `linked_by` `mediastore`).
+`MAX_LINKS`, with the count of all), and the report joins them with the thumbnails found in the scan by the
+end of their paths (`.thumbnails/<name>`, the folder being the one the database names: `thumbnail_links.csv`,
+`linked_by` `mediastore`), on the database's own device when the scan holds several (`Gallery`).
 
 It also keeps each picture's id, path and `mini_thumb_magic` (`images`, at most `MAX_LINKS`): the thumbnails
 of the Gallery's `.thumbdata` caches are stored in slots numbered by the picture's id, each with that magic
@@ -124,40 +124,86 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+#: Path segments between a device's root and the media provider's folder (`data/data/<package>`,
+#: `data/user/0/<package>`; a userdata partition's own root holds `data/<package>` or `user/0/<package>`).
+_ABOVE_PACKAGE = frozenset({"data", "user", "user_de"})
+
+
+def device_root(location: str) -> str:
+    """The part of a MediaStore database's location that its device's other files share: the location up to
+    the folders above the media provider's package (`phone.E01!p2/` for `phone.E01!p2/data/com.android.
+    providers.media/databases/external.db`, `/cases/a/` for `/cases/a/data/user/0/.../external.db`); the
+    database's own folder's parent when no such package folder is named (a database copied out alone)."""
+    parts = location.split("/")
+    at = next((i for i, p in enumerate(parts) if "providers.media" in p), None)
+    if at is None:
+        return "/".join(parts[:-2]) + "/" if len(parts) > 2 else ""
+    i = at
+    while i > 0 and (parts[i - 1] in _ABOVE_PACKAGE or parts[i - 1].isdigit()):
+        i -= 1
+    return "/".join(parts[:i]) + "/" if i else ""
+
+
 class Gallery:
     """The MediaStore links of a scan's databases, for its report: which picture each Gallery thumbnail (a
-    `.thumbnails/<n>.jpg` file, or a `.thumbdata` cache's slot) was made of. The first database to name a
-    thumbnail or a picture id wins; at most `limit` links are held (hostile evidence: many large databases)."""
+    `.thumbnails/<n>.jpg` file, or a `.thumbdata` cache's slot) was made of. At most `limit` links are held
+    (hostile evidence: many large databases).
+
+    Thumbnail names and picture ids are the database's row numbers (`1234.jpg`, slot 1234): two phones in one
+    scan both have them. So each link is kept with its device's root (`device_root`), and a thumbnail is
+    linked by the database of its own device (its location under that root; the first such database wins);
+    by another only when a single device's databases name it (one phone whose media lie in another image, an
+    SD card); never when several devices name it and none is its own (until 2026-12-07 the first database
+    read won, whichever phone it came from)."""
 
     def __init__(self, limit: int = 500_000) -> None:
-        self.thumbs: dict[str, str] = {}
-        self.images: dict[int, tuple[str, int | None]] = {}
+        self.thumbs: dict[str, list[tuple[str, str]]] = {}
+        self.images: dict[int, list[tuple[str, str, int | None]]] = {}
         self.limit = limit
+        self.held = 0
 
     def __bool__(self) -> bool:
         return bool(self.thumbs or self.images)
 
-    def add(self, found: dict) -> None:
-        """One database's `read` result."""
+    def add(self, found: dict, location: str = "") -> None:
+        """One database's `read` result; `location`: the database's own, in the scan (its device's root)."""
+        root = device_root(location) if location else ""
         for thumb, original, *_ in found.get("links", []):
             k = key(thumb)
-            if k is not None and len(self.thumbs) < self.limit:
-                self.thumbs.setdefault(k, original)
+            if k is not None and self.held < self.limit:
+                self._put(self.thumbs.setdefault(k, []), (root, original))
         for image_id, path, magic in found.get("images", []):
-            if len(self.images) < self.limit:
-                self.images.setdefault(image_id, (path, magic))
+            if self.held < self.limit:
+                self._put(self.images.setdefault(image_id, []), (root, path, magic))
+
+    def _put(self, links: list, link: tuple) -> None:
+        if not any(x[0] == link[0] for x in links):  # per device, the first database to name it
+            links.append(link)
+            self.held += 1
+
+    @staticmethod
+    def _of(links: list, location: str):
+        """The link of the device `location` lies on; else the only device's; else None (ambiguous)."""
+        own = [x for x in links if location.startswith(x[0])]
+        if own:
+            return max(own, key=lambda x: len(x[0]))  # the innermost root: a phone image inside a case folder
+        return links[0] if len(links) == 1 else None
 
     def original(self, location: str, source: dict) -> tuple[str, str] | None:
         """The picture a thumbnail at `location` (its scan row's `detail.source`: `source`) was made of, and how
         it was linked (`mediastore`: a thumbnail file named in the database; `thumbdata_slot`: a `.thumbdata`
         slot whose magic is the picture's; `thumbdata_slot_unverified`: the database keeps no magic)."""
         k = key(location)
-        if k is not None and k in self.thumbs:
-            return self.thumbs[k], "mediastore"
+        link = self._of(self.thumbs[k], location) if k is not None and k in self.thumbs else None
+        if link is not None:
+            return link[1], "mediastore"
         image_id, magic = source.get("slot_id"), source.get("slot_magic")
         if image_id is None or image_id not in self.images:
             return None
-        path, known = self.images[image_id]
+        link = self._of(self.images[image_id], location)
+        if link is None:
+            return None
+        _, path, known = link
         if known is None:
             return path, "thumbdata_slot_unverified"
         return (path, "thumbdata_slot") if known == magic else None  # another magic: a stale slot

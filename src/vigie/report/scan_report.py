@@ -264,7 +264,7 @@ def _gallery(store: Store, scan_id: int) -> mediastore.Gallery:
                                                                             ScanFile.detail))
     for r in rows:
         if mediastore.is_mediastore(r.location):
-            gallery.add((r.detail or {}).get("mediastore") or {})
+            gallery.add((r.detail or {}).get("mediastore") or {}, r.location)
     return gallery
 
 
