@@ -159,14 +159,6 @@ def test_items_walked_to_the_same_location_are_all_kept_and_all_reviewable(store
         assert rmedia.has_media(store, hashlib.sha256(data).hexdigest(), "original")
 
 
-class _Calls:
-    def __init__(self) -> None:
-        self.calls: list[tuple] = []
-
-    def __call__(self, *args) -> None:
-        self.calls.append(args)
-
-
 def test_sizes_are_compared_for_the_members_of_the_entry_where_the_rows_end(tmp_path):
     ev = evidence(tmp_path)
     settings = Settings(data_dir=tmp_path / "data")
@@ -187,6 +179,6 @@ def test_sizes_are_compared_for_the_members_of_the_entry_where_the_rows_end(tmp_
                                (mtime, []), ("2026-01-01T00:00:00", [])):
         timed = [(loc, size, None) for loc, size in stored]
         timed[done - 1] = (member, whole[done - 1].size, stored_mtime)
-        seen = _Calls()
-        list(resume.resumed_items([str(ev)], settings, done, timed, seen))
-        assert seen.calls == want
+        got.clear()
+        list(resume.resumed_items([str(ev)], settings, done, timed, lambda *c: got.append(c)))
+        assert got == want

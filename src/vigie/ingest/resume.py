@@ -33,25 +33,20 @@ from vigie.settings import Settings
 MAX_BACK = 100_000
 
 #: `changed(location, stored_size, size_now, stored_mtime, mtime_now)`: a stored location whose size or time
-#: the walk finds otherwise (`differs`).
+#: the walk finds otherwise (`note_change`).
 Changed = Callable[..., None]
 
 
-def differs(stored: tuple, item: Item) -> bool:
-    """Whether a stored row's `(size, mtime)` is not the walked item's: a size, or a modification time (seconds
-    since 1970 from a file system, or a member's time as its archive gives it), known on both sides and not
-    the same. A time is compared only with one of its kind: a tar's seconds are never compared with a zip's
-    date text."""
+def note_change(changed: Changed, location: str, stored: tuple, item: Item) -> None:
+    """Tell `changed` when a stored row's `(size, mtime)` is not the walked item's: a size, or a modification
+    time (seconds since 1970 from a file system, or a member's time as its archive gives it), known on both
+    sides and not the same. A time is compared only with one of its kind: a tar's seconds are never compared
+    with a zip's date text."""
     size, mtime = stored
-    if None not in (size, item.size) and size != item.size:
-        return True
     now = item.meta.get("mtime") if item.meta else None
-    return None not in (mtime, now) and type(mtime) is type(now) and mtime != now
-
-
-def stored_state(row: tuple) -> tuple:
-    """`(size, mtime)` of a stored row given as `(location, size)` or `(location, size, mtime)`."""
-    return (row[1], row[2] if len(row) > 2 else None)
+    if (None not in (size, item.size) and size != item.size) or \
+            (None not in (mtime, now) and type(mtime) is type(now) and mtime != now):
+        changed(location, size, item.size, mtime, now)
 
 
 class Diverged(Exception):
@@ -64,7 +59,7 @@ def resumed_items(paths: list[str], settings: Settings, done: int, locations: It
     in order (or `(location, size)` or `(location, size, mtime)` tuples). Raises `Diverged` before yielding
     anything when the walk and the stored locations disagree. `changed(location, stored_size, size_now,
     stored_mtime, mtime_now)` is called for each walked entry or item whose stored size or time is not its
-    own now (`differs`: the same name, other content; the row stands, the run records it,
+    own now (`note_change`: the same name, other content; the row stands, the run records it,
     `vigie.ingest.runs`)."""
     rows = _Rows(locations, done, changed)
     entries = iter_entries(list(paths))
@@ -137,8 +132,8 @@ class _Rows:
             head = next(self._it, None)
             if head is None:
                 raise Diverged(f"{self.left} stored rows missing after row {self.seq}")
-            if isinstance(head, tuple):
-                self._head, self._state = head[0], stored_state(head)
+            if isinstance(head, tuple):  # (location, size) or (location, size, mtime)
+                self._head, self._state = head[0], (head[1], head[2] if len(head) > 2 else None)
             else:
                 self._head, self._state = head, (None, None)
         return self._head
@@ -151,8 +146,8 @@ class _Rows:
 
     def compare(self, item: Item, stored: tuple) -> None:
         """Tell `changed` when the item's size or time is known and not the stored one."""
-        if self._changed is not None and differs(stored, item):
-            self._changed(item.location, stored[0], item.size, stored[1], (item.meta or {}).get("mtime"))
+        if self._changed is not None:
+            note_change(self._changed, item.location, stored, item)
 
     def last_states(self, n: int) -> list[tuple]:
         """The stored `(size, mtime)` of the last `n` rows taken, in order (unknown for those no longer kept)."""

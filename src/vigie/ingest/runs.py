@@ -56,7 +56,7 @@ class Run:
     def item_changed(self, location: str, stored: int | None, walked: int | None, stored_mtime=None,
                      mtime_now=None) -> None:
         """A location stored by an earlier run whose size or modification time the walk now finds otherwise
-        (`vigie.ingest.resume.changed`); the times are listed when both are known."""
+        (`vigie.ingest.resume.note_change`); the times are listed when both are known."""
         self.changed += 1
         if len(self.changed_locations) < MAX_CHANGED:
             entry = {"location": location, "stored_size": stored, "size_now": walked}

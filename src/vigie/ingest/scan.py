@@ -48,7 +48,7 @@ from vigie.ingest.process import (  # noqa: F401 - known by these names here
     failed_result,
     process_item,
 )
-from vigie.ingest.resume import differs
+from vigie.ingest.resume import Diverged, note_change, resumed_items
 from vigie.ingest.runs import Run
 from vigie.matching import Matcher, MatchResult, Query
 from vigie.media.sniff import is_media
@@ -296,8 +296,6 @@ def _resumed(store: Store, scan_id: int, sources: list[str], settings: Settings,
     opened again (`vigie.ingest.resume`). When the evidence no longer gives the stored locations, every item is
     walked again and those already stored are skipped by location (`_not_stored`). Either way `run` records
     how, and the stored pictures and videos whose size the walk now finds otherwise (`vigie.ingest.runs`)."""
-    from vigie.ingest.resume import Diverged, resumed_items
-
     def locations() -> Iterator[tuple]:
         last = 0
         while True:
@@ -369,8 +367,8 @@ def _not_stored(store: Store, scan_id: int, items: Iterator[Item], run: Run | No
                 yield it
                 continue
             size, mt, mtime = have[key]
-            if run is not None and is_media(mt) and differs((size, mtime), it):
-                run.item_changed(key, size, it.size, mtime, (it.meta or {}).get("mtime"))
+            if run is not None and is_media(mt):
+                note_change(run.item_changed, key, (size, mtime), it)
 
 
 def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, cluster: str | None = None,
