@@ -16,7 +16,8 @@ import pytest
 
 from vigie.demo import encode, photo_like
 from vigie.ingest import scan
-from vigie.ingest.early import EARLY_MAX_BYTES, InProcess, early_ok, while_starting
+from vigie.ingest import early
+from vigie.ingest.early import EARLY_MAX_BYTES, InProcess, early_ok, wait_for_workers, while_starting
 from vigie.ingest.members import Item
 from vigie.ingest.process import process_item
 from vigie.ingest.scan import run_scan
@@ -173,6 +174,7 @@ def test_a_scan_whose_first_picture_hangs_here_finishes_with_every_row(store, tm
         return real(self, item)
 
     monkeypatch.setattr(InProcess, "hash", hang_first)
+    monkeypatch.setattr(scan, "wait_for_workers", lambda started, n: False)  # hashed here even on a core a worker has
     monkeypatch.setattr("vigie.batch.STUCK_MARGIN", 1.0)
     settings = store.settings.model_copy(update={"file_timeout": 1.0})  # waited for here: 2 x 1 + 1 s at most
     try:
@@ -181,6 +183,37 @@ def test_a_scan_whose_first_picture_hangs_here_finishes_with_every_row(store, tm
     finally:
         release.set()
     every_row(store, summary, ev, tmp_path / "out")
+
+
+def test_with_fewer_workers_than_cores_the_scan_hashes_here_at_once(monkeypatch):
+    monkeypatch.setattr(early, "cores", lambda: 2)
+    asked = []
+    assert not wait_for_workers(lambda: asked.append(1) or False, 1, grace=60)  # a core of its own: no wait
+    assert asked == [1]
+
+
+def test_with_a_worker_for_every_core_the_scan_waits_for_them_a_moment(monkeypatch):
+    monkeypatch.setattr(early, "cores", lambda: 2)
+    asked = []
+    assert wait_for_workers(lambda: asked.append(1) or len(asked) == 3, 2, grace=60)  # up on the third look
+    assert len(asked) == 3
+    assert not wait_for_workers(lambda: False, 2, grace=0.02)  # still starting (a forkserver preloading): hash here
+    assert not wait_for_workers(lambda: False, 4, grace=0.0)
+
+
+def test_a_scan_with_a_worker_for_every_core_leaves_the_hashing_to_them_once_they_are_up(store, tmp_path,
+                                                                                           monkeypatch):
+    """Its own process hashing too would load every kernel there, out of the workers' cores."""
+    ev = six_pictures(tmp_path)
+    run_scan(store, store.settings, [str(ev)], str(tmp_path / "warm"), workers=2, case="warm")  # forkserver ready
+    monkeypatch.setattr(early, "cores", lambda: 2)
+    monkeypatch.setattr(early, "EARLY_GRACE", 120.0)  # a loaded machine may take its time to fork them
+    here = []
+    real = InProcess.hash
+    monkeypatch.setattr(InProcess, "hash", lambda self, item: here.append(item.location) or real(self, item))
+    summary = run_scan(store, store.settings, [str(ev)], str(tmp_path / "out"), workers=2, case="two")
+    every_row(store, summary, ev, tmp_path / "out")
+    assert here == []
 
 
 def test_only_small_pictures_are_hashed_before_the_workers(tmp_path):

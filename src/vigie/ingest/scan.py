@@ -36,7 +36,7 @@ from vigie.errors import ErrorRecord
 from vigie.hashing import DIGESTS
 from vigie.ingest import scan_worker
 from vigie.ingest.containers import Item, iter_items
-from vigie.ingest.early import Early, InProcess, while_starting
+from vigie.ingest.early import Early, InProcess, wait_for_workers, while_starting
 from vigie.ingest.members import SEP
 from vigie.ingest.names import DUP, clean, escape
 from vigie.ingest.process import (  # noqa: F401 - known by these names here
@@ -435,7 +435,7 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
         # While the workers start (the forkserver imports the hashing code and loads its kernels: about a
         # second, on one core), this process hashes the first pictures itself on the core left idle.
         it = iter(items)
-        if early:
+        if early and not wait_for_workers(lambda: _started(ex, n), n):  # no core of its own once they are up
             pending, it = yield from while_starting(it, lambda: _started(ex, n), settings, known_good, miniatures)
             if pending is not None:  # still hashed here: first in the window, the workers take the items after it
                 window.append([pending.item, _Task([pending.item], pending), 0, [], None])
