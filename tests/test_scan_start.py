@@ -15,8 +15,7 @@ import time
 import pytest
 
 from vigie.demo import encode, photo_like
-from vigie.ingest import scan
-from vigie.ingest import early
+from vigie.ingest import early, scan
 from vigie.ingest.early import EARLY_MAX_BYTES, InProcess, early_ok, wait_for_workers, while_starting
 from vigie.ingest.members import Item
 from vigie.ingest.process import process_item
