@@ -43,7 +43,7 @@ lint: setup
 
 test: setup browser
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q --durations=25
 
 bench: setup
 	$(BIN)/python bench/hash_bench.py --quick

@@ -7,6 +7,7 @@ that hash keep their picture buffers between pictures (`vigie.ingest.heap`)."""
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 import textwrap
@@ -362,3 +363,31 @@ def test_the_forkserver_starts_before_the_scan_reads_its_known_good_digests(stor
     got = json.loads(r.stdout.strip().splitlines()[-1])
     assert got["locations"] == 3
     assert got["running"] == [not in_process] and got["forkserver"] is (not in_process)
+
+
+_BARE_FORKSERVER = textwrap.dedent("""
+    import json, sys
+
+    from vigie.ingest.scan import start_pool
+    from vigie.procs import forkserver_context
+    from vigie.settings import FAST_SCAN, Settings
+
+    forkserver_context()  # started first by another user of this process (`vigie.batch`): nothing preloaded
+    settings = Settings(data_dir=sys.argv[1])
+    if sys.argv[2] == "fast":
+        settings = settings.model_copy(update=FAST_SCAN)
+    ex = start_pool(1, settings, 1)
+    probe = "sorted(__import__('vigie.ingest.warming', fromlist=['WARMED']).WARMED)"
+    print(json.dumps(ex.submit(eval, probe).result(timeout=300)))
+    ex.shutdown()
+""")
+
+
+@pytest.mark.parametrize(("kind", "warmed"), [("full", [True]), ("fast", [False])])
+def test_workers_of_a_forkserver_that_preloaded_nothing_load_their_kernels_before_their_first_file(tmp_path, kind,
+                                                                                                   warmed):
+    """Loaded during the first file, the kernels ate its time limit (a first picture reported `timeout`)."""
+    out = subprocess.run([sys.executable, "-c", _BARE_FORKSERVER, str(tmp_path), kind], capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == warmed  # by the pool's initializer, not a file

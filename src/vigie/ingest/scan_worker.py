@@ -40,6 +40,10 @@ def init(settings: Settings, scan_id: int, parent: int | None = None, known_good
     keep_heap(settings.scan_heap_keep_mb)
     if parent is not None:
         watch_parent(parent)
+    from vigie.ingest.warming import ensure_warm
+    from vigie.procs import variants_on
+
+    ensure_warm(variants_on(settings))  # a forkserver that preloaded other kernels, or none: not in a file's time
 
 
 def known_in_store(sha256: str) -> ItemResult | None:

@@ -7,6 +7,10 @@ workers; importing this module does nothing by itself.
 
 from __future__ import annotations
 
+#: The kinds of scan this process was warmed for (True: with the query variants, False: `--fast`'s); a process
+#: forked from a warmed forkserver inherits it.
+WARMED: set[bool] = set()
+
 
 def warm(variants: bool = True) -> None:
     """Import the worker's code and hash a few generated pictures the way a scan does (decoders, sniffing,
@@ -44,3 +48,21 @@ def warm(variants: bool = True) -> None:
     from vigie.ingest.heap import freeze_gc
 
     freeze_gc()  # the modules and kernels live as long as the process: never walked by the collector again
+    WARMED.add(variants)
+
+
+def ensure_warm(variants: bool) -> None:
+    """`warm(variants)` unless this process (or the forkserver it forked from) was warmed so already.
+
+    Called by a scan's pool workers before their first file. A process's forkserver is started once, with the
+    preload its first user asked for: after a `--fast` scan, a `vigie hash` batch (no preload) or in a server,
+    a scan's workers fork without the kernels it needs. Each then loaded them during its first file, inside that
+    file's time limit: on a slow, loaded machine the first picture was reported `timeout` (a worker was still
+    in LLVM when the alarm came, seen on a 2-core Zen 3 under the test suite). Loaded here, they count against
+    no file. Nothing may raise: a worker that was not warmed still works."""
+    if variants in WARMED:
+        return
+    try:
+        warm(variants)
+    except Exception:  # noqa: BLE001 - it loads what it needs with its first file instead
+        pass
