@@ -216,6 +216,26 @@ def test_a_scan_with_a_worker_for_every_core_leaves_the_hashing_to_them_once_the
     assert here == []
 
 
+def test_a_local_cluster_with_a_worker_for_every_core_starts_without_the_scan_hashing_beside_it(monkeypatch):
+    monkeypatch.setattr(early, "cores", lambda: 2)
+    assert not early.while_cluster_starts("local:2")  # its start is this process's work; then no core is idle
+    assert not early.while_cluster_starts("local:3")
+    assert early.while_cluster_starts("local:1")  # a core left to the scan
+    assert early.while_cluster_starts("tcp://10.0.0.5:8786")  # a remote cluster: this machine's cores are free
+    assert early.while_cluster_starts("nonsense")  # the cluster's own start reports it
+
+
+def test_a_scan_on_a_local_cluster_that_fills_every_core_hashes_nothing_itself(store, tmp_path, monkeypatch):
+    ev = six_pictures(tmp_path)
+    monkeypatch.setattr(early, "cores", lambda: 2)
+    here = []
+    real = InProcess.hash
+    monkeypatch.setattr(InProcess, "hash", lambda self, item: here.append(item.location) or real(self, item))
+    summary = run_scan(store, store.settings, [str(ev)], str(tmp_path / "out"), cluster="local:2")
+    every_row(store, summary, ev, tmp_path / "out")
+    assert here == []
+
+
 def test_only_small_pictures_are_hashed_before_the_workers(tmp_path):
     from vigie.errors import ErrorRecord
 

@@ -36,7 +36,7 @@ from vigie.errors import ErrorRecord
 from vigie.hashing import DIGESTS
 from vigie.ingest import scan_worker
 from vigie.ingest.containers import Item, iter_items
-from vigie.ingest.early import Early, InProcess, wait_for_workers, while_starting
+from vigie.ingest.early import Early, InProcess, wait_for_workers, while_cluster_starts, while_starting
 from vigie.ingest.members import SEP
 from vigie.ingest.names import DUP, clean, escape
 from vigie.ingest.process import (  # noqa: F401 - known by these names here
@@ -389,7 +389,7 @@ def _hashed(items: Iterator[Item], settings: Settings, scan_id: int, n: int, clu
         opening = ready if ready is not None else _ClientOpener(cluster)  # seconds to start: hash here meanwhile
         try:
             it, pending = iter(items), None
-            if early:
+            if early and while_cluster_starts(cluster):
                 pending, it = yield from while_starting(it, opening.done, settings, known_good, miniatures)
             client = opening.client()
             results = hash_on_cluster(client, it, settings, miniatures=miniatures)
